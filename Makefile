@@ -1,0 +1,38 @@
+# Parley's build and test entry points. `make test` is what CI runs.
+GO ?= go
+
+.PHONY: test tools vet fmt-check gotest jstest generate-check generate
+
+## test: everything CI checks: tools, vet, formatting, Go tests with the race
+## detector (browser tests included), JS unit tests, and generated code.
+test: tools vet fmt-check gotest jstest generate-check
+
+## tools: make sure Chromium and Node.js are there, installing them as root.
+tools:
+	@bash .ci/ensure-tools
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+gotest:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+jstest:
+	node --test jsruntime/
+
+## generate: regenerate every generated file.
+generate:
+	$(GO) generate ./...
+
+## generate-check: fail if `go generate` changes the tree.
+generate-check:
+	@before=$$(git status --porcelain --untracked-files=all; git diff); \
+	$(GO) generate ./... || exit 1; \
+	after=$$(git status --porcelain --untracked-files=all; git diff); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "go generate changed the tree; commit its output:"; git status --short; exit 1; \
+	fi; echo "generated files are up to date"

@@ -1,0 +1,120 @@
+// Package chat is Parley's example chat room: a service browsers call to
+// send messages, and a client interface through which every open chat
+// page receives them.
+package chat
+
+//go:generate go run github.com/parley-go/parley/cmd/parleygen
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-go/parley/rpc"
+)
+
+// Message is one message posted to the room.
+type Message struct {
+	// ID numbers messages in the order the room accepted them, from 1.
+	ID int64 `json:"id"`
+	// Author is the name the sender chose, or "anonymous".
+	Author string `json:"author"`
+	// Text is the message as sent, trimmed of surrounding space.
+	Text string `json:"text"`
+	// At is when the room accepted the message.
+	At time.Time `json:"at"`
+}
+
+// Chat is the room's service, called from the page.
+//
+//parley:service
+type Chat interface {
+	// SetName sets the name the caller's messages are signed with. It is
+	// kept in the HTTP session, so every tab of one browser shares it.
+	SetName(ctx context.Context, name string) error
+	// Send posts text to the room and returns the new message's id.
+	Send(ctx context.Context, text string) (int64, error)
+	// History returns the most recent messages, oldest first.
+	History(ctx context.Context) ([]Message, error)
+}
+
+// ChatPage is implemented in the browser by every open chat page.
+//
+//parley:client
+type ChatPage interface {
+	// AddMessage shows a newly posted message.
+	AddMessage(m Message)
+}
+
+// Limits on what the room accepts and keeps.
+const (
+	MaxNameLen  = 40   // characters in a name
+	MaxTextLen  = 2000 // characters in a message
+	HistoryKept = 200  // messages History returns at most
+)
+
+const nameKey = "chat.name"
+
+// Room implements Chat: it keeps recent history and pushes every new
+// message to the pages it was given. It is safe for concurrent use.
+type Room struct {
+	pages ChatPage
+	now   func() time.Time
+
+	mu     sync.Mutex
+	lastID int64
+	recent []Message
+}
+
+// NewRoom returns an empty room that pushes new messages to pages.
+func NewRoom(pages ChatPage) *Room {
+	return &Room{pages: pages, now: time.Now}
+}
+
+// SetName implements Chat.
+func (r *Room) SetName(ctx context.Context, name string) error {
+	name = strings.TrimSpace(name)
+	switch n := utf8.RuneCountInString(name); {
+	case n == 0:
+		return rpc.NewError(rpc.CodeInvalidArgument, "a name cannot be empty")
+	case n > MaxNameLen:
+		return rpc.Errorf(rpc.CodeInvalidArgument, "a name has at most %d characters", MaxNameLen)
+	}
+	rpc.CallFrom(ctx).SetSessionValue(nameKey, name)
+	return nil
+}
+
+// Send implements Chat. Messages are numbered and pushed under the room's
+// lock, so every page receives them in id order.
+func (r *Room) Send(ctx context.Context, text string) (int64, error) {
+	text = strings.TrimSpace(text)
+	switch n := utf8.RuneCountInString(text); {
+	case n == 0:
+		return 0, rpc.NewError(rpc.CodeInvalidArgument, "a message cannot be empty")
+	case n > MaxTextLen:
+		return 0, rpc.Errorf(rpc.CodeInvalidArgument, "a message has at most %d characters", MaxTextLen)
+	}
+	author, _ := rpc.CallFrom(ctx).SessionValue(nameKey).(string)
+	if author == "" {
+		author = "anonymous"
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastID++
+	m := Message{ID: r.lastID, Author: author, Text: text, At: r.now().UTC()}
+	r.recent = append(r.recent, m)
+	if len(r.recent) > HistoryKept {
+		r.recent = append(r.recent[:0:0], r.recent[len(r.recent)-HistoryKept:]...)
+	}
+	r.pages.AddMessage(m)
+	return m.ID, nil
+}
+
+// History implements Chat.
+func (r *Room) History(ctx context.Context) ([]Message, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Message{}, r.recent...), nil
+}

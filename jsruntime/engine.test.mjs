@@ -1,0 +1,213 @@
+// Unit tests of the runtime's logic, with a scripted fetch: node --test
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createClient, ParleyError } from "./engine.js";
+
+// fakeServer answers each endpoint with a handler and records requests.
+function fakeServer(handlers) {
+  const requests = [];
+  const fetch = async (url, init) => {
+    const path = new URL(url).pathname.replace("/parley/", "");
+    const body = JSON.parse(init.body);
+    requests.push({ path, body, headers: init.headers });
+    const h = handlers[path];
+    if (!h) throw new TypeError("Failed to fetch");
+    const out = await h(body, init);
+    if (out instanceof Response) return out;
+    return new Response(JSON.stringify(out), { status: 200, headers: { "Content-Type": "application/json" } });
+  };
+  return { fetch, requests };
+}
+
+const client = (fetch, extra = {}) => createClient({ base: "http://test/parley/", fetch, page: () => "/chat", ...extra });
+
+test("calls made in one tick go in one request, matched by id", async () => {
+  const srv = fakeServer({
+    call: (b) => ({ results: b.calls.map((c) => ({ id: c.id, result: c.args[0] * 10 })).reverse() }),
+  });
+  const p = client(srv.fetch);
+  const [a, b] = await Promise.all([p.call("S", "m", [1]), p.call("S", "m", [2])]);
+  assert.equal(a, 10);
+  assert.equal(b, 20);
+  assert.equal(srv.requests.length, 1);
+  assert.deepEqual(srv.requests[0].body.calls.map((c) => c.args[0]), [1, 2]);
+  assert.equal(srv.requests[0].headers["X-Parley"], "1");
+  assert.equal(srv.requests[0].headers["Content-Type"], "application/json");
+  await p.call("S", "m", [3]);
+  assert.equal(srv.requests.length, 2, "a later tick sends a new request");
+});
+
+test("errors reject with a ParleyError carrying code, message and details", async () => {
+  const srv = fakeServer({
+    call: (b) => ({ results: [{ id: b.calls[0].id, error: { code: "invalid_argument", message: "empty", details: { f: 1 } } }] }),
+  });
+  const err = await client(srv.fetch).call("S", "m", []).catch((e) => e);
+  assert.ok(err instanceof ParleyError);
+  assert.equal(err.code, "invalid_argument");
+  assert.equal(err.message, "empty");
+  assert.deepEqual(err.details, { f: 1 });
+});
+
+test("a whole-request error rejects every call of the batch", async () => {
+  const srv = fakeServer({
+    call: () => new Response(JSON.stringify({ error: { code: "permission_denied", message: "no" } }), {
+      status: 403, headers: { "Content-Type": "application/json" },
+    }),
+  });
+  const p = client(srv.fetch);
+  const errs = await Promise.all([p.call("S", "a"), p.call("S", "b")].map((x) => x.catch((e) => e.code)));
+  assert.deepEqual(errs, ["permission_denied", "permission_denied"]);
+});
+
+test("replies that are not Parley JSON, and network failures, are unavailable", async () => {
+  const html = fakeServer({ call: () => new Response("<html>502</html>", { status: 502, headers: { "Content-Type": "text/html" } }) });
+  assert.equal((await client(html.fetch).call("S", "m").catch((e) => e)).code, "unavailable");
+  const down = fakeServer({});
+  assert.equal((await client(down.fetch).call("S", "m").catch((e) => e)).code, "unavailable");
+});
+
+test("piggybacked messages run once, in order, and are acknowledged", async () => {
+  const ran = [];
+  let replies = [
+    { messages: [{ seq: 1, fn: "ChatPage.add", args: ["a"] }, { seq: 2, fn: "ChatPage.add", args: ["b"] }] },
+    { messages: [{ seq: 2, fn: "ChatPage.add", args: ["b"] }, { seq: 3, fn: "log", args: ["c", 1] }] },
+  ];
+  const srv = fakeServer({
+    session: () => ({ session: "s1" }),
+    call: (b) => ({ results: b.calls.map((c) => ({ id: c.id, result: null })), ...replies.shift() }),
+  });
+  const p = client(srv.fetch);
+  p.expose("ChatPage", { add(x) { ran.push(x); } });
+  p.expose("log", (...args) => ran.push(args.join("+")));
+  await p.start({ transport: "passive" });
+  await p.call("S", "m");
+  await p.call("S", "m");
+  assert.deepEqual(ran, ["a", "b", "c+1"]);
+  const calls = srv.requests.filter((r) => r.path === "call");
+  assert.equal(calls[0].body.session, "s1");
+  assert.equal(calls[0].body.ack, 0);
+  assert.equal(calls[1].body.ack, 2, "the second request acknowledges what ran");
+  assert.equal(srv.requests[0].body.page, "/chat");
+});
+
+test("only exposed functions run; prototype names are not reachable", async () => {
+  const errors = [];
+  const srv = fakeServer({
+    session: () => ({ session: "s1" }),
+    call: (b) => ({
+      results: b.calls.map((c) => ({ id: c.id, result: null })),
+      messages: [
+        { seq: 1, fn: "nothing", args: [] },
+        { seq: 2, fn: "Obj.constructor", args: [] },
+        { seq: 3, fn: "Obj.__proto__", args: [] },
+        { seq: 4, fn: "Obj.ok", args: [] },
+        { seq: 5, fn: "Obj.throws", args: [] },
+        { seq: 6, fn: "Obj.ok", args: [] },
+      ],
+    }),
+  });
+  const p = client(srv.fetch);
+  let ok = 0;
+  p.expose("Obj", { ok() { ok++; }, throws() { throw new Error("page bug"); } });
+  p.on("error", (e) => errors.push(e.message));
+  const warn = console.warn, error = console.error;
+  console.warn = console.error = () => {};
+  try {
+    await p.start({ transport: "passive" });
+    await p.call("S", "m");
+  } finally {
+    console.warn = warn;
+    console.error = error;
+  }
+  assert.equal(ok, 2, "a throwing function does not stop the ones after it");
+  assert.equal(errors.length, 4);
+  assert.throws(() => p.expose("", {}), TypeError);
+  assert.throws(() => p.expose("x", 3), TypeError);
+});
+
+test("a reset raises a gap and opens a fresh session", async () => {
+  let n = 0;
+  const gaps = [];
+  const srv = fakeServer({
+    session: () => ({ session: `s${++n}` }),
+    call: (b) => ({ results: b.calls.map((c) => ({ id: c.id, result: null })), reset: b.session === "s1" ? { reason: "overflow" } : undefined }),
+  });
+  const p = client(srv.fetch);
+  p.on("gap", (g) => gaps.push(g.reason));
+  await p.start({ transport: "passive" });
+  assert.equal(p.session, "s1");
+  await p.call("S", "m");
+  assert.deepEqual(gaps, ["overflow"]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(p.session, "s2");
+});
+
+test("long-poll delivers, acknowledges, reconnects after failures, and stops", async () => {
+  const ran = [];
+  const states = [];
+  let polls = 0;
+  let release;
+  const srv = fakeServer({
+    session: () => ({ session: "s1" }),
+    poll: (b, init) => {
+      polls++;
+      if (polls === 1) return { messages: [{ seq: 1, fn: "f", args: [1] }] };
+      if (polls === 2) throw new TypeError("Failed to fetch"); // a dropped connection
+      if (polls === 3) return { messages: [{ seq: 1, fn: "f", args: [1] }, { seq: 2, fn: "f", args: [2] }] };
+      return new Promise((resolve, reject) => {
+        release = resolve;
+        init.signal.addEventListener("abort", () => reject(Object.assign(new Error("aborted"), { name: "AbortError" })));
+      });
+    },
+  });
+  const p = client(srv.fetch, { random: () => 0 });
+  p.on("state", (s) => states.push(s));
+  p.expose("f", (x) => ran.push(x));
+  await p.start();
+  while (polls < 4) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(ran, [1, 2]);
+  const acks = srv.requests.filter((r) => r.path === "poll").map((r) => r.body.ack);
+  assert.deepEqual(acks, [0, 1, 1, 2]);
+  assert.ok(states.includes("reconnecting"));
+  assert.equal(p.state, "connected");
+  p.stop();
+  assert.equal(p.state, "idle");
+  assert.equal(typeof release, "function");
+});
+
+test("start refuses an unknown transport", async () => {
+  const p = client(fakeServer({}).fetch);
+  await assert.rejects(p.start({ transport: "carrier-pigeon" }), (e) => e.code === "invalid_argument");
+});
+
+test("options: timeout, signal and headers", async () => {
+  let hold;
+  const srv = fakeServer({
+    call: (b) => new Promise((resolve) => {
+      hold = () => resolve({ results: b.calls.map((c) => ({ id: c.id, result: "late" })) });
+    }),
+  });
+  const p = client(srv.fetch);
+  const timedOut = p.call("S", "slow", [], { timeout: 10 }).catch((e) => e.code);
+  assert.equal(await timedOut, "deadline_exceeded");
+  hold();
+
+  const ac = new AbortController();
+  const canceled = p.call("S", "slow", [], { signal: ac.signal }).catch((e) => e.code);
+  await new Promise((r) => setTimeout(r, 0));
+  ac.abort();
+  assert.equal(await canceled, "canceled");
+  hold();
+  assert.equal(await p.call("S", "x", [], { signal: ac.signal }).catch((e) => e.code), "canceled", "an aborted signal fails at once");
+
+  const plain = p.call("S", "a");
+  const withHeader = p.call("S", "b", [], { headers: { "X-Tenant": "t1" } });
+  await new Promise((r) => setTimeout(r, 0));
+  hold();
+  const last = srv.requests.slice(-2);
+  assert.deepEqual(last.map((r) => r.body.calls.map((c) => c.method)), [["a"], ["b"]], "different headers, different requests");
+  assert.equal(last[1].headers["X-Tenant"], "t1");
+  assert.equal(last[1].headers["X-Parley"], "1", "a caller's headers cannot drop Parley's");
+  assert.equal(await withHeader.catch(() => "rejected"), "late");
+  void plain;
+});

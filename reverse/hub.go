@@ -1,0 +1,262 @@
+package reverse
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limits bound what one page and one browser may hold on the server.
+// The zero value of each field means its default.
+type Limits struct {
+	// OutboxMessages is how many unacknowledged messages a session may hold
+	// before it ends with ReasonOverflow. Default 1000.
+	OutboxMessages int
+	// OutboxBytes is how many bytes of unacknowledged messages a session may
+	// hold before it ends with ReasonOverflow. Default 1 MiB.
+	OutboxBytes int
+	// PagesPerHTTPSession is how many live sessions one HTTP session
+	// (one browser) may open. Default 100.
+	PagesPerHTTPSession int
+	// Sessions is how many live sessions the hub holds in all. Default 100,000.
+	Sessions int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.OutboxMessages <= 0 {
+		l.OutboxMessages = 1000
+	}
+	if l.OutboxBytes <= 0 {
+		l.OutboxBytes = 1 << 20
+	}
+	if l.PagesPerHTTPSession <= 0 {
+		l.PagesPerHTTPSession = 100
+	}
+	if l.Sessions <= 0 {
+		l.Sessions = 100_000
+	}
+	return l
+}
+
+// Option configures a Hub.
+type Option func(*Hub)
+
+// WithLimits sets the hub's limits; zero fields keep their defaults.
+func WithLimits(l Limits) Option { return func(h *Hub) { h.limits = l.withDefaults() } }
+
+// WithSessionTimeout sets how long a session may go without any connection
+// from its page before it ends. Default 5 minutes.
+func WithSessionTimeout(d time.Duration) Option { return func(h *Hub) { h.timeout = d } }
+
+// WithLogger sets the logger for delivery problems. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(h *Hub) { h.log = l } }
+
+// Errors returned when a session cannot be opened or used.
+var (
+	// ErrTooManySessions: the hub or the HTTP session is at its session limit.
+	ErrTooManySessions = errors.New("reverse: too many script sessions")
+	// ErrNotFound: no live session has that id.
+	ErrNotFound = errors.New("reverse: script session not found")
+	// ErrForeignSession: the session exists but belongs to another HTTP session.
+	ErrForeignSession = errors.New("reverse: script session belongs to another HTTP session")
+)
+
+// Hub is the registry of script sessions and the entry point for reverse
+// calls. Create one with NewHub and stop it with Close.
+type Hub struct {
+	limits  Limits
+	timeout time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu     sync.RWMutex
+	byID   map[string]*Session
+	byPage map[string]map[*Session]struct{}
+	byHTTP map[string]map[*Session]struct{}
+
+	// deliverMu serialises deliveries so that every page sees calls in
+	// one global order.
+	deliverMu sync.Mutex
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewHub returns a running hub. It starts one goroutine that ends sessions
+// whose page has gone; Close stops it.
+func NewHub(opts ...Option) *Hub {
+	h := &Hub{
+		limits:  Limits{}.withDefaults(),
+		timeout: 5 * time.Minute,
+		log:     slog.Default(),
+		now:     time.Now,
+		byID:    map[string]*Session{},
+		byPage:  map[string]map[*Session]struct{}{},
+		byHTTP:  map[string]map[*Session]struct{}{},
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	go h.sweep()
+	return h
+}
+
+// Close stops the hub's sweeper and ends every session.
+func (h *Hub) Close() {
+	select {
+	case <-h.stop:
+		return
+	default:
+	}
+	close(h.stop)
+	<-h.done
+	h.mu.RLock()
+	all := make([]*Session, 0, len(h.byID))
+	for _, s := range h.byID {
+		all = append(all, s)
+	}
+	h.mu.RUnlock()
+	for _, s := range all {
+		h.end(s, ReasonClosed)
+	}
+}
+
+// NormalizePage maps a page URL or path to the key pages are indexed by:
+// the query and fragment are dropped, the path is cleaned, and a final
+// index.html or index.htm is folded into its folder.
+func NormalizePage(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	p = path.Clean(p)
+	if base := path.Base(p); base == "index.html" || base == "index.htm" {
+		p = path.Dir(p)
+	}
+	return p
+}
+
+// Open starts a script session for a page at pagePath, bound to the HTTP
+// session httpSession. It fails with ErrTooManySessions at a limit.
+func (h *Hub) Open(pagePath, httpSession string) (*Session, error) {
+	s := &Session{
+		id:          newID(),
+		page:        NormalizePage(pagePath),
+		httpSession: httpSession,
+		hub:         h,
+		wake:        make(chan struct{}),
+		lastSeen:    h.now(),
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.byID) >= h.limits.Sessions || len(h.byHTTP[httpSession]) >= h.limits.PagesPerHTTPSession {
+		return nil, ErrTooManySessions
+	}
+	h.byID[s.id] = s
+	addIndex(h.byPage, s.page, s)
+	addIndex(h.byHTTP, s.httpSession, s)
+	return s, nil
+}
+
+// Lookup finds the live session id, which must belong to httpSession.
+// It fails with ErrNotFound or ErrForeignSession.
+func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
+	h.mu.RLock()
+	s := h.byID[id]
+	h.mu.RUnlock()
+	switch {
+	case s == nil:
+		return nil, ErrNotFound
+	case s.httpSession != httpSession:
+		return nil, ErrForeignSession
+	}
+	return s, nil
+}
+
+// Len returns the number of live sessions.
+func (h *Hub) Len() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.byID)
+}
+
+// end removes s from the hub and marks it ended, waking its poll.
+func (h *Hub) end(s *Session, reason string) {
+	h.mu.Lock()
+	if h.byID[s.id] == s {
+		delete(h.byID, s.id)
+		delIndex(h.byPage, s.page, s)
+		delIndex(h.byHTTP, s.httpSession, s)
+	}
+	h.mu.Unlock()
+	s.mu.Lock()
+	if s.ended == "" {
+		s.ended = reason
+		s.msgs, s.bytes = nil, 0
+		s.signalLocked()
+	}
+	s.mu.Unlock()
+}
+
+// sweep ends, every quarter of the timeout, the sessions that have had no
+// connection for longer than the timeout.
+func (h *Hub) sweep() {
+	defer close(h.done)
+	t := time.NewTicker(max(h.timeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		cutoff := h.now().Add(-h.timeout)
+		var stale []*Session
+		h.mu.RLock()
+		for _, s := range h.byID {
+			s.mu.Lock()
+			if s.holders == 0 && s.lastSeen.Before(cutoff) {
+				stale = append(stale, s)
+			}
+			s.mu.Unlock()
+		}
+		h.mu.RUnlock()
+		for _, s := range stale {
+			h.end(s, ReasonExpired)
+		}
+	}
+}
+
+func addIndex(ix map[string]map[*Session]struct{}, key string, s *Session) {
+	set := ix[key]
+	if set == nil {
+		set = map[*Session]struct{}{}
+		ix[key] = set
+	}
+	set[s] = struct{}{}
+}
+
+func delIndex(ix map[string]map[*Session]struct{}, key string, s *Session) {
+	if set := ix[key]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(ix, key)
+		}
+	}
+}
+
+// newID returns 128 random bits, base64url-encoded without padding.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

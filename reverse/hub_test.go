@@ -1,0 +1,318 @@
+package reverse
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newTestHub(t *testing.T, opts ...Option) *Hub {
+	t.Helper()
+	h := NewHub(opts...)
+	t.Cleanup(h.Close)
+	return h
+}
+
+func open(t *testing.T, h *Hub, page, httpID string) *Session {
+	t.Helper()
+	s, err := h.Open(page, httpID)
+	require.NoError(t, err)
+	return s
+}
+
+// fns returns the function names of d's messages.
+func fns(t *testing.T, d Delivery) []string {
+	t.Helper()
+	var out []string
+	for _, m := range d.Messages {
+		var msg struct{ Fn string }
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &msg))
+		out = append(out, msg.Fn)
+	}
+	return out
+}
+
+func TestNormalizePage(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"/":                       "/",
+		"":                        "/",
+		"/chat":                   "/chat",
+		"/chat/":                  "/chat",
+		"/chat?room=1#top":        "/chat",
+		"/index.html":             "/",
+		"/docs/index.htm?x":       "/docs",
+		"/a/../b//c":              "/b/c",
+		"relative/index.html":     "/relative",
+		"/callcenter/index.html/": "/callcenter",
+	} {
+		assert.Equal(t, want, NormalizePage(in), "NormalizePage(%q)", in)
+	}
+}
+
+func TestTargetsReachTheirPagesOnly(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	chatA := open(t, h, "/chat", "alice")
+	chatB := open(t, h, "/chat/index.html?x=1", "bob")
+	other := open(t, h, "/other", "alice")
+
+	require.NoError(t, h.Page("/chat").Call("toChat", 1))
+	require.NoError(t, h.Session(other.ID()).Call("toOther"))
+	require.NoError(t, h.All().Call("toAll"))
+	require.NoError(t, h.Page("/nobody").Call("lost"))
+
+	assert.Equal(t, []string{"toChat", "toAll"}, fns(t, chatA.Pending(0)))
+	assert.Equal(t, []string{"toChat", "toAll"}, fns(t, chatB.Pending(0)))
+	assert.Equal(t, []string{"toOther", "toAll"}, fns(t, other.Pending(0)))
+}
+
+func TestMessageEncoding(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	s := open(t, h, "/", "h")
+	require.NoError(t, s.Call("ChatPage.addMessage", map[string]any{"text": "<b>hi</b>"}, 2))
+	b, err := json.Marshal(s.Pending(0))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"messages":[{"seq":1,"fn":"ChatPage.addMessage","args":[{"text":"<b>hi</b>"},2]}]}`, string(b))
+
+	assert.Error(t, s.Call(""), "an empty function name is refused")
+	assert.Error(t, s.Call("f", make(chan int)), "an argument JSON cannot carry is refused")
+	assert.Len(t, s.Pending(1).Messages, 0, "refused calls add nothing")
+}
+
+func TestAckDropsWhatThePageRan(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	s := open(t, h, "/", "h")
+	for range 3 {
+		require.NoError(t, s.Call("f"))
+	}
+	seqs := func(d Delivery) (out []uint64) {
+		for _, m := range d.Messages {
+			out = append(out, m.Seq)
+		}
+		return out
+	}
+	assert.Equal(t, []uint64{1, 2, 3}, seqs(s.Pending(0)))
+	assert.Equal(t, []uint64{3}, seqs(s.Pending(2)))
+	assert.Equal(t, []uint64{3}, seqs(s.Pending(1)), "an older ack does not bring acknowledged messages back")
+	assert.Empty(t, seqs(s.Pending(99)), "an ack past the end is clamped")
+	require.NoError(t, s.Call("f"))
+	assert.Equal(t, []uint64{4}, seqs(s.Pending(3)), "numbering goes on after a clamped ack")
+}
+
+func TestLookupChecksTheHTTPSession(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	s := open(t, h, "/", "alice")
+	got, err := h.Lookup(s.ID(), "alice")
+	require.NoError(t, err)
+	assert.Same(t, s, got)
+	_, err = h.Lookup(s.ID(), "mallory")
+	assert.ErrorIs(t, err, ErrForeignSession)
+	_, err = h.Lookup("no-such-id", "alice")
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.Len(t, s.ID(), 22, "128 bits, base64url")
+}
+
+func TestSessionLimits(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithLimits(Limits{PagesPerHTTPSession: 2, Sessions: 3}))
+	open(t, h, "/", "a")
+	open(t, h, "/", "a")
+	_, err := h.Open("/", "a")
+	assert.ErrorIs(t, err, ErrTooManySessions, "per HTTP session")
+	open(t, h, "/", "b")
+	_, err = h.Open("/", "c")
+	assert.ErrorIs(t, err, ErrTooManySessions, "in all")
+}
+
+func TestOverflowEndsTheSessionWithAReset(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithLimits(Limits{OutboxMessages: 3}))
+	s := open(t, h, "/p", "h")
+	for range 4 {
+		require.NoError(t, h.Page("/p").Call("f"))
+	}
+	d := s.Pending(0)
+	require.NotNil(t, d.Reset)
+	assert.Equal(t, ReasonOverflow, d.Reset.Reason)
+	assert.Empty(t, d.Messages)
+	_, err := h.Lookup(s.ID(), "h")
+	assert.ErrorIs(t, err, ErrNotFound)
+
+	hb := newTestHub(t, WithLimits(Limits{OutboxBytes: 100}))
+	sb := open(t, hb, "/", "h")
+	require.NoError(t, sb.Call("f", string(make([]byte, 60))))
+	require.NoError(t, sb.Call("f", string(make([]byte, 60))))
+	reason, ended := sb.Ended()
+	assert.True(t, ended)
+	assert.Equal(t, ReasonOverflow, reason)
+}
+
+func TestPollWaitsForAMessage(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	s := open(t, h, "/", "h")
+	got := make(chan Delivery)
+	go func() { got <- s.Poll(context.Background(), 0, time.Minute, 0) }()
+	select {
+	case <-got:
+		t.Fatal("poll returned with nothing to deliver")
+	case <-time.After(20 * time.Millisecond):
+	}
+	require.NoError(t, s.Call("wake"))
+	assert.Equal(t, []string{"wake"}, fns(t, <-got))
+}
+
+func TestNewerPollReleasesTheOlder(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	s := open(t, h, "/", "h")
+	first := make(chan Delivery)
+	go func() { first <- s.Poll(context.Background(), 0, time.Minute, 0) }()
+	require.Eventually(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.holders == 1 }, time.Second, time.Millisecond)
+	second := make(chan Delivery)
+	go func() { second <- s.Poll(context.Background(), 0, time.Minute, 0) }()
+	assert.Empty(t, (<-first).Messages)
+	require.NoError(t, s.Call("f"))
+	assert.Equal(t, []string{"f"}, fns(t, <-second))
+}
+
+func TestPollGathersAfterTheFirstMessage(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	s := open(t, h, "/", "h")
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan Delivery)
+	go func() { got <- s.Poll(ctx, 0, time.Minute, time.Hour) }()
+	require.NoError(t, s.Call("a"))
+	require.NoError(t, s.Call("b"))
+	select {
+	case <-got:
+		t.Fatal("poll replied before its gathering time")
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancel()
+	assert.Equal(t, []string{"a", "b"}, fns(t, <-got))
+}
+
+func TestPollEndsWithTheSession(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	s := open(t, h, "/", "h")
+	got := make(chan Delivery)
+	go func() { got <- s.Poll(context.Background(), 0, time.Minute, 0) }()
+	s.Close()
+	d := <-got
+	require.NotNil(t, d.Reset)
+	assert.Equal(t, ReasonClosed, d.Reset.Reason)
+}
+
+func TestIdleSessionsExpire(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithSessionTimeout(30*time.Millisecond))
+	idle := open(t, h, "/", "h")
+	held := open(t, h, "/", "h")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { held.Poll(ctx, 0, time.Minute, 0); close(done) }()
+	require.Eventually(t, func() bool { _, ended := idle.Ended(); return ended }, 5*time.Second, 5*time.Millisecond)
+	reason, _ := idle.Ended()
+	assert.Equal(t, ReasonExpired, reason)
+	_, ended := held.Ended()
+	assert.False(t, ended, "a session with a held poll does not expire")
+	cancel()
+	<-done
+}
+
+// TestConcurrentCallersSeeOneOrder checks that pages agree on the order of
+// calls made from many goroutines at once.
+func TestConcurrentCallersSeeOneOrder(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	a := open(t, h, "/", "a")
+	b := open(t, h, "/", "b")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				assert.NoError(t, h.Page("/").Call("f", g*1000+i))
+			}
+		})
+	}
+	wg.Wait()
+	ja, err := json.Marshal(a.Pending(0).Messages)
+	require.NoError(t, err)
+	jb, err := json.Marshal(b.Pending(0).Messages)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(ja), string(jb))
+	assert.Len(t, a.Pending(0).Messages, 400)
+}
+
+// TestExactlyOnceOverALossyLink plays a page whose replies are often lost
+// while calls keep arriving: every call must run once, in order.
+func TestExactlyOnceOverALossyLink(t *testing.T) {
+	t.Parallel()
+	const n = 5000
+	h := newTestHub(t, WithLimits(Limits{OutboxMessages: n}))
+	s := open(t, h, "/", "h")
+	go func() {
+		for i := range n {
+			_ = s.Call("f", i)
+		}
+	}()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ran []int
+	var lastSeq uint64
+	ctx := context.Background()
+	for len(ran) < n {
+		var d Delivery
+		if rng.IntN(2) == 0 {
+			d = s.Pending(lastSeq)
+		} else {
+			d = s.Poll(ctx, lastSeq, 50*time.Millisecond, 0)
+		}
+		require.Nil(t, d.Reset)
+		if rng.IntN(3) == 0 {
+			continue // the reply was lost on the way
+		}
+		for _, m := range d.Messages {
+			if m.Seq <= lastSeq {
+				continue
+			}
+			require.Equal(t, lastSeq+1, m.Seq, "no hole in the sequence")
+			lastSeq = m.Seq
+			var msg struct{ Args []int }
+			b, _ := json.Marshal(m)
+			require.NoError(t, json.Unmarshal(b, &msg))
+			ran = append(ran, msg.Args[0])
+		}
+	}
+	for i, v := range ran {
+		require.Equal(t, i, v)
+	}
+}
+
+func TestCloseEndsEverySession(t *testing.T) {
+	t.Parallel()
+	h := NewHub()
+	s := open(t, h, "/", "h")
+	h.Close()
+	h.Close() // a second Close is harmless
+	_, ended := s.Ended()
+	assert.True(t, ended)
+	assert.Zero(t, h.Len())
+}

@@ -1,0 +1,228 @@
+package reverse
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Reasons a session ends, as the page sees them in a reset.
+const (
+	// ReasonExpired: the session had no connection for longer than the
+	// hub's SessionTimeout, or the page presented an id the hub no longer knows.
+	ReasonExpired = "expired"
+	// ReasonOverflow: the outbox passed its message or byte limit.
+	ReasonOverflow = "overflow"
+	// ReasonClosed: the page or the application ended the session.
+	ReasonClosed = "closed"
+)
+
+// Message is one reverse call in a session's outbox: a browser function
+// name and its JSON-encoded arguments, numbered by the session's sequence.
+type Message struct {
+	// Seq is the message's per-session sequence number, starting at 1.
+	Seq uint64
+	// body is `"fn":…,"args":[…]`, shared by every session the call reached.
+	body []byte
+}
+
+// MarshalJSON encodes the message as {"seq":N,"fn":…,"args":[…]}.
+func (m Message) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(m.body)+32)
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, m.Seq, 10)
+	b = append(b, ',')
+	b = append(b, m.body...)
+	return append(b, '}'), nil
+}
+
+// Reset tells a page that its session is gone and it may have missed
+// messages: the page raises a gap event and opens a fresh session.
+type Reset struct {
+	// Reason is one of ReasonExpired, ReasonOverflow or ReasonClosed.
+	Reason string `json:"reason"`
+}
+
+// Session is one open page: its identity, its outbox, and the attributes
+// the application keeps on it.
+type Session struct {
+	id          string
+	page        string
+	httpSession string
+	hub         *Hub
+
+	mu       sync.Mutex
+	msgs     []Message // unacknowledged, ascending by Seq
+	bytes    int       // sum of len(body) over msgs
+	lastSeq  uint64    // the last sequence number assigned
+	acked    uint64    // the highest sequence number the page has run
+	wake     chan struct{}
+	pollGen  uint64 // bumped by every poll; an older poll returns at once
+	holders  int    // polls being held right now
+	lastSeen time.Time
+	ended    string // the reason the session ended, "" while it lives
+}
+
+// ID returns the session's 128-bit random identifier, base64url-encoded.
+func (s *Session) ID() string { return s.id }
+
+// Page returns the normalised URL path of the page that opened the session.
+func (s *Session) Page() string { return s.page }
+
+// HTTPSession returns the id of the HTTP session (browser cookie) the
+// session is bound to.
+func (s *Session) HTTPSession() string { return s.httpSession }
+
+// Call sends a reverse call to this session's page. See Target.Call.
+func (s *Session) Call(fn string, args ...any) error {
+	return s.hub.Session(s.id).Call(fn, args...)
+}
+
+// Close ends the session. The page learns of it with a reset the next time
+// it contacts the server.
+func (s *Session) Close() { s.hub.end(s, ReasonClosed) }
+
+// Ended reports whether the session has ended, and why.
+func (s *Session) Ended() (reason string, ended bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended, s.ended != ""
+}
+
+// push appends one message to the outbox. It reports false when the outbox
+// would pass its limits, in which case nothing was added.
+func (s *Session) push(body []byte, lim Limits) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended != "" {
+		return true // the page will learn of the end; nothing more to keep
+	}
+	if len(s.msgs)+1 > lim.OutboxMessages || s.bytes+len(body) > lim.OutboxBytes {
+		return false
+	}
+	s.lastSeq++
+	s.msgs = append(s.msgs, Message{Seq: s.lastSeq, body: body})
+	s.bytes += len(body)
+	s.signalLocked()
+	return true
+}
+
+// signalLocked wakes every poll waiting on the session.
+func (s *Session) signalLocked() {
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+// ackLocked drops every message up to and including seq. An ack beyond the
+// last assigned number is clamped: the page cannot have run what was never sent.
+func (s *Session) ackLocked(seq uint64) {
+	if seq > s.lastSeq {
+		seq = s.lastSeq
+	}
+	if seq <= s.acked {
+		return
+	}
+	s.acked = seq
+	n := 0
+	for n < len(s.msgs) && s.msgs[n].Seq <= seq {
+		s.bytes -= len(s.msgs[n].body)
+		n++
+	}
+	// Copy down rather than reslice so acknowledged bodies can be collected.
+	rest := copy(s.msgs, s.msgs[n:])
+	clear(s.msgs[rest:])
+	s.msgs = s.msgs[:rest]
+}
+
+// Delivery is what a page receives on any reply: the messages it has not
+// acknowledged yet, or a reset when its session is gone.
+type Delivery struct {
+	// Messages are the unacknowledged messages, ascending by Seq.
+	Messages []Message `json:"messages,omitempty"`
+	// Reset is set when the session has ended.
+	Reset *Reset `json:"reset,omitempty"`
+}
+
+// Pending acknowledges ack and returns what the page has still to run,
+// without waiting. It is what rides on ordinary call replies (piggyback).
+func (s *Session) Pending(ack uint64) Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ackLocked(ack)
+	s.lastSeen = s.hub.now()
+	return s.deliveryLocked()
+}
+
+func (s *Session) deliveryLocked() Delivery {
+	if s.ended != "" {
+		return Delivery{Reset: &Reset{Reason: s.ended}}
+	}
+	if len(s.msgs) == 0 {
+		return Delivery{}
+	}
+	return Delivery{Messages: append([]Message(nil), s.msgs...)}
+}
+
+// Poll acknowledges ack and waits, for at most hold, until the page has
+// something to run. Once a first message is there it waits up to
+// afterWrite more so that a burst leaves in one reply. A newer Poll on the
+// same session makes an older one return at once, so at most one is held.
+// Poll returns early, with what is there, when ctx is done.
+func (s *Session) Poll(ctx context.Context, ack uint64, hold, afterWrite time.Duration) Delivery {
+	s.mu.Lock()
+	s.ackLocked(ack)
+	s.pollGen++
+	gen := s.pollGen
+	s.signalLocked() // release an older poll
+	s.holders++
+	s.lastSeen = s.hub.now()
+	s.mu.Unlock()
+
+	defer func() {
+		s.mu.Lock()
+		s.holders--
+		s.lastSeen = s.hub.now()
+		s.mu.Unlock()
+	}()
+
+	deadline := time.NewTimer(hold)
+	defer deadline.Stop()
+	var gather <-chan time.Time
+	for {
+		s.mu.Lock()
+		if s.ended != "" || s.pollGen != gen {
+			d := s.deliveryLocked()
+			s.mu.Unlock()
+			return d
+		}
+		if len(s.msgs) > 0 && gather == nil {
+			if afterWrite <= 0 {
+				d := s.deliveryLocked()
+				s.mu.Unlock()
+				return d
+			}
+			t := time.NewTimer(afterWrite)
+			defer t.Stop()
+			gather = t.C
+		}
+		wake := s.wake
+		s.mu.Unlock()
+
+		select {
+		case <-wake:
+		case <-gather:
+			return s.snapshot()
+		case <-deadline.C:
+			return s.snapshot()
+		case <-ctx.Done():
+			return s.snapshot()
+		}
+	}
+}
+
+func (s *Session) snapshot() Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deliveryLocked()
+}
