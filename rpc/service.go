@@ -33,6 +33,20 @@ type MethodDesc struct {
 	// Handler decodes the arguments into their types and calls the
 	// implementation. Its result is encoded as JSON; nil means null.
 	Handler func(ctx context.Context, args Args) (any, error)
+	// Access is what the caller must be to call the method. The zero
+	// value lets anyone call it.
+	Access Access
+}
+
+// Access is what a method requires of its caller. Generated code fills it
+// from //parley:auth directives in the interface's doc comments; the
+// server checks it before the method runs.
+type Access struct {
+	// Login requires an authenticated user.
+	Login bool
+	// Roles, when not empty, requires a user with at least one of them
+	// (and so implies Login).
+	Roles []string
 }
 
 // Args are the JSON-encoded arguments of one call.
