@@ -1,11 +1,13 @@
 package reverse
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -180,6 +182,40 @@ func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
 		return nil, ErrForeignSession
 	}
 	return s, nil
+}
+
+// SessionInfo describes one live session at one moment.
+type SessionInfo struct {
+	// ID is the session's id.
+	ID string
+	// Page is the normalised path of the session's page.
+	Page string
+	// Pending is the number of messages the page has not acknowledged.
+	Pending int
+	// Held is the number of connections held open for the session now.
+	Held int
+	// LastSeen is when the page last contacted the server.
+	LastSeen time.Time
+}
+
+// Snapshot describes every live session, ordered by page and then id.
+func (h *Hub) Snapshot() []SessionInfo {
+	h.mu.RLock()
+	all := make([]*Session, 0, len(h.byID))
+	for _, s := range h.byID {
+		all = append(all, s)
+	}
+	h.mu.RUnlock()
+	out := make([]SessionInfo, 0, len(all))
+	for _, s := range all {
+		s.mu.Lock()
+		out = append(out, SessionInfo{ID: s.id, Page: s.page, Pending: len(s.msgs), Held: s.holders, LastSeen: s.lastSeen})
+		s.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int {
+		return cmp.Or(cmp.Compare(a.Page, b.Page), cmp.Compare(a.ID, b.ID))
+	})
+	return out
 }
 
 // Len returns the number of live sessions.

@@ -316,3 +316,19 @@ func TestCloseEndsEverySession(t *testing.T) {
 	assert.True(t, ended)
 	assert.Zero(t, h.Len())
 }
+
+func TestSnapshot(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	b := open(t, h, "/b", "h")
+	a := open(t, h, "/a", "h")
+	require.NoError(t, b.Call("f"))
+	require.NoError(t, b.Call("f"))
+	snap := h.Snapshot()
+	require.Len(t, snap, 2)
+	assert.Equal(t, a.ID(), snap[0].ID)
+	assert.Equal(t, "/a", snap[0].Page)
+	assert.Equal(t, 0, snap[0].Pending)
+	assert.Equal(t, "/b", snap[1].Page)
+	assert.Equal(t, 2, snap[1].Pending)
+}

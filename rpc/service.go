@@ -14,6 +14,8 @@ import (
 type ServiceDesc struct {
 	// Name is the service's name in JS, such as "Chat".
 	Name string
+	// Doc is the service's documentation, shown on the debug page.
+	Doc string
 	// Methods are the service's methods.
 	Methods []MethodDesc
 	// Module is the ES module served at interface/NAME.js. Empty: none.
@@ -27,6 +29,11 @@ type ServiceDesc struct {
 type MethodDesc struct {
 	// Name is the method's name in JS, lowerCamelCase, such as "send".
 	Name string
+	// Doc is the method's documentation, shown on the debug page.
+	Doc string
+	// Signature is the method's TypeScript signature, such as
+	// "send(text: string): Promise<number>", shown on the debug page.
+	Signature string
 	// Params names the parameters in order, not counting a context. A call
 	// must carry exactly this many arguments.
 	Params []string
