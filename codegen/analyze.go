@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"go/types"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -22,12 +23,20 @@ const (
 // directives maps the text after "//parley:" to the kind it marks.
 var directives = map[string]kind{"service": service, "client": client}
 
+// access is what a method requires of its caller, from //parley:auth.
+type access struct {
+	login bool
+	roles []string
+}
+
 // model is what Generate learns from a package.
 type model struct {
 	pkg   *packages.Package
 	files []*sourceFile
 	// clients are the package's client interfaces, sorted by name.
 	clients []*iface
+	// mapper holds the declarations of the types the interfaces reach.
+	mapper *typeMapper
 }
 
 // sourceFile is a source file with annotated interfaces.
@@ -43,8 +52,10 @@ type iface struct {
 	doc     string
 	pos     token.Pos
 	methods []*method
-	// refs are the named structs its methods mention.
-	refs []*structDecl
+	// access applies to the methods without an //parley:auth of their own.
+	access *access
+	// refs are the declarations its methods mention.
+	refs []*decl
 }
 
 // method is a method of an annotated interface.
@@ -61,6 +72,8 @@ type method struct {
 	resultTS string // "void" for none
 	// returnsError is whether a client method returns an error.
 	returnsError bool
+	// access is what a service method requires of its caller.
+	access access
 }
 
 // param is a parameter, not counting a context.
@@ -83,8 +96,12 @@ type analyzer struct {
 func analyze(pkg *packages.Package) (*model, error) {
 	errs := &errorList{fset: pkg.Fset}
 	docs := indexDocs(pkg.Syntax)
-	a := &analyzer{pkg: pkg, errs: errs, docs: docs, mapper: newTypeMapper(pkg.Types, docs, errs)}
-	m := &model{pkg: pkg}
+	module := ""
+	if pkg.Module != nil {
+		module = pkg.Module.Path
+	}
+	a := &analyzer{pkg: pkg, errs: errs, docs: docs, mapper: newTypeMapper(pkg.Types, module, docs, errs)}
+	m := &model{pkg: pkg, mapper: a.mapper}
 	for _, f := range pkg.Syntax {
 		sf := &sourceFile{base: filepath.Base(pkg.Fset.Position(f.Package).Filename)}
 		for _, decl := range f.Decls {
@@ -97,7 +114,7 @@ func analyze(pkg *packages.Package) (*model, error) {
 		}
 	}
 	m.clients = sortedClients(m.files)
-	a.checkTSNames(m.clients)
+	a.checkTSNames(m.files, m.clients)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -119,8 +136,8 @@ func (a *analyzer) genDecl(d *ast.GenDecl) []*iface {
 		if loneTypeSpec(d) != nil && doc == nil {
 			doc = d.Doc
 		}
-		if k, ok := a.directive(ts.Name.Name, doc); ok {
-			if it := a.typeSpec(k, ts); it != nil {
+		if k, auth, ok := a.directive(ts.Name.Name, doc); ok {
+			if it := a.typeSpec(k, ts, auth); it != nil {
 				out = append(out, it)
 			}
 		}
@@ -139,24 +156,77 @@ func (a *analyzer) refuseGroupDirective(d *ast.GenDecl) {
 }
 
 // directive returns the kind a //parley: line of doc marks the type name
-// as, if any.
-func (a *analyzer) directive(name string, doc *ast.CommentGroup) (k kind, found bool) {
+// as, if any, and the access its //parley:auth line requires, if any.
+func (a *analyzer) directive(name string, doc *ast.CommentGroup) (k kind, auth *access, found bool) {
+	var authPos token.Pos
 	for _, c := range commentLines(doc) {
 		text, ok := strings.CutPrefix(strings.TrimSpace(c.Text), "//parley:")
 		if !ok {
 			continue
 		}
+		if word, args, _ := strings.Cut(text, " "); word == "auth" {
+			if auth != nil {
+				a.errs.add(c.Pos(), "%s: more than one //parley:auth directive", name)
+				continue
+			}
+			auth, authPos = a.auth(c.Pos(), args), c.Pos()
+			if auth == nil {
+				auth = &access{}
+			} else if !auth.login {
+				a.errs.add(c.Pos(), "%s: //parley:auth none applies to methods only", name)
+			}
+			continue
+		}
 		ck, known := directives[text]
 		switch {
 		case !known:
-			a.errs.add(c.Pos(), "unknown directive //parley:%s: want //parley:service or //parley:client", text)
+			a.errs.add(c.Pos(), "unknown directive //parley:%s: want //parley:service, //parley:client or //parley:auth", text)
 		case found:
 			a.errs.add(c.Pos(), "%s: more than one //parley: directive", name)
 		default:
 			k, found = ck, true
 		}
 	}
-	return k, found
+	switch {
+	case auth != nil && !found:
+		a.errs.add(authPos, "%s: //parley:auth needs //parley:service on the same type", name)
+	case auth != nil && k == client:
+		a.errs.add(authPos, "%s: //parley:auth applies to services only", name)
+	}
+	return k, auth, found
+}
+
+// roleName is what a role of //parley:auth role=… may be.
+var roleName = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+
+// auth parses the arguments of a //parley:auth directive at pos: nothing
+// (login required), "role=a,b" (login and one of the roles) or "none"
+// (anyone). It returns nil after reporting malformed arguments.
+func (a *analyzer) auth(pos token.Pos, args string) *access {
+	args = strings.TrimSpace(args)
+	const want = "want //parley:auth, //parley:auth role=NAME[,NAME…] or //parley:auth none"
+	switch {
+	case args == "":
+		return &access{login: true}
+	case args == "none":
+		return &access{}
+	}
+	list, ok := strings.CutPrefix(args, "role=")
+	if !ok || strings.ContainsAny(list, " \t") {
+		a.errs.add(pos, "malformed //parley:auth %s: %s", args, want)
+		return nil
+	}
+	out := &access{login: true}
+	for _, role := range strings.Split(list, ",") {
+		if !roleName.MatchString(role) {
+			a.errs.add(pos, "malformed //parley:auth %s: role %q must be letters, digits, _ . : or -", args, role)
+			return nil
+		}
+		if !slices.Contains(out.roles, role) {
+			out.roles = append(out.roles, role)
+		}
+	}
+	return out
 }
 
 // commentLines returns the comments of doc, which may be nil.
@@ -168,7 +238,7 @@ func commentLines(doc *ast.CommentGroup) []*ast.Comment {
 }
 
 // typeSpec returns the annotated interface ts, or nil if it is refused.
-func (a *analyzer) typeSpec(k kind, ts *ast.TypeSpec) *iface {
+func (a *analyzer) typeSpec(k kind, ts *ast.TypeSpec, auth *access) *iface {
 	name := ts.Name.Name
 	it, isIface := ts.Type.(*ast.InterfaceType)
 	switch {
@@ -179,18 +249,49 @@ func (a *analyzer) typeSpec(k kind, ts *ast.TypeSpec) *iface {
 		a.errs.add(ts.Pos(), "%s: //parley:%s applies to interface types only", name, kindName(k))
 		return nil
 	}
-	out := &iface{kind: k, name: name, doc: a.docs[ts.Name.Pos()], pos: ts.Pos()}
+	out := &iface{kind: k, name: name, doc: a.docs[ts.Name.Pos()], pos: ts.Pos(), access: auth}
 	for _, field := range it.Methods.List {
 		if len(field.Names) == 0 {
 			a.errs.add(field.Pos(), "%s: embedded interface %s is not supported yet; list its methods", name, types.ExprString(field.Type))
 			continue
 		}
 		if m := a.method(out, a.pkg.TypesInfo.Defs[field.Names[0]].(*types.Func)); m != nil {
+			a.methodAccess(out, m, field.Doc)
 			out.methods = append(out.methods, m)
 		}
 	}
 	a.checkJSNames(out)
 	return out
+}
+
+// methodAccess sets what the method m of it requires, from the
+// //parley:auth line of its doc, if any, or else from the interface's.
+func (a *analyzer) methodAccess(it *iface, m *method, doc *ast.CommentGroup) {
+	if it.access != nil && it.access.login {
+		m.access = *it.access
+	}
+	var found bool
+	for _, c := range commentLines(doc) {
+		text, ok := strings.CutPrefix(strings.TrimSpace(c.Text), "//parley:")
+		if !ok {
+			continue
+		}
+		word, args, _ := strings.Cut(text, " ")
+		label := it.name + "." + m.goName
+		switch {
+		case word != "auth":
+			a.errs.add(c.Pos(), "%s: //parley:%s cannot be on a method; only //parley:auth can", label, text)
+		case it.kind == client:
+			a.errs.add(c.Pos(), "%s: //parley:auth applies to services only", label)
+		case found:
+			a.errs.add(c.Pos(), "%s: more than one //parley:auth directive", label)
+		default:
+			found = true
+			if acc := a.auth(c.Pos(), args); acc != nil {
+				m.access = *acc
+			}
+		}
+	}
 }
 
 // kindName returns the directive word of k.
@@ -250,7 +351,11 @@ func (a *analyzer) params(it *iface, label string, pos token.Pos, vars []*types.
 		case isContext(v.Type()):
 			a.errs.add(pos, "%s: client methods cannot take a context.Context yet", label)
 		default:
-			out[i].ts = a.mapType(it, v.Type(), pos, "%s: parameter %s has type %s: %v", label, goNames[i])
+			u := nested
+			if it.kind == service {
+				u = paramUse
+			}
+			out[i].ts = a.mapType(it, v.Type(), u, pos, "%s: parameter %s has type %s: %v", label, goNames[i])
 		}
 	}
 	return out
@@ -258,8 +363,8 @@ func (a *analyzer) params(it *iface, label string, pos token.Pos, vars []*types.
 
 // mapType returns the TypeScript type of t, used at pos by it, reporting
 // a refusal with format, whose last two verbs get the type and the reason.
-func (a *analyzer) mapType(it *iface, t types.Type, pos token.Pos, format string, args ...any) string {
-	ts, err := a.mapper.ts(t, pos, &it.refs)
+func (a *analyzer) mapType(it *iface, t types.Type, u use, pos token.Pos, format string, args ...any) string {
+	ts, err := a.mapper.tsAt(t, pos, &it.refs, u)
 	if err != nil {
 		a.errs.add(pos, format, append(args, a.mapper.typeString(t), err)...)
 	}
@@ -273,7 +378,7 @@ func (a *analyzer) serviceResults(it *iface, label string, m *method, results []
 		m.resultTS = "void"
 	case len(results) == 2 && isError(results[1].Type()):
 		m.result = results[0].Type()
-		m.resultTS = a.mapType(it, m.result, m.pos, "%s: result has type %s: %v", label)
+		m.resultTS = a.mapType(it, m.result, resultUse, m.pos, "%s: result has type %s: %v", label)
 	default:
 		a.errs.add(m.pos, "%s: results must be error or (T, error)", label)
 	}
@@ -314,15 +419,23 @@ func (a *analyzer) checkJSNames(it *iface) {
 	}
 }
 
-// checkTSNames refuses struct types whose TypeScript names are taken by a
-// client interface or by CallOptions in the .d.ts files.
-func (a *analyzer) checkTSNames(clients []*iface) {
+// checkTSNames refuses declared types whose TypeScript names are taken by
+// CallOptions, by a client interface or, for enums, which are values too,
+// by a service.
+func (a *analyzer) checkTSNames(files []*sourceFile, clients []*iface) {
 	if d := a.mapper.byName["CallOptions"]; d != nil {
-		a.errs.add(d.obj.Pos(), "struct type CallOptions would clash with the CallOptions of the .d.ts files")
+		a.errs.add(d.obj.Pos(), "type %s would clash with the CallOptions of the .d.ts files", qualifiedName(d.obj))
 	}
 	for _, c := range clients {
 		if d := a.mapper.byName[c.name]; d != nil {
-			a.errs.add(c.pos, "%s: client interface and struct type %s would have the same TypeScript name", c.name, qualifiedName(d.obj))
+			a.errs.add(c.pos, "%s: client interface and type %s would have the same TypeScript name", c.name, qualifiedName(d.obj))
+		}
+	}
+	for _, f := range files {
+		for _, it := range f.ifaces {
+			if d := a.mapper.byName[it.name]; d != nil && d.kind == declEnum && it.kind == service {
+				a.errs.add(it.pos, "%s: service and enum %s would both be the JavaScript export %s", it.name, qualifiedName(d.obj), it.name)
+			}
 		}
 	}
 }

@@ -61,7 +61,7 @@ func expected(t *testing.T, dir string) map[string][]byte {
 	for _, sf := range m.files {
 		for _, it := range sf.ifaces {
 			if it.kind == service {
-				out[it.name+".js.golden"] = []byte(moduleJS(sf.base, it))
+				out[it.name+".js.golden"] = []byte(moduleJS(sf.base, it, m.clients))
 				out[it.name+".d.ts.golden"] = []byte(typesTS(sf.base, it, m.clients))
 			}
 		}
@@ -134,10 +134,9 @@ func TestGeneratedCodeVets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go vet")
 	}
-	for _, name := range []string{"chat", "types", "pending"} {
-		t.Run(name, func(t *testing.T) {
+	for _, dir := range generatingCases(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
-			dir := filepath.Join("testdata", name)
 			files, err := Generate(load(t, dir))
 			require.NoError(t, err)
 			overlay := writeOverlay(t, dir, files)
@@ -146,6 +145,35 @@ func TestGeneratedCodeVets(t *testing.T) {
 			require.NoError(t, err, "go vet:\n%s", out)
 		})
 	}
+}
+
+// generatingCases returns the directories of the golden cases that
+// generate files rather than refusals.
+func generatingCases(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, dir := range caseDirs(t) {
+		if _, err := os.Stat(filepath.Join(dir, "errors.golden")); errors.Is(err, os.ErrNotExist) {
+			out = append(out, dir)
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+// TestEnumsAreChecked runs the test of the enums case, which calls its
+// generated handlers with values inside and outside their enums.
+func TestEnumsAreChecked(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("testdata", "enums")
+	files, err := Generate(load(t, dir))
+	require.NoError(t, err)
+	overlay := writeOverlay(t, dir, files)
+	cmd := exec.Command("go", "test", "-count=1", "-v", "-run", "TestEnumsAreChecked", "-overlay="+overlay, "./"+filepath.ToSlash(dir))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go test:\n%s", out)
+	assert.Contains(t, string(out), "--- PASS: TestEnumsAreChecked")
+	assert.NotContains(t, string(out), "no tests to run")
 }
 
 // writeOverlay writes files to a temporary directory and returns the

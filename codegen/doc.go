@@ -14,8 +14,21 @@
 //     sending reverse calls "ChatPage.method" to a reverse.Target.
 //
 // Go names become lowerCamelCase in JS (see LowerCamel). Parameters and
-// results are limited to types whose JSON encoding TypeScript can
-// describe; anything else is refused with an Error at its line.
+// results are limited to types that encoding/json carries both ways and
+// whose JSON TypeScript can describe; anything else is refused with an
+// Error at its line. The .d.ts files declare every named struct, enum and
+// client interface a service reaches, with their doc comments.
+//
+// A named string or integer type of the package's module with exported
+// constants of its type is an enum: a union type and a frozen object in
+// JS, and an rpc.Enum in Go against which the generated handlers check
+// every decoded argument that may hold one, refusing other values with
+// invalid_argument.
+//
+// A //parley:auth line in the doc comment of a service, or of one of its
+// methods (which then replaces the service's), fills rpc.MethodDesc.Access:
+// "//parley:auth" requires a logged-in user, "//parley:auth role=a,b" one
+// with role a or b, and "//parley:auth none", on a method, nothing.
 //
 // Generate is a pure function from a loaded package to files: it does no
 // I/O, and its output depends only on the package, in declaration order.

@@ -20,7 +20,8 @@ type File struct {
 
 // LoadMode is what Generate needs go/packages to load.
 const LoadMode = packages.NeedName | packages.NeedFiles | packages.NeedCompiledGoFiles |
-	packages.NeedImports | packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo
+	packages.NeedImports | packages.NeedTypes | packages.NeedSyntax | packages.NeedTypesInfo |
+	packages.NeedModule
 
 // Generate returns the files generated for the interfaces of pkg marked
 // //parley:service or //parley:client: one NAME_parley.go per source file

@@ -21,9 +21,17 @@ const (
 // goWriter writes the Go file generated from one source file.
 type goWriter struct {
 	f       *jen.File
+	m       *model
 	pkgPath string
 	source  string
 	clients []*iface
+	// prefix starts the names of the file's validators and enum sets.
+	prefix string
+	// validators and enums are those the file needs, in order of need,
+	// with the names of their functions and sets.
+	validators []*types.Named
+	enums      []*decl
+	names      map[*types.TypeName]string
 }
 
 // goFile returns the Go file generated from sf, a file of the package m.
@@ -34,7 +42,8 @@ func goFile(m *model, sf *sourceFile) ([]byte, error) {
 	f.ImportName(rpcPath, "rpc")
 	f.ImportName(reversePath, "reverse")
 	f.ImportName(contextPath, "context")
-	w := &goWriter{f: f, pkgPath: m.pkg.PkgPath, source: sf.base, clients: m.clients}
+	w := &goWriter{f: f, m: m, pkgPath: m.pkg.PkgPath, source: sf.base, clients: m.clients,
+		prefix: "parley" + upperCamel(strings.TrimSuffix(sf.base, ".go")), names: map[*types.TypeName]string{}}
 	f.Comment("Generated code requires a runtime at least this new.")
 	f.Const().Id("_").Op("=").Qual(rpcPath, "IsAtLeastVersion0_1_0")
 	for _, it := range sf.ifaces {
@@ -44,6 +53,7 @@ func goFile(m *model, sf *sourceFile) ([]byte, error) {
 			w.client(it)
 		}
 	}
+	w.checkers()
 	var buf bytes.Buffer
 	if err := f.Render(&buf); err != nil {
 		return nil, fmt.Errorf("codegen: rendering the Go file of %s: %w", sf.base, err)
@@ -63,16 +73,20 @@ func (w *goWriter) service(svc *iface) {
 	w.f.Comment(goComment(fmt.Sprintf(
 		"Register%s registers impl as the service %s on srv: browsers call it\nthrough the module /parley/interface/%s.js.",
 		svc.name, svc.name, svc.name)))
+	fields := []jen.Code{jen.Id("Name").Op(":").Lit(svc.name)}
+	if svc.doc != "" {
+		fields = append(fields, jen.Id("Doc").Op(":").Lit(svc.doc))
+	}
+	fields = append(fields,
+		jen.Id("Module").Op(":").Id(module),
+		jen.Id("Types").Op(":").Id(decls),
+		jen.Id("Methods").Op(":").Index().Qual(rpcPath, "MethodDesc").Values(oneALine(methods...)...),
+	)
 	w.f.Func().Id("Register"+svc.name).
 		Params(jen.Id("srv").Op("*").Qual(rpcPath, "Server"), jen.Id("impl").Id(svc.name)).
-		Block(jen.Id("srv").Dot("Register").Call(jen.Qual(rpcPath, "ServiceDesc").Values(oneALine(
-			jen.Id("Name").Op(":").Lit(svc.name),
-			jen.Id("Module").Op(":").Id(module),
-			jen.Id("Types").Op(":").Id(decls),
-			jen.Id("Methods").Op(":").Index().Qual(rpcPath, "MethodDesc").Values(oneALine(methods...)...),
-		)...)))
+		Block(jen.Id("srv").Dot("Register").Call(jen.Qual(rpcPath, "ServiceDesc").Values(oneALine(fields...)...)))
 	w.f.Commentf("%s is the ES module of %s, served at /parley/interface/%s.js.", module, svc.name, svc.name)
-	w.f.Const().Id(module).Op("=").Add(stringLines(moduleJS(w.source, svc)))
+	w.f.Const().Id(module).Op("=").Add(stringLines(moduleJS(w.source, svc, w.clients)))
 	w.f.Commentf("%s declares the TypeScript types of %s, served at /parley/interface/%s.d.ts.", decls, svc.name, svc.name)
 	w.f.Const().Id(decls).Op("=").Add(stringLines(typesTS(w.source, svc, w.clients)))
 }
@@ -80,6 +94,21 @@ func (w *goWriter) service(svc *iface) {
 // methodDesc returns the rpc.MethodDesc of m.
 func (w *goWriter) methodDesc(m *method) jen.Code {
 	fields := []jen.Code{jen.Id("Name").Op(":").Lit(m.jsName)}
+	if m.doc != "" {
+		fields = append(fields, jen.Id("Doc").Op(":").Lit(m.doc))
+	}
+	fields = append(fields, jen.Id("Signature").Op(":").Lit(signature(m)))
+	if m.access.login {
+		acc := []jen.Code{jen.Id("Login").Op(":").True()}
+		if len(m.access.roles) > 0 {
+			var roles []jen.Code
+			for _, r := range m.access.roles {
+				roles = append(roles, jen.Lit(r))
+			}
+			acc = append(acc, jen.Id("Roles").Op(":").Index().String().Values(roles...))
+		}
+		fields = append(fields, jen.Id("Access").Op(":").Qual(rpcPath, "Access").Values(acc...))
+	}
 	if len(m.params) > 0 {
 		var names []jen.Code
 		for _, p := range m.params {
@@ -91,11 +120,11 @@ func (w *goWriter) methodDesc(m *method) jen.Code {
 		Params(jen.Id("ctx").Qual(contextPath, "Context"), jen.Id("args").Qual(rpcPath, "Args")).
 		Params(jen.Any(), jen.Error()).
 		BlockFunc(func(g *jen.Group) { w.handlerBody(g, m) })
-	return jen.Values(append(fields, jen.Id("Handler").Op(":").Add(handler))...)
+	return jen.Values(oneALine(append(fields, jen.Id("Handler").Op(":").Add(handler))...)...)
 }
 
-// handlerBody decodes each argument into a local a0, a1… and calls the
-// implementation.
+// handlerBody decodes each argument into a local a0, a1…, checks the
+// enums in it, and calls the implementation.
 func (w *goWriter) handlerBody(g *jen.Group, m *method) {
 	var args []jen.Code
 	if m.ctx {
@@ -108,6 +137,12 @@ func (w *goWriter) handlerBody(g *jen.Group, m *method) {
 			jen.Err().Op(":=").Id("args").Dot("Decode").Call(jen.Lit(i), jen.Op("&").Id(local)),
 			jen.Err().Op("!=").Nil(),
 		).Block(jen.Return(jen.Nil(), jen.Err()))
+		if w.needsCheck(p.typ) {
+			name := p.goName
+			w.checks(g, p.typ, func() *jen.Statement { return jen.Id(local) }, 0, func(err jen.Code) jen.Code {
+				return jen.List(jen.Nil(), jen.Qual(rpcPath, "EnumArgument").Call(jen.Lit(name), err))
+			})
+		}
 		args = append(args, jen.Id(local))
 	}
 	call := jen.Id("impl").Dot(m.goName).Call(args...)
@@ -171,6 +206,10 @@ func (w *goWriter) typ(t types.Type) jen.Code {
 		return jen.Op("*").Add(w.typ(t.Elem()))
 	case *types.Slice:
 		return jen.Index().Add(w.typ(t.Elem()))
+	case *types.Array:
+		return jen.Index(jen.Lit(int(t.Len()))).Add(w.typ(t.Elem()))
+	case *types.Interface:
+		return jen.Any()
 	case *types.Map:
 		return jen.Map(w.typ(t.Key())).Add(w.typ(t.Elem()))
 	case *types.Struct:

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -12,11 +13,22 @@ func header(source string) string {
 }
 
 // moduleJS returns the ES module of the service svc, served at
-// /parley/interface/NAME.js, next to the runtime's /parley/engine.js.
-func moduleJS(source string, svc *iface) string {
+// /parley/interface/NAME.js, next to the runtime's /parley/engine.js: the
+// enums its .d.ts declares, as frozen objects, and the stubs.
+func moduleJS(source string, svc *iface, clients []*iface) string {
 	var b strings.Builder
 	b.WriteString(header(source))
 	b.WriteString("import parley from \"../engine.js\";\n\n")
+	for _, d := range declsOf(svc, clients) {
+		if d.kind == declEnum {
+			b.WriteString(jsDoc("", d.doc))
+			fmt.Fprintf(&b, "export const %s = Object.freeze({\n", d.name())
+			for _, v := range d.values {
+				fmt.Fprintf(&b, "  %s: %s,\n", v.key, v.lit)
+			}
+			b.WriteString("});\n\n")
+		}
+	}
 	b.WriteString(jsDoc("", svc.doc))
 	fmt.Fprintf(&b, "export const %s = Object.freeze({\n", svc.name)
 	for i, m := range svc.methods {
@@ -34,16 +46,25 @@ func moduleJS(source string, svc *iface) string {
 func writeStub(b *strings.Builder, service string, m *method) {
 	var tags, names []string
 	for _, p := range m.params {
-		tags = append(tags, fmt.Sprintf("@param {%s} %s", p.ts, p.jsName))
+		tags = append(tags, fmt.Sprintf("@param {%s} %s", jsDocType(p.ts), p.jsName))
 		names = append(names, p.jsName)
 	}
 	tags = append(tags,
 		`@param {import("../engine.js").CallOptions} [options]`,
-		fmt.Sprintf("@returns {Promise<%s>}", m.resultTS))
+		fmt.Sprintf("@returns {Promise<%s>}", jsDocType(m.resultTS)))
 	b.WriteString(jsDoc("  ", m.doc, tags...))
 	fmt.Fprintf(b, "  %s(%s) {\n", m.jsName, strings.Join(append(names, "options"), ", "))
 	fmt.Fprintf(b, "    return parley.call(%q, %q, [%s], options);\n", service, m.jsName, strings.Join(names, ", "))
 	b.WriteString("  },\n")
+}
+
+// typeComment matches a comment inside a TypeScript type.
+var typeComment = regexp.MustCompile(` ?/\*[^*]*\*/`)
+
+// jsDocType returns a TypeScript type without its comments, which would
+// end the JSDoc comment holding it.
+func jsDocType(ts string) string {
+	return typeComment.ReplaceAllString(ts, "")
 }
 
 // callOptionsTS declares the options of a call, as the runtime takes them.
@@ -55,20 +76,41 @@ export interface CallOptions {
 }
 `
 
-// typesTS returns the TypeScript declarations of the service svc, served
-// at /parley/interface/NAME.d.ts: the structs it and the clients reach,
-// the clients, and the service.
-func typesTS(source string, svc *iface, clients []*iface) string {
-	var b strings.Builder
-	b.WriteString(header(source))
-	b.WriteString("\n" + callOptionsTS)
+// numbersNote is the rule on integers, stated at the top of every .d.ts.
+const numbersNote = `// An integer beyond ±(2^53-1), which a JS number cannot hold exactly, is
+// refused, never rounded: as an argument with invalid_argument, as a result
+// with out_of_range.
+`
+
+// declsOf returns the declarations the .d.ts of svc holds: those svc and
+// the clients reach, sorted by name.
+func declsOf(svc *iface, clients []*iface) []*decl {
 	roots := slices.Clone(svc.refs)
 	for _, c := range clients {
 		roots = append(roots, c.refs...)
 	}
-	for _, d := range reachable(roots) {
+	return reachable(roots)
+}
+
+// typesTS returns the TypeScript declarations of the service svc, served
+// at /parley/interface/NAME.d.ts: the types it and the clients reach, the
+// clients, and the service.
+func typesTS(source string, svc *iface, clients []*iface) string {
+	var b strings.Builder
+	b.WriteString(header(source))
+	b.WriteString(numbersNote)
+	b.WriteString("\n" + callOptionsTS)
+	for _, d := range declsOf(svc, clients) {
 		b.WriteString("\n")
-		writeStructTS(&b, d)
+		switch d.kind {
+		case declStruct:
+			writeStructTS(&b, d)
+		case declEnum:
+			writeEnumTS(&b, d)
+		case declOpaque:
+			b.WriteString(jsDoc("", d.doc))
+			fmt.Fprintf(&b, "export type %s = unknown;\n", d.name())
+		}
 	}
 	for _, c := range clients {
 		b.WriteString("\n")
@@ -79,8 +121,24 @@ func typesTS(source string, svc *iface, clients []*iface) string {
 	return b.String()
 }
 
+// writeEnumTS declares an enum as a union type and as the frozen object
+// of the JS module.
+func writeEnumTS(b *strings.Builder, d *decl) {
+	lits := make([]string, 0, len(d.values))
+	props := make([]string, len(d.values))
+	for i, v := range d.values {
+		if !slices.Contains(lits, v.lit) {
+			lits = append(lits, v.lit)
+		}
+		props[i] = "readonly " + v.key + ": " + v.lit
+	}
+	b.WriteString(jsDoc("", d.doc))
+	fmt.Fprintf(b, "export type %s = %s;\n", d.name(), strings.Join(lits, " | "))
+	fmt.Fprintf(b, "export declare const %s: { %s };\n", d.name(), strings.Join(props, "; "))
+}
+
 // writeStructTS declares a named struct as an interface.
-func writeStructTS(b *strings.Builder, d *structDecl) {
+func writeStructTS(b *strings.Builder, d *decl) {
 	b.WriteString(jsDoc("", d.doc))
 	fmt.Fprintf(b, "export interface %s {\n", d.name())
 	for _, f := range d.fields {
@@ -113,6 +171,12 @@ func writeServiceTS(b *strings.Builder, svc *iface) {
 	}
 	b.WriteString("};\n")
 	fmt.Fprintf(b, "export default %s;\n", svc.name)
+}
+
+// signature returns the TypeScript signature of the service method m,
+// without the options every stub takes last.
+func signature(m *method) string {
+	return fmt.Sprintf("%s(%s): Promise<%s>", m.jsName, strings.Join(tsParams(m.params), ", "), m.resultTS)
 }
 
 // tsParams returns the parameters of a TypeScript signature.

@@ -24,9 +24,89 @@ export class ParleyError extends Error {
  * @property {AbortSignal} [signal] rejects the call with canceled when aborted
  * @property {Record<string, string>} [headers] extra HTTP headers for the
  *   request; calls with different headers go in different requests
+ * @property {(result: unknown) => void} [callback] DWR style: called with
+ *   the result instead of resolving the returned Promise
+ * @property {(message: string, error: ParleyError) => void} [errorHandler]
+ *   DWR style: called on failure instead of rejecting
  */
 
-const POLL_BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
+const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
+const TRANSPORTS = ["auto", "sse", "longpoll", "poll", "passive"];
+const ACK_DELAY_MS = 250;
+
+// The service the runtime calls for subscriptions and Invoke results, and
+// the prefix of the functions it implements itself (which pages cannot
+// expose).
+const BUILTIN = "$parley";
+const RESERVED = "parley";
+
+/**
+ * topicMatches reports whether a Bayeux-style pattern matches a topic:
+ * "*" stands for one segment, a final "**" for one or more.
+ */
+export function topicMatches(pattern, topic) {
+  const p = pattern.split("/");
+  const t = topic.split("/");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === "**" && i === p.length - 1) return t.length > i;
+    if (i >= t.length || (p[i] !== "*" && p[i] !== t[i])) return false;
+  }
+  return p.length === t.length;
+}
+
+// DOM helpers the server applies by name (reverse/dom.go): each acts on
+// every element matching a selector. Text is set as text; only setHTML
+// parses markup.
+function eachElement(selector, fn) {
+  for (const el of globalThis.document.querySelectorAll(selector)) fn(el);
+}
+const DOM_HELPERS = {
+  setText(selector, text) {
+    eachElement(selector, (el) => { el.textContent = String(text ?? ""); });
+  },
+  setValue(selector, value) {
+    eachElement(selector, (el) => { if ("value" in el) el.value = String(value ?? ""); });
+  },
+  setHTML(selector, html) {
+    eachElement(selector, (el) => { el.innerHTML = String(html ?? ""); });
+  },
+  addClass(selector, classes) {
+    eachElement(selector, (el) => el.classList.add(...(classes ?? [])));
+  },
+  removeClass(selector, classes) {
+    eachElement(selector, (el) => el.classList.remove(...(classes ?? [])));
+  },
+  remove(selector) {
+    eachElement(selector, (el) => el.remove());
+  },
+  addRows(selector, rows) {
+    eachElement(selector, (el) => {
+      const body = el.tagName === "TABLE" ? (el.tBodies[0] ?? el.createTBody()) : el;
+      for (const row of rows ?? []) {
+        const tr = globalThis.document.createElement("tr");
+        if (row.id) tr.id = String(row.id);
+        for (const cell of row.cells ?? []) {
+          const td = globalThis.document.createElement("td");
+          td.textContent = String(cell);
+          tr.append(td);
+        }
+        body.append(tr);
+      }
+    });
+  },
+  removeRows(selector) {
+    eachElement(selector, (el) => {
+      for (const body of el.tagName === "TABLE" ? [...el.tBodies] : [el]) body.replaceChildren();
+    });
+  },
+};
+
+// errorOutcome turns what an invoked function threw into what the server
+// receives: {error: {name, message}}.
+function errorOutcome(err) {
+  if (err instanceof Error) return { error: { name: err.name, message: err.message } };
+  return { error: { name: "", message: String(err) } };
+}
 
 /**
  * createClient returns an independent Parley client. Pages use the default
@@ -39,6 +119,7 @@ export function createClient({
   fetch: fetchFn = (...a) => globalThis.fetch(...a),
   page = () => globalThis.location?.pathname ?? "/",
   random = Math.random,
+  sseOpenTimeout = 3000,
 } = {}) {
   const exposed = new Map();
   const listeners = new Map();
@@ -49,9 +130,21 @@ export function createClient({
   let lastSeq = 0;
   let state = "idle";
   let running = false;
-  let passive = false;
   let opening = null;
-  let pollAbort = null;
+  // Transports: what start() asked for, what is in use, and their state.
+  let preferred = "auto";
+  let current = "";
+  let interval = 5000; // between polls: the server's advice, or the page's own if slower
+  let ownInterval = 0; // what start() asked for
+  let loops = 0; // bumped by start(), so an old receive loop knows to end
+  let advisedPoll = false;
+  let sseBroken = false;
+  let sseFaults = 0;
+  let inFlight = null;
+  let ackTimer = null;
+  let listening = false;
+  let resumeOnShow = false;
+  const wakers = new Set();
 
   function on(type, fn) {
     if (!listeners.has(type)) listeners.set(type, new Set());
@@ -82,6 +175,7 @@ export function createClient({
    */
   function expose(name, target) {
     if (typeof name !== "string" || name === "") throw new TypeError("parley.expose: name must be a non-empty string");
+    if (name === RESERVED || name.startsWith(RESERVED + ".")) throw new TypeError(`parley.expose: ${name} is reserved for the runtime`);
     if (typeof target !== "function" && (typeof target !== "object" || target === null)) {
       throw new TypeError("parley.expose: expose a function or an object");
     }
@@ -99,18 +193,169 @@ export function createClient({
     return typeof obj[method] === "function" ? [obj[method], obj] : null;
   }
 
-  function run(fn, args) {
+  // run runs one reverse call. With an invocation id, what the function
+  // returns (or its Promise settles to, or it throws) goes back to the
+  // server through the built-in service.
+  function run(fn, args, invoke) {
+    args = Array.isArray(args) ? args : [];
+    if (fn.startsWith(RESERVED + ".")) {
+      runBuiltin(fn, args);
+      return;
+    }
     const found = lookup(fn);
     if (!found) {
       console.warn("parley: the server called", fn, "which this page does not expose");
-      emit("error", new ParleyError("not_found", `no exposed function ${fn}`));
+      const err = new ParleyError("not_found", `no exposed function ${fn}`);
+      emit("error", err);
+      if (invoke) answer(invoke, errorOutcome(err));
       return;
     }
+    let out;
     try {
-      found[0].apply(found[1], Array.isArray(args) ? args : []);
+      out = found[0].apply(found[1], args);
     } catch (err) {
+      if (invoke) {
+        answer(invoke, errorOutcome(err));
+        return;
+      }
       console.error("parley: exposed function", fn, "threw", err);
       emit("error", err);
+      return;
+    }
+    if (invoke) {
+      Promise.resolve(out).then(
+        (value) => answer(invoke, { value: value === undefined ? null : value }),
+        (err) => answer(invoke, errorOutcome(err)),
+      );
+    }
+  }
+
+  // answer posts the outcome of an invocation. A value JSON cannot carry
+  // becomes an error.
+  function answer(invoke, outcome) {
+    if ("value" in outcome) {
+      try {
+        JSON.stringify(outcome.value);
+      } catch (err) {
+        outcome = { error: { name: "TypeError", message: `the result cannot be sent as JSON: ${err.message}` } };
+      }
+    }
+    call(BUILTIN, "result", [invoke, outcome]).catch((err) => emit("error", err));
+  }
+
+  // runBuiltin runs a function the runtime implements: a publication to
+  // the page's subscribers, or a DOM helper.
+  function runBuiltin(fn, args) {
+    try {
+      if (fn === RESERVED + ".publish") {
+        publish(args[0], args[1]);
+        return;
+      }
+      const helper = fn.startsWith(RESERVED + ".dom.") ? fn.slice(RESERVED.length + 5) : "";
+      if (!Object.hasOwn(DOM_HELPERS, helper)) throw new ParleyError("not_found", `no runtime function ${fn}`);
+      DOM_HELPERS[helper](...args);
+    } catch (err) {
+      console.error("parley: runtime function", fn, "failed", err);
+      emit("error", err);
+    }
+  }
+
+  // Subscriptions: pattern -> {fns, ready}. They are registered with the
+  // server for the current session, and again for every new one.
+  const subscriptions = new Map();
+  let awaitingSession = []; // [resolve, reject] of registrations to make on the next session
+
+  function nextRegistration() {
+    return new Promise((resolve, reject) => awaitingSession.push([resolve, reject]));
+  }
+
+  // sessionOpened registers every subscription for a new session.
+  function sessionOpened() {
+    const waiting = awaitingSession;
+    awaitingSession = [];
+    const patterns = [...subscriptions.keys()];
+    const done = patterns.length ? call(BUILTIN, "subscribe", [patterns]) : Promise.resolve();
+    done.then(
+      () => waiting.forEach(([resolve]) => resolve()),
+      (err) => {
+        waiting.forEach(([, reject]) => reject(err));
+        emit("error", err);
+      },
+    );
+  }
+
+  /**
+   * subscribe calls fn(data, topic) for everything the server publishes to
+   * a topic matching pattern ("/stocks/GOOG", "/stocks/*" for one segment,
+   * "/stocks/**" for any depth below). It returns a Promise, resolved once
+   * the server has the subscription, of a function that unsubscribes fn.
+   * Subscriptions made before start() are registered when it opens the
+   * session, and again after a gap.
+   * @param {string} pattern
+   * @param {(data: unknown, topic: string) => void} fn
+   * @returns {Promise<() => Promise<void>>}
+   */
+  function subscribe(pattern, fn) {
+    if (typeof pattern !== "string" || !pattern.startsWith("/")) throw new TypeError("parley.subscribe: a pattern starts with /");
+    if (typeof fn !== "function") throw new TypeError("parley.subscribe: pass a callback");
+    let sub = subscriptions.get(pattern);
+    if (!sub) {
+      sub = { fns: new Set() };
+      subscriptions.set(pattern, sub);
+      const registered = session
+        ? call(BUILTIN, "subscribe", [[pattern]]).catch((err) => {
+          // The session ended under the call: the next one registers it.
+          if (err.code === "failed_precondition") return nextRegistration();
+          throw err;
+        })
+        : nextRegistration();
+      sub.ready = registered.catch((err) => {
+        if (subscriptions.get(pattern) === sub) subscriptions.delete(pattern);
+        throw err;
+      });
+    }
+    sub.fns.add(fn);
+    return sub.ready.then(() => () => unsubscribe(pattern, fn));
+  }
+
+  /**
+   * unsubscribe removes fn from pattern's callbacks, or all of them if fn
+   * is omitted; the server stops sending when none is left.
+   * @param {string} pattern
+   * @param {Function} [fn]
+   * @returns {Promise<void>}
+   */
+  function unsubscribe(pattern, fn) {
+    const sub = subscriptions.get(pattern);
+    if (!sub) return Promise.resolve();
+    if (fn) sub.fns.delete(fn);
+    else sub.fns.clear();
+    if (sub.fns.size > 0) return Promise.resolve();
+    subscriptions.delete(pattern);
+    if (!session) return Promise.resolve();
+    return call(BUILTIN, "unsubscribe", [[pattern]]).then(
+      () => {},
+      (err) => {
+        if (err.code !== "failed_precondition") throw err;
+      },
+    );
+  }
+
+  // publish hands a publication to each callback of a matching pattern, once.
+  function publish(topic, data) {
+    const called = new Set();
+    for (const [pattern, sub] of subscriptions) {
+      if (!topicMatches(pattern, topic)) continue;
+      for (const fn of sub.fns) {
+        if (called.has(fn)) continue;
+        called.add(fn);
+        try {
+          fn(data, topic);
+        } catch (err) {
+          console.error("parley: subscriber of", pattern, "threw", err);
+          emit("error", err);
+        }
+      }
     }
   }
 
@@ -122,11 +367,12 @@ export function createClient({
       reset(reply.reset.reason);
       return;
     }
+    if (reply.advice) advise(reply.advice);
     for (const m of reply.messages ?? []) {
       if (m.seq <= lastSeq) continue; // a duplicate: already run
       if (m.seq !== lastSeq + 1) emit("gap", { reason: "sequence", from: lastSeq + 1, to: m.seq - 1 });
       lastSeq = m.seq;
-      run(m.fn, m.args);
+      run(m.fn, m.args, m.invoke);
     }
   }
 
@@ -137,14 +383,21 @@ export function createClient({
     if (running) ensureSession().catch(() => {});
   }
 
+  // post sends one request and returns its Parley JSON reply, or throws a
+  // ParleyError. A body that is FormData goes as multipart/form-data.
+  // Replies that are not Parley JSON get codes of their own: a login page
+  // (a redirect followed to a non-JSON page, or a 401 that is not JSON) is
+  // unauthenticated; anything else (a proxy's 502, a network failure) is
+  // unavailable.
   async function post(path, body, signal, headers) {
     let res;
+    const form = typeof FormData !== "undefined" && body instanceof FormData;
     try {
       res = await fetchFn(new URL(path, base), {
         method: "POST",
-        headers: { ...headers, "Content-Type": "application/json", "X-Parley": "1" },
+        headers: form ? { ...headers, "X-Parley": "1" } : { ...headers, "Content-Type": "application/json", "X-Parley": "1" },
         credentials: "same-origin",
-        body: JSON.stringify(body),
+        body: form ? body : JSON.stringify(body),
         signal,
       });
     } catch (err) {
@@ -160,6 +413,9 @@ export function createClient({
       }
     }
     if (data === undefined || data === null || typeof data !== "object") {
+      if (res.status === 401 || (res.redirected && res.ok)) {
+        throw new ParleyError("unauthenticated", `not logged in: the server answered with a login page (HTTP ${res.status}${res.redirected ? ", redirected" : ""})`);
+      }
       throw new ParleyError("unavailable", `not a Parley reply (HTTP ${res.status})`);
     }
     if (data.error) throw toError(data.error);
@@ -170,59 +426,164 @@ export function createClient({
     return new ParleyError(String(e.code ?? "unknown"), String(e.message ?? ""), e.details);
   }
 
+  // Defaults for every call, set with configure().
+  let defaults = { timeout: 0, headers: undefined };
+  // The explicit batches being filled by batch(), innermost last.
+  const batching = [];
+
   /**
-   * call sends one call; calls made in the same tick with the same headers
-   * go in one request. It returns a Promise of the method's result that
-   * rejects with a ParleyError.
+   * configure sets defaults for every later call: `timeout` in
+   * milliseconds (0: none) and `headers` sent with every request. A call's
+   * own options override them.
+   * @param {{timeout?: number, headers?: Record<string, string>}} options
+   */
+  function configure({ timeout, headers } = {}) {
+    if (timeout !== undefined) {
+      if (typeof timeout !== "number" || !(timeout >= 0)) throw new TypeError("parley.configure: timeout must be a number of milliseconds");
+      defaults = { ...defaults, timeout };
+    }
+    if (headers !== undefined) defaults = { ...defaults, headers: headers ? { ...headers } : undefined };
+  }
+
+  /**
+   * call sends one call. Calls made in the same tick with the same headers
+   * go in one request; a call with a `signal` goes in a request of its
+   * own, which is aborted when the signal fires so that the server cancels
+   * the method. It returns a Promise of the method's result that rejects
+   * with a ParleyError; or, given `callback` and/or `errorHandler` (DWR
+   * style), calls callback(result) or errorHandler(message, error) and
+   * returns a Promise that always resolves, after them.
    * @param {string} service
    * @param {string} method
    * @param {unknown[]} [args]
    * @param {CallOptions} [options]
    */
   function call(service, method, args = [], options = {}) {
-    return new Promise((resolve, reject) => {
-      const { timeout, signal, headers } = options ?? {};
+    const { signal, callback, errorHandler } = options ?? {};
+    const timeout = options?.timeout ?? defaults.timeout;
+    const headers = options?.headers || defaults.headers ? { ...defaults.headers, ...options?.headers } : undefined;
+    const p = new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(new ParleyError("canceled", "call canceled"));
         return;
       }
       let timer;
+      const c = { id: nextId++, service, method, args, timeout: timeout > 0 ? Math.ceil(timeout) : 0, settled: false, req: null };
       const settle = (fn) => (v) => {
+        if (c.settled) return;
+        c.settled = true;
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         fn(v);
+        c.req?.gaveUp();
       };
-      const c = { id: nextId++, service, method, args, resolve: settle(resolve), reject: settle(reject) };
+      c.resolve = settle(resolve);
+      c.reject = settle(reject);
       const onAbort = () => c.reject(new ParleyError("canceled", "call canceled"));
       signal?.addEventListener("abort", onAbort, { once: true });
       if (timeout > 0) timer = setTimeout(() => c.reject(new ParleyError("deadline_exceeded", `no reply within ${timeout} ms`)), timeout);
 
-      const key = headers ? JSON.stringify(headers) : "";
-      if (!queue.has(key)) queue.set(key, { headers, calls: [] });
-      queue.get(key).calls.push(c);
-      if (!flushing) {
-        flushing = true;
-        queueMicrotask(flush);
+      const explicit = batching[batching.length - 1];
+      if (explicit) {
+        explicit.calls.push(c);
+      } else if (signal) {
+        queueMicrotask(() => sendBatch([c], headers, false));
+      } else {
+        const key = headers ? JSON.stringify(headers) : "";
+        if (!queue.has(key)) queue.set(key, { headers, calls: [] });
+        queue.get(key).calls.push(c);
+        if (!flushing) {
+          flushing = true;
+          queueMicrotask(flush);
+        }
       }
     });
+    if (!callback && !errorHandler) return p;
+    return p.then(
+      (v) => {
+        callback?.(v);
+      },
+      (err) => {
+        if (errorHandler) errorHandler(err.message, err);
+        else {
+          console.error("parley:", service + "." + method, "failed:", err);
+          emit("error", err);
+        }
+      },
+    );
+  }
+
+  /**
+   * batch sends every call made while fn runs in one request, and returns
+   * what fn returns. With `ordered: true` the server runs the calls one
+   * after another in call order; by default they run concurrently.
+   * `headers` are sent with the request, over the configured defaults.
+   * @template T
+   * @param {() => T} fn
+   * @param {{ordered?: boolean, headers?: Record<string, string>}} [options]
+   * @returns {T}
+   */
+  function batch(fn, { ordered = false, headers } = {}) {
+    if (typeof fn !== "function") throw new TypeError("parley.batch: pass a function that makes the calls");
+    const b = { calls: [] };
+    batching.push(b);
+    let out;
+    try {
+      out = fn();
+    } finally {
+      batching.pop();
+      if (b.calls.length > 0) {
+        const h = headers || defaults.headers ? { ...defaults.headers, ...headers } : undefined;
+        const outer = batching[batching.length - 1];
+        if (outer) outer.calls.push(...b.calls);
+        else sendBatch(b.calls, h, ordered);
+      }
+    }
+    return out;
   }
 
   function flush() {
     flushing = false;
     const batches = [...queue.values()];
     queue = new Map();
-    for (const b of batches) sendBatch(b.calls, b.headers);
+    for (const b of batches) sendBatch(b.calls, b.headers, false);
   }
 
-  async function sendBatch(batch, headers) {
+  // sendBatch sends calls in one request: multipart/form-data when an
+  // argument is a Blob, each Blob in a part of its own and replaced in the
+  // arguments by {"$upload": PART}. The request is aborted when every one
+  // of its calls has given up (canceled or timed out).
+  async function sendBatch(batch, headers, ordered) {
+    batch = batch.filter((c) => !c.settled);
+    if (batch.length === 0) return;
     const from = session;
+    const abort = new AbortController();
+    const req = { gaveUp: () => batch.every((c) => c.settled) && abort.abort() };
+    const files = [];
+    const calls = batch.map(({ id, service, method, args, timeout }) => {
+      const out = { id, service, method, args };
+      if (Array.isArray(args) && typeof Blob !== "undefined" && args.some((a) => a instanceof Blob)) {
+        out.args = args.map((a) => {
+          if (!(a instanceof Blob)) return a;
+          files.push(a);
+          return { $upload: `f${files.length - 1}` };
+        });
+      }
+      if (timeout > 0) out.timeout = timeout;
+      return out;
+    });
+    for (const c of batch) c.req = req;
+    const envelope = { session: from, ack: lastSeq, calls };
+    if (ordered) envelope.ordered = true;
+    let body = envelope;
+    if (files.length > 0) {
+      body = new FormData();
+      body.append("envelope", JSON.stringify(envelope));
+      files.forEach((f, i) => body.append(`f${i}`, f, typeof f.name === "string" ? f.name : "blob"));
+    }
     let reply;
     try {
-      reply = await post("call", {
-        session: from,
-        ack: lastSeq,
-        calls: batch.map(({ id, service, method, args }) => ({ id, service, method, args })),
-      }, undefined, headers);
+      reply = await post("call", body, abort.signal, headers);
     } catch (err) {
       for (const c of batch) c.reject(err);
       return;
@@ -241,10 +602,11 @@ export function createClient({
     if (session) return Promise.resolve();
     if (!opening) {
       setState("connecting");
-      opening = post("session", { page: page() })
+      opening = post("session", { page: page(), transport: current })
         .then((r) => {
           session = r.session;
           lastSeq = 0;
+          sessionOpened();
         })
         .finally(() => {
           opening = null;
@@ -253,60 +615,261 @@ export function createClient({
     return opening;
   }
 
-  async function pollLoop() {
+  // sleep waits ms, or less if wake() is called (a transport switch, or
+  // the network coming back).
+  function sleep(ms) {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      wakers.add(done);
+      function done() {
+        clearTimeout(t);
+        wakers.delete(done);
+        resolve();
+      }
+    });
+  }
+
+  function wake() {
+    for (const w of [...wakers]) w();
+    inFlight?.abort();
+  }
+
+  // comet is the held transport the page prefers.
+  function comet() {
+    if (preferred !== "auto") return preferred;
+    return sseBroken || typeof ReadableStream === "undefined" ? "longpoll" : "sse";
+  }
+
+  function switchTo(t) {
+    if (t === current) return;
+    current = t;
+    emit("transport", t);
+    wake();
+  }
+
+  // advise follows the server's advice: poll while it is loaded, at the
+  // interval it gives, and come back to Comet when it says so.
+  function advise(a) {
+    if (a.interval > 0) interval = Math.max(a.interval, ownInterval);
+    if (a.transport === "poll" && current !== "poll" && current !== "passive") {
+      advisedPoll = true;
+      switchTo("poll");
+    } else if (a.transport === "comet" && advisedPoll) {
+      advisedPoll = false;
+      switchTo(comet());
+    }
+  }
+
+  async function receiveLoop() {
+    const loop = ++loops;
     let failures = 0;
-    while (running && !passive) {
+    while (running && loop === loops && current !== "passive") {
+      const ctl = (inFlight = new AbortController());
       try {
         await ensureSession();
         const from = session;
-        pollAbort = new AbortController();
-        const reply = await post("poll", { session: from, ack: lastSeq }, pollAbort.signal);
+        if (current === "sse") {
+          await stream(from, ctl.signal);
+        } else {
+          const wait = current !== "poll";
+          const reply = await post("poll", { session: from, ack: lastSeq, ...(wait ? {} : { wait }) }, ctl.signal);
+          setState("connected");
+          deliver(reply, from);
+          if (!wait && running && current === "poll") await sleep(interval);
+        }
         failures = 0;
-        setState("connected");
-        deliver(reply, from);
       } catch (err) {
         if (!running) break;
+        if (ctl.signal.aborted) continue; // a switch or the network coming back: go on at once
         if (err.code === "permission_denied" && session) reset("expired");
         failures++;
-        setState("reconnecting");
-        const cap = POLL_BACKOFF_MS[Math.min(failures - 1, POLL_BACKOFF_MS.length - 1)];
-        await new Promise((r) => setTimeout(r, cap / 2 + random() * (cap / 2)));
+        // A stream that is buffered, or that keeps breaking while the
+        // network is up, is not for this page: fall back to long-poll. A
+        // network failure is no fault of the stream.
+        if (current === "sse" && !err.network && globalThis.navigator?.onLine !== false) sseFaults++;
+        if (preferred === "auto" && current === "sse" && (err.buffered || sseFaults >= 2)) {
+          sseBroken = true;
+          switchTo("longpoll");
+          failures = 0;
+          continue;
+        }
+        setState(globalThis.navigator?.onLine === false ? "offline" : "reconnecting");
+        const cap = BACKOFF_MS[Math.min(failures - 1, BACKOFF_MS.length - 1)];
+        await sleep(cap / 2 + random() * (cap / 2));
       }
     }
   }
 
+  // stream reads reverse calls from an SSE stream until it ends. The
+  // stream must open with an "open" event in time, or a proxy is buffering
+  // it and the page falls back to long-poll.
+  async function stream(from, signal) {
+    let res;
+    try {
+      res = await fetchFn(new URL(`sse?session=${encodeURIComponent(from)}`, base), {
+        headers: { "Last-Event-ID": String(lastSeq), Accept: "text/event-stream", "X-Parley": "1" },
+        credentials: "same-origin",
+        cache: "no-store",
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw new ParleyError("canceled", "stream closed");
+      throw Object.assign(new ParleyError("unavailable", `network error: ${err?.message ?? err}`), { network: true });
+    }
+    if (!(res.headers.get("Content-Type") ?? "").startsWith("text/event-stream")) {
+      const data = await res.json().catch(() => null);
+      throw data?.error ? toError(data.error) : new ParleyError("unavailable", `not an event stream (HTTP ${res.status})`);
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let opened = false;
+    let buffered = false;
+    const openTimer = setTimeout(() => {
+      if (!opened) {
+        buffered = true;
+        reader.cancel().catch(() => {});
+      }
+    }, sseOpenTimeout);
+    let text = "";
+    try {
+      for (;;) {
+        let chunk;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          throw signal.aborted ? new ParleyError("canceled", "stream closed") : new ParleyError("unavailable", `stream broken: ${err?.message ?? err}`);
+        }
+        if (buffered) throw Object.assign(new ParleyError("unavailable", "the event stream is being buffered"), { buffered });
+        if (chunk.done) return;
+        text += decoder.decode(chunk.value, { stream: true }).replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = text.indexOf("\n\n")) >= 0) {
+          const block = text.slice(0, end);
+          text = text.slice(end + 2);
+          let event = "message";
+          let data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) event = line.slice(6).trim();
+            else if (line.startsWith("data:")) data += line.slice(5).replace(/^ /, "");
+          }
+          if (!data) continue;
+          const payload = JSON.parse(data);
+          if (event === "open") {
+            opened = true;
+            sseFaults = 0;
+            setState("connected");
+            if (payload.advice) advise(payload.advice);
+          } else if (event === "reset") {
+            deliver({ reset: payload }, from);
+            return;
+          } else if (event === "message") {
+            deliver({ messages: [payload] }, from);
+            scheduleAck(from);
+          }
+          if (current !== "sse") return; // advised to poll
+        }
+      }
+    } finally {
+      clearTimeout(openTimer);
+      reader.cancel().catch(() => {});
+    }
+  }
+
+  // scheduleAck tells the server, soon, what a streaming page has run.
+  function scheduleAck(from) {
+    if (ackTimer) return;
+    ackTimer = setTimeout(() => {
+      ackTimer = null;
+      if (from !== session || !running) return;
+      post("ack", { session: from, ack: lastSeq })
+        .then((r) => deliver(r, from))
+        .catch(() => {});
+    }, ACK_DELAY_MS);
+  }
+
+  function onOnline() {
+    if (running) wake();
+  }
+  function onOffline() {
+    if (running) setState("offline");
+  }
+  // The page is going away: end its session at once, by beacon.
+  function onPageHide() {
+    if (!running || !session) return;
+    globalThis.navigator?.sendBeacon?.(new URL("bye", base), JSON.stringify({ session }));
+    session = "";
+    lastSeq = 0;
+    stop();
+    resumeOnShow = true;
+  }
+  // A page restored from the back-forward cache starts again, with a gap.
+  function onPageShow(e) {
+    if (!e.persisted || !resumeOnShow) return;
+    resumeOnShow = false;
+    emit("gap", { reason: "closed" });
+    start({ transport: preferred, interval: ownInterval }).catch(() => {});
+  }
+
   /**
    * start opens the page's script session and begins receiving reverse
-   * calls. transport "longpoll" (the default) holds a request open for
-   * them; "passive" takes them only on the replies to calls.
+   * calls. transport: "auto" (the default: SSE, falling back to long-poll
+   * when streaming fails or is buffered), "sse", "longpoll", "poll" (every
+   * `interval` ms, or the server's advised interval if that is longer), or
+   * "passive" (only on the replies to calls). The server may advise
+   * polling while it is loaded; the page follows, and comes back when
+   * advised.
    */
-  async function start({ transport = "longpoll" } = {}) {
+  async function start({ transport = "auto", interval: ms } = {}) {
     if (running) return;
-    if (transport !== "longpoll" && transport !== "passive") {
+    if (!TRANSPORTS.includes(transport)) {
       throw new ParleyError("invalid_argument", `unknown transport ${transport}`);
     }
+    preferred = transport;
+    ownInterval = ms > 0 ? ms : 0;
+    if (ownInterval) interval = ownInterval;
+    advisedPoll = false;
+    current = transport === "auto" ? comet() : transport;
     running = true;
-    passive = transport === "passive";
-    await ensureSession();
+    try {
+      await ensureSession();
+    } catch (err) {
+      running = false;
+      setState("idle");
+      throw err;
+    }
     setState("connected");
-    if (!passive) pollLoop();
+    if (!listening && globalThis.addEventListener) {
+      listening = true;
+      globalThis.addEventListener("online", onOnline);
+      globalThis.addEventListener("offline", onOffline);
+      globalThis.addEventListener("pagehide", onPageHide);
+      globalThis.addEventListener("pageshow", onPageShow);
+    }
+    receiveLoop();
   }
 
   /** stop ends reverse Ajax for the page; calls still work. */
   function stop() {
     running = false;
-    pollAbort?.abort();
+    wake();
     setState("idle");
   }
 
   return {
     call,
+    batch,
+    configure,
     expose,
+    subscribe,
+    unsubscribe,
     start,
     stop,
     on,
     get state() {
       return state;
+    },
+    get transport() {
+      return running ? current : "";
     },
     get session() {
       return session;

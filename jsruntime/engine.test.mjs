@@ -163,7 +163,7 @@ test("long-poll delivers, acknowledges, reconnects after failures, and stops", a
   const p = client(srv.fetch, { random: () => 0 });
   p.on("state", (s) => states.push(s));
   p.expose("f", (x) => ran.push(x));
-  await p.start();
+  await p.start({ transport: "longpoll" });
   while (polls < 4) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(ran, [1, 2]);
   const acks = srv.requests.filter((r) => r.path === "poll").map((r) => r.body.ack);
@@ -210,4 +210,133 @@ test("options: timeout, signal and headers", async () => {
   assert.equal(last[1].headers["X-Parley"], "1", "a caller's headers cannot drop Parley's");
   assert.equal(await withHeader.catch(() => "rejected"), "late");
   void plain;
+});
+
+// sseResponse returns an event-stream Response whose body is fed by push().
+function sseResponse() {
+  let ctl;
+  const body = new ReadableStream({ start(c) { ctl = c; } });
+  const enc = new TextEncoder();
+  return {
+    res: new Response(body, { status: 200, headers: { "Content-Type": "text/event-stream" } }),
+    push: (text) => ctl.enqueue(enc.encode(text)),
+    close: () => ctl.close(),
+  };
+}
+
+// fetchWithSSE wraps fakeServer's fetch so GETs to sse?… go to onStream.
+function fetchWithSSE(srv, onStream) {
+  const streams = [];
+  const fetch = async (url, init = {}) => {
+    const u = new URL(url);
+    if (u.pathname.endsWith("/sse")) {
+      streams.push({ session: u.searchParams.get("session"), lastEventId: init.headers["Last-Event-ID"] });
+      return onStream(streams.length, init);
+    }
+    return srv.fetch(url, init);
+  };
+  return { fetch, streams };
+}
+
+const until = async (cond) => {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), "condition not met in time");
+};
+
+test("sse: events run in order, resume from Last-Event-ID, acks are sent", async () => {
+  const ran = [];
+  const srv = fakeServer({ session: () => ({ session: "s1" }), ack: () => ({}) });
+  const feeds = [];
+  const { fetch, streams } = fetchWithSSE(srv, (n) => {
+    const f = sseResponse();
+    feeds.push(f);
+    return f.res;
+  });
+  const p = client(fetch);
+  p.expose("f", (x) => ran.push(x));
+  await p.start({ transport: "sse" });
+  await until(() => feeds.length === 1);
+  feeds[0].push("retry: 1000\nevent: open\ndata: {}\n\n");
+  feeds[0].push('id: 1\ndata: {"seq":1,"fn":"f","args":[1]}\n\nid: 2\nda');
+  feeds[0].push('ta: {"seq":2,"fn":"f","args":[2]}\n\n:\n\n');
+  await until(() => ran.length === 2);
+  await until(() => srv.requests.some((r) => r.path === "ack"));
+  assert.deepEqual(srv.requests.find((r) => r.path === "ack").body, { session: "s1", ack: 2 });
+  feeds[0].close(); // the stream ends: the page reconnects, resuming
+  await until(() => feeds.length === 2);
+  assert.equal(streams[1].lastEventId, "2");
+  feeds[1].push('event: open\ndata: {}\n\nid: 2\ndata: {"seq":2,"fn":"f","args":[2]}\n\nid: 3\ndata: {"seq":3,"fn":"f","args":[3]}\n\n');
+  await until(() => ran.length === 3);
+  assert.deepEqual(ran, [1, 2, 3], "the duplicate 2 was dropped");
+  assert.equal(p.transport, "sse");
+  p.stop();
+});
+
+test("auto: a buffered stream falls back to long-poll", async () => {
+  const ran = [];
+  const transports = [];
+  let polls = 0;
+  const srv = fakeServer({
+    session: () => ({ session: "s1" }),
+    poll: () => (++polls === 1 ? { messages: [{ seq: 1, fn: "f", args: ["via long-poll"] }] } : new Promise(() => {})),
+  });
+  const { fetch } = fetchWithSSE(srv, () => sseResponse().res); // never sends the open event
+  const p = createClient({ base: "http://test/parley/", fetch, page: () => "/", sseOpenTimeout: 30 });
+  p.expose("f", (x) => ran.push(x));
+  p.on("transport", (t) => transports.push(t));
+  await p.start();
+  await until(() => ran.length === 1);
+  assert.deepEqual(transports, ["longpoll"]);
+  assert.deepEqual(ran, ["via long-poll"]);
+  p.stop();
+});
+
+test("poll: at the advised interval; advice moves a Comet page to polling and back", async () => {
+  const transports = [];
+  let n = 0;
+  const srv = fakeServer({
+    session: () => ({ session: "s1" }),
+    poll: (b) => {
+      n++;
+      if (b.wait === undefined && n === 1) return { advice: { transport: "poll", interval: 10 } };
+      if (b.wait === false && n === 3) return { advice: { transport: "comet" } };
+      if (b.wait === false) return { advice: { interval: 10 } };
+      return new Promise(() => {});
+    },
+  });
+  const p = client(srv.fetch);
+  p.on("transport", (t) => transports.push(t));
+  await p.start({ transport: "longpoll" });
+  await until(() => transports.length === 2);
+  assert.deepEqual(transports, ["poll", "longpoll"]);
+  const kinds = srv.requests.filter((r) => r.path === "poll").map((r) => (r.body.wait === false ? "poll" : "hold"));
+  assert.deepEqual(kinds.slice(0, 4), ["hold", "poll", "poll", "hold"]);
+  p.stop();
+});
+
+test("poll: a page's own interval holds when longer than the advice; restarts leave one loop", async () => {
+  const times = [];
+  const srv = fakeServer({
+    session: () => ({ session: "s1" }),
+    poll: () => {
+      times.push(Date.now());
+      return { advice: { interval: 1 } };
+    },
+  });
+  const p = client(srv.fetch);
+  await p.start({ transport: "poll", interval: 40 });
+  await until(() => times.length >= 3);
+  p.stop();
+  const gaps = times.slice(1).map((t, i) => t - times[i]);
+  assert.ok(gaps.every((g) => g >= 35), `polled faster than asked: ${gaps}`);
+
+  // stop() then start() at once: only one loop may poll.
+  await p.start({ transport: "poll", interval: 40 });
+  p.stop();
+  await p.start({ transport: "poll", interval: 40 });
+  const from = times.length;
+  await new Promise((r) => setTimeout(r, 200));
+  p.stop();
+  const n = times.length - from;
+  assert.ok(n >= 3 && n <= 7, `${n} polls in 200 ms at 40 ms: one loop, not two`);
 });

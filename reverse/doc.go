@@ -2,9 +2,17 @@
 //
 // A Hub keeps one script Session per open page. Server code reaches pages
 // through a Target — every page showing a URL (Hub.Page), one page
-// (Hub.Session) or every page (Hub.All) — and calls browser functions on
+// (Hub.Session), every page of a browser (Hub.HTTPSession), of a user
+// (Hub.User) or of a group (Hub.Group), every page (Hub.All), or the pages
+// whose sessions pass a filter (Hub.Where) — and calls browser functions on
 // them, untyped with Target.Call or through typed proxies generated from
-// //parley:client interfaces.
+// //parley:client interfaces. Target.Invoke waits for what the functions
+// return, Hub.Publish sends to the pages subscribed to a topic, and
+// Target.DOM changes the pages' DOM by helpers the runtime applies.
+//
+// Every delivery goes through a Backplane as a serialisable Envelope, so
+// that hubs in several processes can share one; each hub delivers to the
+// sessions it holds. The default backplane is in memory.
 //
 // Every session has an outbox. Each message gets the next per-session
 // sequence number; the page acknowledges the highest one it has run, and

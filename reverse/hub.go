@@ -27,6 +27,13 @@ type Limits struct {
 	PagesPerHTTPSession int
 	// Sessions is how many live sessions the hub holds in all. Default 100,000.
 	Sessions int
+	// Subscriptions is how many topic patterns one session may subscribe
+	// to. Default 100.
+	Subscriptions int
+	// PendingInvocations is how many Invoke calls one session may have
+	// unanswered; past it the oldest is forgotten and its caller gets no
+	// reply from that page. Default 1000.
+	PendingInvocations int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -41,6 +48,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Sessions <= 0 {
 		l.Sessions = 100_000
+	}
+	if l.Subscriptions <= 0 {
+		l.Subscriptions = 100
+	}
+	if l.PendingInvocations <= 0 {
+		l.PendingInvocations = 1000
 	}
 	return l
 }
@@ -58,6 +71,11 @@ func WithSessionTimeout(d time.Duration) Option { return func(h *Hub) { h.timeou
 // WithLogger sets the logger for delivery problems. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(h *Hub) { h.log = l } }
 
+// WithBackplane routes every delivery through bp, so that hubs in several
+// processes connected to the same backplane reach each other's pages.
+// Default: an in-memory backplane of the hub's own (NewMemoryBackplane).
+func WithBackplane(bp Backplane) Option { return func(h *Hub) { h.bp = bp } }
+
 // Errors returned when a session cannot be opened or used.
 var (
 	// ErrTooManySessions: the hub or the HTTP session is at its session limit.
@@ -71,15 +89,29 @@ var (
 // Hub is the registry of script sessions and the entry point for reverse
 // calls. Create one with NewHub and stop it with Close.
 type Hub struct {
+	id      string // the hub's id on the backplane
 	limits  Limits
 	timeout time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	tc      Transports
+	load    loadMonitor
+	bp      Backplane
+	unsub   func() // leaves the backplane
 
-	mu     sync.RWMutex
-	byID   map[string]*Session
-	byPage map[string]map[*Session]struct{}
-	byHTTP map[string]map[*Session]struct{}
+	// mu guards the indexes below and, on every session, the memberships
+	// that mirror them (sessionState.user, groups and subs).
+	mu      sync.RWMutex
+	byID    map[string]*Session
+	byPage  map[string]map[*Session]struct{}
+	byHTTP  map[string]map[*Session]struct{}
+	byGroup map[string]map[*Session]struct{}
+	byUser  map[string]map[*Session]struct{}
+	users   map[string]*userBinding // by HTTP session id
+	topics  topicIndex
+
+	invocations invocations
+	listeners   listeners
 
 	// deliverMu serialises deliveries so that every page sees calls in
 	// one global order.
@@ -89,10 +121,12 @@ type Hub struct {
 	done chan struct{}
 }
 
-// NewHub returns a running hub. It starts one goroutine that ends sessions
-// whose page has gone; Close stops it.
+// NewHub returns a running hub connected to its backplane. It starts one
+// goroutine that ends sessions whose page has gone; Close stops it. It
+// panics if the backplane refuses the hub.
 func NewHub(opts ...Option) *Hub {
 	h := &Hub{
+		id:      newID(),
 		limits:  Limits{}.withDefaults(),
 		timeout: 5 * time.Minute,
 		log:     slog.Default(),
@@ -100,17 +134,34 @@ func NewHub(opts ...Option) *Hub {
 		byID:    map[string]*Session{},
 		byPage:  map[string]map[*Session]struct{}{},
 		byHTTP:  map[string]map[*Session]struct{}{},
+		byGroup: map[string]map[*Session]struct{}{},
+		byUser:  map[string]map[*Session]struct{}{},
+		users:   map[string]*userBinding{},
+		topics:  newTopicIndex(),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	h.invocations.byID = map[string]*invocation{}
 	for _, o := range opts {
 		o(h)
 	}
+	if h.bp == nil {
+		h.bp = NewMemoryBackplane()
+	}
+	unsub, err := h.bp.Subscribe(h.id, h.receive)
+	if err != nil {
+		panic("reverse: joining the backplane: " + err.Error())
+	}
+	h.unsub = unsub
+	if h.tc == (Transports{}) {
+		h.tc = Transports{}.withDefaults()
+	}
+	h.load.limits = h.tc.Load
 	go h.sweep()
 	return h
 }
 
-// Close stops the hub's sweeper and ends every session.
+// Close stops the hub's sweeper, ends every session and leaves the backplane.
 func (h *Hub) Close() {
 	select {
 	case <-h.stop:
@@ -128,6 +179,7 @@ func (h *Hub) Close() {
 	for _, s := range all {
 		h.end(s, ReasonClosed)
 	}
+	h.unsub()
 }
 
 // NormalizePage maps a page URL or path to the key pages are indexed by:
@@ -148,24 +200,31 @@ func NormalizePage(p string) string {
 }
 
 // Open starts a script session for a page at pagePath, bound to the HTTP
-// session httpSession. It fails with ErrTooManySessions at a limit.
+// session httpSession, and runs the OnSessionStart listeners. If the HTTP
+// session is bound to a user (SetUser), so is the new session. It fails
+// with ErrTooManySessions at a limit.
 func (h *Hub) Open(pagePath, httpSession string) (*Session, error) {
 	s := &Session{
 		id:          newID(),
 		page:        NormalizePage(pagePath),
 		httpSession: httpSession,
 		hub:         h,
-		wake:        make(chan struct{}),
 		lastSeen:    h.now(),
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if len(h.byID) >= h.limits.Sessions || len(h.byHTTP[httpSession]) >= h.limits.PagesPerHTTPSession {
+		h.mu.Unlock()
 		return nil, ErrTooManySessions
 	}
 	h.byID[s.id] = s
 	addIndex(h.byPage, s.page, s)
 	addIndex(h.byHTTP, s.httpSession, s)
+	if b := h.users[httpSession]; b != nil {
+		s.x.user = b.user
+		addIndex(h.byUser, b.user, s)
+	}
+	h.mu.Unlock()
+	h.listeners.started(s)
 	return s, nil
 }
 
@@ -192,8 +251,10 @@ type SessionInfo struct {
 	Page string
 	// Pending is the number of messages the page has not acknowledged.
 	Pending int
-	// Held is the number of connections held open for the session now.
-	Held int
+	// Transport is the transport the page last used.
+	Transport string
+	// Held reports whether a connection is held open for the page now.
+	Held bool
 	// LastSeen is when the page last contacted the server.
 	LastSeen time.Time
 }
@@ -209,7 +270,7 @@ func (h *Hub) Snapshot() []SessionInfo {
 	out := make([]SessionInfo, 0, len(all))
 	for _, s := range all {
 		s.mu.Lock()
-		out = append(out, SessionInfo{ID: s.id, Page: s.page, Pending: len(s.msgs), Held: s.holders, LastSeen: s.lastSeen})
+		out = append(out, SessionInfo{ID: s.id, Page: s.page, Transport: s.transport, Pending: len(s.msgs), Held: s.held != nil, LastSeen: s.lastSeen})
 		s.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b SessionInfo) int {
@@ -225,34 +286,50 @@ func (h *Hub) Len() int {
 	return len(h.byID)
 }
 
-// end removes s from the hub and marks it ended, waking its poll.
+// end removes s from the hub and every index and marks it ended, waking
+// its poll. The first time, it also fails the invocations the page has not
+// answered and runs the OnSessionEnd listeners.
 func (h *Hub) end(s *Session, reason string) {
 	h.mu.Lock()
 	if h.byID[s.id] == s {
 		delete(h.byID, s.id)
 		delIndex(h.byPage, s.page, s)
 		delIndex(h.byHTTP, s.httpSession, s)
+		if b := h.users[s.httpSession]; b != nil && len(h.byHTTP[s.httpSession]) == 0 {
+			b.idleSince = h.now()
+		}
+		h.unindexLocked(s)
 	}
 	h.mu.Unlock()
 	s.mu.Lock()
-	if s.ended == "" {
+	first := s.ended == ""
+	if first {
 		s.ended = reason
 		s.msgs, s.bytes = nil, 0
-		s.signalLocked()
+		s.notifyLocked()
 	}
 	s.mu.Unlock()
+	if first {
+		h.failPending(s, reason)
+		h.listeners.ended(s, reason)
+	}
 }
 
-// sweep ends, every quarter of the timeout, the sessions that have had no
-// connection for longer than the timeout.
+// sweep sends SSE heartbeats and, every quarter of the timeout, ends the
+// sessions that have had no connection for longer than the timeout.
 func (h *Hub) sweep() {
 	defer close(h.done)
 	t := time.NewTicker(max(h.timeout/4, 10*time.Millisecond))
 	defer t.Stop()
+	hb := time.NewTicker(h.tc.Heartbeat)
+	defer hb.Stop()
 	for {
 		select {
 		case <-h.stop:
 			return
+		case <-hb.C:
+			h.heartbeat()
+			continue
 		case <-t.C:
 		}
 		cutoff := h.now().Add(-h.timeout)
@@ -260,7 +337,7 @@ func (h *Hub) sweep() {
 		h.mu.RLock()
 		for _, s := range h.byID {
 			s.mu.Lock()
-			if s.holders == 0 && s.lastSeen.Before(cutoff) {
+			if s.held == nil && s.lastSeen.Before(cutoff) {
 				stale = append(stale, s)
 			}
 			s.mu.Unlock()
@@ -269,6 +346,7 @@ func (h *Hub) sweep() {
 		for _, s := range stale {
 			h.end(s, ReasonExpired)
 		}
+		h.forgetIdleUsers(cutoff)
 	}
 }
 

@@ -1,12 +1,10 @@
 package reverse
 
 import (
-	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,82 +160,6 @@ func TestOverflowEndsTheSessionWithAReset(t *testing.T) {
 	assert.Equal(t, ReasonOverflow, reason)
 }
 
-func TestPollWaitsForAMessage(t *testing.T) {
-	t.Parallel()
-	h := newTestHub(t)
-	s := open(t, h, "/", "h")
-	got := make(chan Delivery)
-	go func() { got <- s.Poll(context.Background(), 0, time.Minute, 0) }()
-	select {
-	case <-got:
-		t.Fatal("poll returned with nothing to deliver")
-	case <-time.After(20 * time.Millisecond):
-	}
-	require.NoError(t, s.Call("wake"))
-	assert.Equal(t, []string{"wake"}, fns(t, <-got))
-}
-
-func TestNewerPollReleasesTheOlder(t *testing.T) {
-	t.Parallel()
-	h := newTestHub(t)
-	s := open(t, h, "/", "h")
-	first := make(chan Delivery)
-	go func() { first <- s.Poll(context.Background(), 0, time.Minute, 0) }()
-	require.Eventually(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.holders == 1 }, time.Second, time.Millisecond)
-	second := make(chan Delivery)
-	go func() { second <- s.Poll(context.Background(), 0, time.Minute, 0) }()
-	assert.Empty(t, (<-first).Messages)
-	require.NoError(t, s.Call("f"))
-	assert.Equal(t, []string{"f"}, fns(t, <-second))
-}
-
-func TestPollGathersAfterTheFirstMessage(t *testing.T) {
-	t.Parallel()
-	h := newTestHub(t)
-	s := open(t, h, "/", "h")
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan Delivery)
-	go func() { got <- s.Poll(ctx, 0, time.Minute, time.Hour) }()
-	require.NoError(t, s.Call("a"))
-	require.NoError(t, s.Call("b"))
-	select {
-	case <-got:
-		t.Fatal("poll replied before its gathering time")
-	case <-time.After(20 * time.Millisecond):
-	}
-	cancel()
-	assert.Equal(t, []string{"a", "b"}, fns(t, <-got))
-}
-
-func TestPollEndsWithTheSession(t *testing.T) {
-	t.Parallel()
-	h := newTestHub(t)
-	s := open(t, h, "/", "h")
-	got := make(chan Delivery)
-	go func() { got <- s.Poll(context.Background(), 0, time.Minute, 0) }()
-	s.Close()
-	d := <-got
-	require.NotNil(t, d.Reset)
-	assert.Equal(t, ReasonClosed, d.Reset.Reason)
-}
-
-func TestIdleSessionsExpire(t *testing.T) {
-	t.Parallel()
-	h := newTestHub(t, WithSessionTimeout(30*time.Millisecond))
-	idle := open(t, h, "/", "h")
-	held := open(t, h, "/", "h")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { held.Poll(ctx, 0, time.Minute, 0); close(done) }()
-	require.Eventually(t, func() bool { _, ended := idle.Ended(); return ended }, 5*time.Second, 5*time.Millisecond)
-	reason, _ := idle.Ended()
-	assert.Equal(t, ReasonExpired, reason)
-	_, ended := held.Ended()
-	assert.False(t, ended, "a session with a held poll does not expire")
-	cancel()
-	<-done
-}
-
 // TestConcurrentCallersSeeOneOrder checks that pages agree on the order of
 // calls made from many goroutines at once.
 func TestConcurrentCallersSeeOneOrder(t *testing.T) {
@@ -277,14 +199,8 @@ func TestExactlyOnceOverALossyLink(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ran []int
 	var lastSeq uint64
-	ctx := context.Background()
 	for len(ran) < n {
-		var d Delivery
-		if rng.IntN(2) == 0 {
-			d = s.Pending(lastSeq)
-		} else {
-			d = s.Poll(ctx, lastSeq, 50*time.Millisecond, 0)
-		}
+		d := s.Pending(lastSeq)
 		require.Nil(t, d.Reset)
 		if rng.IntN(3) == 0 {
 			continue // the reply was lost on the way

@@ -1,7 +1,6 @@
 package reverse
 
 import (
-	"context"
 	"strconv"
 	"sync"
 	"time"
@@ -52,16 +51,20 @@ type Session struct {
 	httpSession string
 	hub         *Hub
 
-	mu       sync.Mutex
-	msgs     []Message // unacknowledged, ascending by Seq
-	bytes    int       // sum of len(body) over msgs
-	lastSeq  uint64    // the last sequence number assigned
-	acked    uint64    // the highest sequence number the page has run
-	wake     chan struct{}
-	pollGen  uint64 // bumped by every poll; an older poll returns at once
-	holders  int    // polls being held right now
-	lastSeen time.Time
-	ended    string // the reason the session ended, "" while it lives
+	mu        sync.Mutex
+	msgs      []Message // unacknowledged, ascending by Seq
+	bytes     int       // sum of len(body) over msgs
+	lastSeq   uint64    // the last sequence number assigned
+	acked     uint64    // the highest sequence number the page has run
+	held      *held     // the connection held open for the page, if any
+	flushing  bool      // a write to held is under way
+	again     bool      // more arrived while flushing
+	transport string    // the transport the page last used
+	advised   bool      // the page polls because the load monitor said so
+	lastSeen  time.Time
+	ended     string // the reason the session ended, "" while it lives
+
+	x sessionState // user, groups, attributes, subscriptions, invocations: see state.go
 }
 
 // ID returns the session's 128-bit random identifier, base64url-encoded.
@@ -104,14 +107,8 @@ func (s *Session) push(body []byte, lim Limits) bool {
 	s.lastSeq++
 	s.msgs = append(s.msgs, Message{Seq: s.lastSeq, body: body})
 	s.bytes += len(body)
-	s.signalLocked()
+	s.notifyLocked()
 	return true
-}
-
-// signalLocked wakes every poll waiting on the session.
-func (s *Session) signalLocked() {
-	close(s.wake)
-	s.wake = make(chan struct{})
 }
 
 // ackLocked drops every message up to and including seq. An ack beyond the
@@ -142,6 +139,8 @@ type Delivery struct {
 	Messages []Message `json:"messages,omitempty"`
 	// Reset is set when the session has ended.
 	Reset *Reset `json:"reset,omitempty"`
+	// Advice, when set, tells the page to change transport or interval.
+	Advice *Advice `json:"advice,omitempty"`
 }
 
 // Pending acknowledges ack and returns what the page has still to run,
@@ -154,6 +153,14 @@ func (s *Session) Pending(ack uint64) Delivery {
 	return s.deliveryLocked()
 }
 
+// Ack records that the page has run every message up to seq.
+func (s *Session) Ack(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ackLocked(seq)
+	s.lastSeen = s.hub.now()
+}
+
 func (s *Session) deliveryLocked() Delivery {
 	if s.ended != "" {
 		return Delivery{Reset: &Reset{Reason: s.ended}}
@@ -162,67 +169,4 @@ func (s *Session) deliveryLocked() Delivery {
 		return Delivery{}
 	}
 	return Delivery{Messages: append([]Message(nil), s.msgs...)}
-}
-
-// Poll acknowledges ack and waits, for at most hold, until the page has
-// something to run. Once a first message is there it waits up to
-// afterWrite more so that a burst leaves in one reply. A newer Poll on the
-// same session makes an older one return at once, so at most one is held.
-// Poll returns early, with what is there, when ctx is done.
-func (s *Session) Poll(ctx context.Context, ack uint64, hold, afterWrite time.Duration) Delivery {
-	s.mu.Lock()
-	s.ackLocked(ack)
-	s.pollGen++
-	gen := s.pollGen
-	s.signalLocked() // release an older poll
-	s.holders++
-	s.lastSeen = s.hub.now()
-	s.mu.Unlock()
-
-	defer func() {
-		s.mu.Lock()
-		s.holders--
-		s.lastSeen = s.hub.now()
-		s.mu.Unlock()
-	}()
-
-	deadline := time.NewTimer(hold)
-	defer deadline.Stop()
-	var gather <-chan time.Time
-	for {
-		s.mu.Lock()
-		if s.ended != "" || s.pollGen != gen {
-			d := s.deliveryLocked()
-			s.mu.Unlock()
-			return d
-		}
-		if len(s.msgs) > 0 && gather == nil {
-			if afterWrite <= 0 {
-				d := s.deliveryLocked()
-				s.mu.Unlock()
-				return d
-			}
-			t := time.NewTimer(afterWrite)
-			defer t.Stop()
-			gather = t.C
-		}
-		wake := s.wake
-		s.mu.Unlock()
-
-		select {
-		case <-wake:
-		case <-gather:
-			return s.snapshot()
-		case <-deadline.C:
-			return s.snapshot()
-		case <-ctx.Done():
-			return s.snapshot()
-		}
-	}
-}
-
-func (s *Session) snapshot() Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.deliveryLocked()
 }

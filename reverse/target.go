@@ -3,71 +3,165 @@ package reverse
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/parley-go/parley/jsruntime"
 )
 
 // Target is a set of pages that reverse calls go to. Targets are cheap
 // values: they name the set, and the set is resolved at each call from the
-// hub's indexes, so a page that opens later is reached by later calls.
+// indexes of every hub on the backplane, so a page that opens later is
+// reached by later calls.
 type Target struct {
-	hub  *Hub
-	kind targetKind
-	key  string
+	hub    *Hub
+	kind   string // one of the target kinds below
+	key    string
+	filter func(*Session) bool // kindWhere only
 }
 
-type targetKind uint8
-
+// Target kinds, as envelopes carry them across the backplane.
 const (
-	targetPage targetKind = iota
-	targetSession
-	targetAll
+	kindPage     = "page"     // key: the normalised page path
+	kindSession  = "session"  // key: a session id
+	kindBrowser  = "browser"  // key: an HTTP session id
+	kindUser     = "user"     // key: a user id
+	kindGroup    = "group"    // key: a group name
+	kindAll      = "all"      // every session
+	kindSessions = "sessions" // Envelope.IDs: the sessions a Where filter chose
+	kindTopic    = "topic"    // key: a topic; reaches its subscribers
+	kindWhere    = "where"    // a Target only: resolved to kindSessions by the calling hub
 )
 
 // Page returns the target of every page showing path, after NormalizePage.
 func (h *Hub) Page(path string) Target {
-	return Target{hub: h, kind: targetPage, key: NormalizePage(path)}
+	return Target{hub: h, kind: kindPage, key: NormalizePage(path)}
 }
 
 // Session returns the target of the one page whose session id is id.
 func (h *Hub) Session(id string) Target {
-	return Target{hub: h, kind: targetSession, key: id}
+	return Target{hub: h, kind: kindSession, key: id}
+}
+
+// HTTPSession returns the target of every page of one browser: the
+// sessions bound to the HTTP session id (rpc.Call.HTTPSessionID).
+func (h *Hub) HTTPSession(id string) Target {
+	return Target{hub: h, kind: kindBrowser, key: id}
+}
+
+// User returns the target of every page of every browser bound to user
+// with SetUser.
+func (h *Hub) User(user string) Target {
+	return Target{hub: h, kind: kindUser, key: user}
+}
+
+// Group returns the target of every page whose session joined the group
+// name with Session.Join.
+func (h *Hub) Group(name string) Target {
+	return Target{hub: h, kind: kindGroup, key: name}
 }
 
 // All returns the target of every page with a live session.
-func (h *Hub) All() Target { return Target{hub: h, kind: targetAll} }
+func (h *Hub) All() Target { return Target{hub: h, kind: kindAll} }
+
+// Where returns the target of every page whose session satisfies keep,
+// typically by its attributes (Session.Get). Unlike the other targets it
+// is not an index: keep runs over every live session this hub holds, at
+// each call, outside the hub's locks. A function cannot cross processes,
+// so Where reaches only the sessions held by this hub's process; the ids
+// it chose then travel through the backplane like any other delivery. To
+// reach pages in every process, use a group or a user instead.
+func (h *Hub) Where(keep func(*Session) bool) Target {
+	return Target{hub: h, kind: kindWhere, filter: keep}
+}
+
+// reservedPrefix starts the names of the functions the runtime implements
+// itself (pub/sub, DOM helpers). Pages cannot expose them and Call refuses
+// them.
+const reservedPrefix = "parley."
 
 // Call asks every page of the target to run the browser function fn with
 // args, each encoded as JSON. fn names a function the page exposed with
 // parley.expose, such as "updateCallers", or a method of an exposed
-// object, such as "ChatPage.addMessage".
+// object, such as "ChatPage.addMessage". Names starting with "parley."
+// belong to the runtime and are refused.
 //
-// Call returns once the call is in the outbox of every page of the target;
-// the pages run it as their transports deliver it. It fails only when an
-// argument cannot be encoded. A page whose outbox overflows is ended and
-// told it has a gap.
+// Call returns once the call is handed to the backplane; with the default
+// in-memory backplane, that is once it is in the outbox of every page of
+// the target. The pages run it as their transports deliver it. It fails
+// when an argument cannot be encoded, holds an integer JavaScript cannot
+// represent exactly (beyond ±(2^53−1)), or the backplane fails. A page
+// whose outbox overflows is ended and told it has a gap.
 func (t Target) Call(fn string, args ...any) error {
-	body, err := encodeCall(fn, args)
+	if err := checkName(fn); err != nil {
+		return err
+	}
+	return t.call(fn, args)
+}
+
+// call sends fn, which may be a reserved name, to the target's pages.
+func (t Target) call(fn string, args []any) error {
+	body, err := encodeCall(fn, args, "")
 	if err != nil {
 		return err
 	}
-	t.hub.deliver(t, body)
-	return nil
+	_, err = t.hub.deliver(t.envelope(body))
+	return err
 }
 
 // Send is Call for callers that have no way to report an error, such as
-// typed proxy methods without results: an argument that cannot be encoded
-// is logged by the hub's logger and the call is dropped.
+// typed proxy methods without results: a call that cannot be sent is
+// logged by the hub's logger and dropped.
 func (t Target) Send(fn string, args ...any) {
 	if err := t.Call(fn, args...); err != nil {
 		t.hub.log.Error("parley: reverse call not sent", "fn", fn, "err", err)
 	}
 }
 
-// encodeCall returns `"fn":…,"args":[…]`, the part of a message shared by
-// every page it goes to.
-func encodeCall(fn string, args []any) ([]byte, error) {
-	if fn == "" {
-		return nil, fmt.Errorf("reverse: call with an empty function name")
+// checkName refuses an empty function name and the runtime's own names.
+func checkName(fn string) error {
+	switch {
+	case fn == "":
+		return fmt.Errorf("reverse: call with an empty function name")
+	case strings.HasPrefix(fn, reservedPrefix):
+		return fmt.Errorf("reverse: %q is reserved for the runtime", fn)
 	}
+	return nil
+}
+
+// envelope addresses body to the target. A Where target is resolved here,
+// to the ids of the sessions of this hub that its filter keeps.
+func (t Target) envelope(body []byte) Envelope {
+	env := Envelope{Kind: t.kind, Key: t.key, Origin: t.hub.id, Body: body}
+	if t.kind == kindWhere {
+		env.Kind, env.Key = kindSessions, ""
+		env.IDs = t.hub.filterIDs(t.filter)
+	}
+	return env
+}
+
+// filterIDs returns the ids of this hub's sessions that keep accepts.
+func (h *Hub) filterIDs(keep func(*Session) bool) []string {
+	h.mu.RLock()
+	all := make([]*Session, 0, len(h.byID))
+	for _, s := range h.byID {
+		all = append(all, s)
+	}
+	h.mu.RUnlock()
+	var ids []string
+	for _, s := range all {
+		if keep(s) {
+			ids = append(ids, s.id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// encodeCall returns the JSON object {"fn":…,"args":[…]}, with "invoke"
+// when the call expects results: every page it reaches receives it as is,
+// numbered by its own sequence.
+func encodeCall(fn string, args []any, invoke string) ([]byte, error) {
 	if args == nil {
 		args = []any{}
 	}
@@ -79,41 +173,100 @@ func encodeCall(fn string, args []any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reverse: encoding the arguments of %s: %w", fn, err)
 	}
-	b := make([]byte, 0, len(name)+len(list)+14)
-	b = append(b, `"fn":`...)
+	if err := jsruntime.CheckSafeIntegers(list); err != nil {
+		return nil, fmt.Errorf("reverse: an argument of %s: %w", fn, err)
+	}
+	b := make([]byte, 0, len(name)+len(list)+len(invoke)+28)
+	b = append(b, `{"fn":`...)
 	b = append(b, name...)
 	b = append(b, `,"args":`...)
-	return append(b, list...), nil
+	b = append(b, list...)
+	if invoke != "" {
+		b = append(b, `,"invoke":"`...)
+		b = append(b, invoke...) // newID: base64url, nothing to escape
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
 }
 
-// deliver appends body to the outbox of every session of t.
-func (h *Hub) deliver(t Target, body []byte) {
+// deliver hands env to the backplane and returns how many hubs it reached.
+// deliverMu makes the deliveries of this hub one sequence, so that every
+// page sees the calls of this hub in the same order.
+func (h *Hub) deliver(env Envelope) (int, error) {
 	h.deliverMu.Lock()
 	defer h.deliverMu.Unlock()
+	return h.bp.Publish(env)
+}
+
+// deliverLocal appends env's call to the outbox of every session of this
+// hub that env addresses. For an invocation, it records the invocation on
+// each session and reports the sessions it reached to the invoking hub.
+func (h *Hub) deliverLocal(env Envelope) {
+	body, ok := messageBody(env.Body)
+	if !ok {
+		h.log.Error("parley: envelope with a malformed call dropped", "kind", env.Kind, "origin", env.Origin)
+		return
+	}
 	var overflowed []*Session
+	var reached []string
 	h.mu.RLock()
 	push := func(s *Session) {
+		if env.Invoke != "" {
+			s.x.addPending(env.Invoke, env.Origin, h.limits.PendingInvocations)
+			reached = append(reached, s.id)
+		}
 		if !s.push(body, h.limits) {
 			overflowed = append(overflowed, s)
 		}
 	}
-	switch t.kind {
-	case targetPage:
-		for s := range h.byPage[t.key] {
-			push(s)
-		}
-	case targetSession:
-		if s := h.byID[t.key]; s != nil {
-			push(s)
-		}
-	case targetAll:
-		for _, s := range h.byID {
+	pushAll := func(set map[*Session]struct{}) {
+		for s := range set {
 			push(s)
 		}
 	}
+	switch env.Kind {
+	case kindPage:
+		pushAll(h.byPage[env.Key])
+	case kindSession:
+		if s := h.byID[env.Key]; s != nil {
+			push(s)
+		}
+	case kindBrowser:
+		pushAll(h.byHTTP[env.Key])
+	case kindUser:
+		pushAll(h.byUser[env.Key])
+	case kindGroup:
+		pushAll(h.byGroup[env.Key])
+	case kindAll:
+		for _, s := range h.byID {
+			push(s)
+		}
+	case kindSessions:
+		for _, id := range env.IDs {
+			if s := h.byID[id]; s != nil {
+				push(s)
+			}
+		}
+	case kindTopic:
+		h.topics.match(env.Key, push)
+	default:
+		h.log.Error("parley: envelope of unknown kind dropped", "kind", env.Kind, "origin", env.Origin)
+	}
 	h.mu.RUnlock()
+	if env.Invoke != "" {
+		h.control(Envelope{Kind: kindReached, To: env.Origin, Invoke: env.Invoke, IDs: reached})
+	}
 	for _, s := range overflowed {
 		h.log.Warn("parley: outbox overflow, ending session", "session", s.id, "page", s.page)
 		h.end(s, ReasonOverflow)
 	}
+}
+
+// messageBody turns the JSON object {"fn":…} into the `"fn":…` part a
+// Message keeps, checking that it has that shape.
+func messageBody(obj []byte) ([]byte, bool) {
+	if len(obj) < 8 || string(obj[:6]) != `{"fn":` || obj[len(obj)-1] != '}' {
+		return nil, false
+	}
+	return obj[1 : len(obj)-1], true
 }

@@ -15,7 +15,18 @@
 // logged on the server. A panic in a method becomes an internal error for
 // that call only.
 //
+// Around every call run the interceptors (WithInterceptor), then the
+// access check of MethodDesc.Access against what the Authorizer
+// (WithAuthorizer) says of the caller. A call's context ends when the
+// page gives up: its request closes, or the timeout it sent passes.
+// Methods take files as Upload parameters and return them as *Download.
+// Integers beyond ±(2^53−1) are refused in arguments and results, since a
+// JavaScript number cannot hold them exactly.
+//
 // Concurrency: a Server is safe for concurrent use. The calls of one batch
 // run concurrently, each in its own goroutine, so a service implementation
-// must be safe for concurrent use. Register services before serving.
+// must be safe for concurrent use; a batch sent with "ordered" runs its
+// calls one after another instead. The HTTP session methods of Call are
+// safe across the calls of a batch. Args are valid only until the method
+// returns. Register services before serving.
 package rpc

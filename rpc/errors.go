@@ -91,17 +91,46 @@ func (e *Error) WithDetails(details any) *Error {
 // Error implements error.
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
-// asError maps any error to what the browser may see: an *Error found with
-// errors.As is sent as is; anything else becomes a bare internal error and
-// ok is false, so the caller logs the original.
-func asError(err error) (e *Error, ok bool) {
+// ErrorCode returns e's code: *Error is a CodedError.
+func (e *Error) ErrorCode() Code { return e.Code }
+
+// ErrorDetails returns e's details.
+func (e *Error) ErrorDetails() any { return e.Details }
+
+// CodedError is an error that reaches the browser with its own code and
+// message (its Error()): declare an error type with an ErrorCode method,
+// and, to send details too, an ErrorDetails method returning any
+// JSON-encodable value. *Error is one. The code must be one of the Code
+// constants; an error with another code is sent as a bare internal error
+// and logged.
+type CodedError interface {
+	error
+	ErrorCode() Code
+}
+
+// asError maps any error to what the browser may see: a CodedError found
+// with errors.As is sent with its code, message and details; context
+// errors become canceled or deadline_exceeded; anything else becomes a
+// bare internal error and ok is false, so the caller logs the original.
+func (s *Server) asError(err error) (e *Error, ok bool) {
+	var ce CodedError
 	switch {
 	case errors.As(err, &e):
-		return e, true
+	case errors.As(err, &ce):
+		e = &Error{Code: ce.ErrorCode(), Message: ce.Error()}
+		if d, ok := ce.(interface{ ErrorDetails() any }); ok {
+			e.Details = d.ErrorDetails()
+		}
 	case errors.Is(err, context.Canceled):
 		return NewError(CodeCanceled, "call canceled"), true
 	case errors.Is(err, context.DeadlineExceeded):
 		return NewError(CodeDeadlineExceeded, "call ran out of time"), true
+	default:
+		return NewError(CodeInternal, "internal error"), false
 	}
-	return NewError(CodeInternal, "internal error"), false
+	if _, valid := codeStatus[e.Code]; !valid {
+		s.log.Error("parley: error with a code outside the closed set", "code", e.Code, "err", err)
+		return NewError(CodeInternal, "internal error"), true
+	}
+	return e, true
 }

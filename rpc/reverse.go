@@ -1,8 +1,10 @@
 package rpc
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/parley-go/parley/reverse"
 )
@@ -52,22 +54,128 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 	writeJSON(w, http.StatusOK, reply)
 }
 
-// servePoll holds a long-poll until the page has messages, the hold time
-// passes, or the page goes away.
-func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, x *exchange) {
+// isReverseEndpoint reports whether rest names an endpoint of reverse
+// Ajax, served only by a server with a hub.
+func isReverseEndpoint(rest string) bool {
+	switch rest {
+	case "session", "poll", "sse", "ack", "bye":
+		return true
+	}
+	return false
+}
+
+// serveReverse serves the reverse-Ajax endpoints.
+func (s *Server) serveReverse(w http.ResponseWriter, r *http.Request, rest string) {
+	switch {
+	case rest == "sse" && r.Method == http.MethodGet:
+		s.serveSSE(w, r)
+	case rest == "bye" && r.Method == http.MethodPost:
+		s.serveBye(w, r)
+	case r.Method != http.MethodPost:
+		writeError(w, Errorf(CodeNotFound, "%s %s not served", r.Method, rest))
+	case rest == "session":
+		s.post(w, r, s.serveSession)
+	case rest == "poll":
+		s.post(w, r, s.servePoll)
+	case rest == "ack":
+		s.post(w, r, s.serveAck)
+	default:
+		writeError(w, Errorf(CodeNotFound, "no endpoint %q", rest))
+	}
+}
+
+// liveSession finds the request's script session for a transport: a
+// missing session is refused, and a gone one is answered with a reset.
+func (s *Server) liveSession(w http.ResponseWriter, x *exchange) *reverse.Session {
 	if x.req.Session == "" {
-		writeError(w, NewError(CodeInvalidArgument, "poll without a session"))
-		return
+		writeError(w, NewError(CodeInvalidArgument, "no session"))
+		return nil
 	}
 	script, reset, err := s.lookup(x)
-	if err != nil {
+	switch {
+	case err != nil:
+		writeError(w, err)
+	case reset != nil:
+		writeJSON(w, http.StatusOK, reverse.Delivery{Reset: reset})
+	}
+	return script
+}
+
+// servePoll serves the long-poll and polling transports: a poll with
+// "wait": false is answered at once, any other is held.
+func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, x *exchange) {
+	script := s.liveSession(w, x)
+	switch {
+	case script == nil:
+	case x.req.Wait != nil && !*x.req.Wait:
+		s.hub.ServePoll(w, script, x.req.Ack)
+	default:
+		s.hub.ServeLongPoll(w, r, script, x.req.Ack)
+	}
+}
+
+// serveAck records what a streaming page has run.
+func (s *Server) serveAck(w http.ResponseWriter, r *http.Request, x *exchange) {
+	if script := s.liveSession(w, x); script != nil {
+		s.hub.ServeAck(w, script, x.req.Ack)
+	}
+}
+
+// serveSSE serves the SSE transport: GET sse?session=ID, resuming after
+// the Last-Event-ID header (or the lastEventId parameter). It may be
+// opened by a plain EventSource, so it asks only for the page's own
+// origin, not for Parley's POST headers.
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkOrigin(r); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.saveSession(w, x)
-	if reset != nil {
-		writeJSON(w, http.StatusOK, reverse.Delivery{Reset: reset})
+	q := r.URL.Query()
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = q.Get("lastEventId")
+	}
+	var ack uint64
+	if last != "" {
+		n, err := strconv.ParseUint(last, 10, 64)
+		if err != nil {
+			writeError(w, NewError(CodeInvalidArgument, "Last-Event-ID must be a sequence number"))
+			return
+		}
+		ack = n
+	}
+	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), req: request{Session: q.Get("session")}}
+	if x.req.Session == "" {
+		writeError(w, NewError(CodeInvalidArgument, "no session"))
 		return
 	}
-	writeJSON(w, http.StatusOK, script.Poll(r.Context(), x.req.Ack, s.pollHold, s.pollAfterWrite))
+	script, reset, err := s.lookup(x)
+	switch {
+	case err != nil:
+		writeError(w, err)
+	case reset != nil:
+		reverse.ServeResetStream(w, reset.Reason)
+	default:
+		s.hub.ServeSSE(w, r, script, ack)
+	}
+}
+
+// serveBye ends the page's session at once: the page is going away. Pages
+// send it as a beacon on pagehide, which cannot carry Parley's headers, so
+// it asks only for the page's own origin and the session's own browser.
+func (s *Server) serveBye(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkOrigin(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := readBody(w, r, 4096)
+	var req request
+	if err != nil || json.Unmarshal(body, &req) != nil || req.Session == "" {
+		writeError(w, NewError(CodeInvalidArgument, "bye takes {\"session\": ID}"))
+		return
+	}
+	if script, err := s.hub.Lookup(req.Session, s.browserID(w, r)); err == nil {
+		script.End()
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

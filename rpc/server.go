@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,13 +61,6 @@ func WithAllowedOrigins(origins ...string) Option {
 	}
 }
 
-// WithLongPoll sets how long a long-poll is held with nothing to send
-// (default 25s) and how long it waits, after a first message, to gather
-// more into the same reply (default 0: reply at once).
-func WithLongPoll(hold, afterWrite time.Duration) Option {
-	return func(s *Server) { s.pollHold, s.pollAfterWrite = hold, afterWrite }
-}
-
 // WithLogger sets the logger for internal errors and panics.
 // Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
@@ -74,17 +69,22 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // engine.js, the generated modules, call batches and, with a hub, the
 // reverse-Ajax endpoints. Register services before serving.
 type Server struct {
-	hub            *reverse.Hub
-	prefix         string
-	store          sessions.Store
-	sessionName    string
-	maxBody        int64
-	maxBatch       int
-	origins        map[string]bool
-	pollHold       time.Duration
-	pollAfterWrite time.Duration
-	log            *slog.Logger
-	engine         asset
+	hub          *reverse.Hub
+	prefix       string
+	store        sessions.Store
+	sessionName  string
+	maxBody      int64
+	maxBatch     int
+	origins      map[string]bool
+	log          *slog.Logger
+	engine       asset
+	interceptors []Interceptor
+	authorizer   Authorizer
+	maxUpload    int64
+	downloadTTL  time.Duration
+	downloads    downloads
+	debugPage    bool
+	idCookie     string // the name of the browser id cookie
 
 	mu       sync.RWMutex
 	services map[string]*service
@@ -97,8 +97,9 @@ func NewServer(opts ...Option) *Server {
 		sessionName: "parley",
 		maxBody:     1 << 20,
 		maxBatch:    100,
+		maxUpload:   32 << 20,
+		downloadTTL: 5 * time.Minute,
 		origins:     map[string]bool{},
-		pollHold:    25 * time.Second,
 		log:         slog.Default(),
 		engine:      newAsset(jsruntime.Engine, "text/javascript; charset=utf-8"),
 		services:    map[string]*service{},
@@ -106,11 +107,13 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.idCookie = s.sessionName + "_id"
 	if s.store == nil {
 		cs := sessions.NewCookieStore(securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32))
 		cs.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
 		s.store = cs
 	}
+	s.registerBuiltin()
 	return s
 }
 
@@ -122,17 +125,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case s.hub != nil && isReverseEndpoint(rest):
+		s.serveReverse(w, r, rest)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		s.serveGet(w, r, rest)
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		writeError(w, Errorf(CodeNotFound, "%s not served", r.Method))
 	case rest == "call":
-		s.post(w, r, s.serveCall)
-	case rest == "session" && s.hub != nil:
-		s.post(w, r, s.serveSession)
-	case rest == "poll" && s.hub != nil:
-		s.post(w, r, s.servePoll)
+		s.postCall(w, r)
 	default:
 		writeError(w, Errorf(CodeNotFound, "no endpoint %q", rest))
 	}
@@ -141,6 +142,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
 	if rest == "engine.js" {
 		serveAsset(w, r, s.engine)
+		return
+	}
+	if id, ok := strings.CutPrefix(rest, "download/"); ok && r.Method == http.MethodGet {
+		s.serveDownload(w, r, id)
+		return
+	}
+	if s.debugPage && (rest == "" || rest == "debug.js" || rest == "debug.css") {
+		s.serveDebug(w, r, rest)
 		return
 	}
 	if file, ok := strings.CutPrefix(rest, "interface/"); ok {
@@ -181,6 +190,12 @@ type request struct {
 	Ack     uint64     `json:"ack"`
 	Page    string     `json:"page"`
 	Calls   []wireCall `json:"calls"`
+	// Ordered asks the calls of the batch to run one after another, in
+	// call order, instead of concurrently.
+	Ordered bool `json:"ordered"`
+	// Wait, false, asks a poll to be answered at once (the polling
+	// transport); absent or true, it is held (long-poll).
+	Wait *bool `json:"wait"`
 }
 
 // post checks a POST against CSRF, reads its body within the limit, finds
@@ -190,10 +205,13 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, next func(http.Res
 		writeError(w, err)
 		return
 	}
-	body, err := readBody(w, r, s.maxBody)
+	buf := getBuf()
+	defer putBuf(buf)
+	body, err := readBodyInto(r, buf.b[:0], s.maxBody)
+	buf.b = body
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if errors.Is(err, errTooLarge) {
+			w.Header().Set("Connection", "close")
 			writeError(w, Errorf(CodeResourceExhausted, "request body over %d bytes", s.maxBody))
 		} else {
 			writeError(w, NewError(CodeInvalidArgument, "request body could not be read"))
@@ -201,12 +219,14 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, next func(http.Res
 		return
 	}
 	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r)}
-	if err := json.Unmarshal(body, &x.req); err != nil {
+	if err := s.decodeRequest(body, &x.req, &x.spare); err != nil {
 		writeError(w, NewError(CodeInvalidArgument, "request body is not a Parley JSON object: "+describeJSONError(err)))
 		return
 	}
 	next(w, r, x)
 }
+
+var errTooLarge = errors.New("request body too large")
 
 // readBody reads at most limit bytes of r's body, sized up front from its
 // Content-Length.
@@ -216,22 +236,64 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return buf.Bytes(), err
 }
 
+// readBodyInto appends r's body to buf and returns it, or errTooLarge once
+// it passes limit bytes.
+func readBodyInto(r *http.Request, buf []byte, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return buf, errTooLarge
+	}
+	if want := int(r.ContentLength) + 1; r.ContentLength > 0 && cap(buf) < want {
+		buf = make([]byte, 0, want)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
 // browserID returns the random id of the browser's HTTP session, from the
 // id cookie, setting a new one when the request has none. Script sessions
 // are bound to it. It is a cookie of its own, apart from the gorilla
 // session, so that requests that never touch session values do not pay
 // for decoding it.
 func (s *Server) browserID(w http.ResponseWriter, r *http.Request) string {
-	name := s.sessionName + "_id"
-	if c, err := r.Cookie(name); err == nil && validBrowserID(c.Value) {
-		return c.Value
+	if v := cookieValue(r, s.idCookie); validBrowserID(v) {
+		return v
 	}
 	id := rand.Text()
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: id, Path: "/",
+		Name: s.idCookie, Value: id, Path: "/",
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 	})
 	return id
+}
+
+// cookieValue returns the value of the request's cookie name, or "". It
+// reads the Cookie headers without parsing every cookie.
+func cookieValue(r *http.Request, name string) string {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			if v, ok := strings.CutPrefix(part, name); ok && strings.HasPrefix(v, "=") {
+				return strings.Trim(v[1:], `"`)
+			}
+		}
+	}
+	return ""
 }
 
 // validBrowserID reports whether v is an id browserID could have made:
@@ -259,6 +321,9 @@ type exchange struct {
 	httpSession *sessions.Session // loaded on first use
 	sessReq     *http.Request     // the store's own copy of r
 	dirty       bool
+
+	files map[string][]*multipart.FileHeader // a multipart request's files, by part name
+	spare spareSlices
 }
 
 // sessionLocked loads the gorilla session on first use. A cookie that does
@@ -303,6 +368,12 @@ func (s *Server) checkCSRF(r *http.Request) *Error {
 	if r.Header.Get("X-Parley") == "" {
 		return NewError(CodePermissionDenied, "requests must carry the X-Parley header")
 	}
+	return s.checkOrigin(r)
+}
+
+// checkOrigin refuses requests from another site than the server's own
+// or an allowed origin.
+func (s *Server) checkOrigin(r *http.Request) *Error {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" && len(s.origins) == 0 {
 		return NewError(CodePermissionDenied, "cross-site request refused")
 	}

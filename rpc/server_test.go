@@ -350,7 +350,7 @@ func TestHTTPSessionValuesPersist(t *testing.T) {
 
 func TestReverseCallsOverPollAndPiggyback(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, WithLongPoll(5*time.Second, 0))
+	f := newFixture(t)
 	c := f.client(t)
 	sid := c.openSession("/app/index.html")
 

@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"mime/multipart"
 	"regexp"
+
+	"github.com/parley-go/parley/jsruntime"
 )
 
 // ServiceDesc describes a service to Register. Generated RegisterNAME
@@ -56,34 +60,77 @@ type Access struct {
 	Roles []string
 }
 
-// Args are the JSON-encoded arguments of one call.
+// Args are the JSON-encoded arguments of one call. They are valid only
+// until the method returns: decode them before, not in a goroutine that
+// outlives the call.
 type Args struct {
 	raw    []json.RawMessage
 	params []string
+	files  map[string][]*multipart.FileHeader
 }
 
 // Len returns the number of arguments.
 func (a Args) Len() int { return len(a.raw) }
 
 // Decode decodes argument i into v, which must be a pointer. A value of the
-// wrong type fails with an invalid_argument error that names the parameter.
+// wrong type fails with an invalid_argument error that names the parameter,
+// and so does an integer beyond ±(2^53−1), which the page could not have
+// meant exactly. A *Upload or **Upload v takes the file the page sent as
+// that argument.
 func (a Args) Decode(i int, v any) error {
-	name := fmt.Sprintf("#%d", i+1)
-	if i < len(a.params) {
-		name = a.params[i]
-	}
 	if i >= len(a.raw) {
-		return Errorf(CodeInvalidArgument, "missing argument %s", name)
+		return Errorf(CodeInvalidArgument, "missing argument %s", a.name(i))
 	}
-	if err := json.Unmarshal(a.raw[i], v); err != nil {
-		return Errorf(CodeInvalidArgument, "argument %s: %s", name, describeJSONError(err))
+	raw := a.raw[i]
+	switch u := v.(type) {
+	case *Upload:
+		return a.upload(i, u)
+	case **Upload:
+		if string(raw) == "null" {
+			*u = nil
+			return nil
+		}
+		*u = new(Upload)
+		return a.upload(i, *u)
 	}
+	if err := jsruntime.CheckSafeIntegers(raw); err != nil {
+		return Errorf(CodeInvalidArgument, "argument %s: %s", a.name(i), err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return Errorf(CodeInvalidArgument, "argument %s: %s", a.name(i), describeJSONError(err))
+	}
+	return nil
+}
+
+// name names parameter i in errors.
+func (a Args) name(i int) string {
+	if i < len(a.params) {
+		return a.params[i]
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+// upload fills u with the file sent as argument i.
+func (a Args) upload(i int, u *Upload) error {
+	var ref uploadRef
+	if err := json.Unmarshal(a.raw[i], &ref); err != nil || ref.Part == "" {
+		return Errorf(CodeInvalidArgument, "argument %s: expected a file (a Blob or File)", a.name(i))
+	}
+	fhs := a.files[ref.Part]
+	if len(fhs) != 1 {
+		return Errorf(CodeInvalidArgument, "argument %s: the request has no file part %q", a.name(i), ref.Part)
+	}
+	fh := fhs[0]
+	*u = Upload{Name: fh.Filename, ContentType: fh.Header.Get("Content-Type"), Size: fh.Size, fh: fh}
 	return nil
 }
 
 // describeJSONError turns a decoding error into a message without Go type
 // paths, which would reveal the server's internals.
 func describeJSONError(err error) string {
+	if errors.Is(err, errNestedUpload) {
+		return errNestedUpload.Error()
+	}
 	switch e := err.(type) {
 	case *json.UnmarshalTypeError:
 		if e.Field != "" {

@@ -27,7 +27,7 @@ type App struct {
 // NewApp builds the chat application. Close its Hub when done.
 func NewApp(hubOpts ...reverse.Option) *App {
 	hub := reverse.NewHub(hubOpts...)
-	srv := rpc.NewServer(rpc.WithHub(hub))
+	srv := rpc.NewServer(rpc.WithHub(hub), rpc.WithDebugPage()) // the debug page at /parley/
 	room := NewRoom(NewChatPageProxy(hub.Page("/")))
 	RegisterChat(srv, room)
 

@@ -8,3 +8,12 @@ type Message struct {
 
 // NamedPage has the name of a client interface of refusals.
 type NamedPage struct{}
+
+// Level is an enum whose name a service of refusals takes.
+type Level int
+
+// The levels.
+const (
+	LevelLow Level = iota
+	LevelHigh
+)

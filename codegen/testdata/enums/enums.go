@@ -1,0 +1,75 @@
+// Package enums uses enums in every place the generated code checks them.
+package enums
+
+import (
+	"context"
+
+	"github.com/parley-go/parley/codegen/testdata/enums/level"
+)
+
+// Color is a color of the palette.
+type Color string
+
+// The colors. ColorDefault is another name of red.
+const (
+	ColorRed     Color = "red"
+	ColorGreen   Color = "green"
+	ColorDefault Color = "red"
+)
+
+// Size has constants not named after it.
+type Size int
+
+// The sizes.
+const (
+	Small Size = iota + 1
+	Medium
+	Large
+)
+
+// Base is embedded by pointer.
+type Base struct {
+	// Tint is promoted into Shape.
+	Tint Color `json:"tint"`
+}
+
+// Shape holds enums in every kind of place.
+type Shape struct {
+	*Base
+	Color  Color            `json:"color"`
+	Size   *Size            `json:"size,omitempty"`
+	Layers []Color          `json:"layers"`
+	ByName map[string]Color `json:"byName"`
+	Counts map[Color]int    `json:"counts"`
+	Grid   [2][2]Size       `json:"grid"`
+	Kids   []*Shape         `json:"kids"`
+	Level  level.Level      `json:"level"`
+	Quoted Size             `json:"quoted,string"`
+	Plain  string           `json:"plain"`
+	Inline struct {
+		C Color `json:"c"`
+	} `json:"inline"`
+}
+
+// Palette paints shapes.
+//
+//parley:service
+type Palette interface {
+	// Paint returns the color it was given.
+	Paint(ctx context.Context, c Color) (Color, error)
+	Sized(s Size) (Size, error)
+	// Shapes returns how many shapes it got.
+	Shapes(shapes []Shape) (int, error)
+	ByColor(m map[Color][]*Shape) error
+	Urgent(l *level.Level) error
+	Fixed(sizes [3]Size) error
+	Plain(s string, n int) (string, error)
+}
+
+// Screen shows colors.
+//
+//parley:client
+type Screen interface {
+	// Show shows a shape in a color.
+	Show(c Color, s Shape)
+}

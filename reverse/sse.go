@@ -1,0 +1,162 @@
+package reverse
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+var sseHeader = http.Header{
+	"Content-Type":           {"text/event-stream; charset=utf-8"},
+	"Cache-Control":          {"no-cache, no-transform"},
+	"X-Accel-Buffering":      {"no"},
+	"X-Content-Type-Options": {"nosniff"},
+}
+
+// ServeSSE streams reverse calls to s's page as server-sent events, each
+// with id: set to its sequence number, resuming after lastEventID (the
+// highest number the page has run, from the Last-Event-ID header). The
+// stream opens with an "open" event, so a page can tell a buffering proxy
+// (the event does not arrive) and fall back to long-poll; heartbeats keep
+// it alive; it ends with a "reset" event if the session ends. A newer
+// request from the page ends an older stream. Where it can, the connection
+// is parked and the handler returns at once.
+func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, s *Session, lastEventID uint64) {
+	s.mu.Lock()
+	s.ackLocked(lastEventID)
+	s.lastSeen = h.now()
+	advice := h.adviseLocked(s, SSE)
+	s.mu.Unlock()
+	s.serve(w, r, &held{kind: SSE, since: h.now(), advice: advice}, func(hh *held) bool {
+		hh.sent = s.acked
+		return true // the first flush writes the headers and the open event
+	})
+}
+
+// flushStream writes to the stream hh what it has not sent yet, and a
+// heartbeat if asked and there is nothing else. It ends the stream when a
+// write fails, the session ends, the page was advised to poll, or the
+// stream is past its age.
+func (s *Session) flushStream(hh *held, heartbeat bool) {
+	for {
+		s.mu.Lock()
+		if s.held != hh {
+			s.mu.Unlock()
+			return
+		}
+		if hh.flushing {
+			hh.again = true
+			s.mu.Unlock()
+			return
+		}
+		hh.flushing = true
+		begin := !hh.begun
+		hh.begun = true
+		var buf []byte
+		if begin {
+			buf = appendOpen(buf, hh.advice)
+		}
+		for _, m := range s.msgs {
+			if m.Seq > hh.sent {
+				buf = appendEvent(buf, m)
+				hh.sent = m.Seq
+			}
+		}
+		ended := s.ended
+		old := s.hub.now().Sub(hh.since) >= s.hub.tc.StreamMaxAge
+		s.mu.Unlock()
+
+		if ended != "" {
+			buf = append(buf, "event: reset\ndata: "...)
+			buf, _ = appendJSON(buf, Reset{Reason: ended})
+			buf = append(buf, "\n\n"...)
+		}
+		if heartbeat && len(buf) == 0 {
+			buf = append(buf, ":\n\n"...)
+		}
+		var err error
+		if begin {
+			err = hh.out.begin(http.StatusOK, sseHeader, -1)
+		}
+		if err == nil && len(buf) > 0 {
+			err = hh.out.write(buf)
+		}
+
+		s.mu.Lock()
+		hh.flushing = false
+		again := hh.again
+		hh.again = false
+		stop := err != nil || ended != "" || old || hh.advice != nil && hh.advice.Transport == Polling
+		if stop && s.held == hh {
+			s.detachLocked(hh)
+		}
+		gone := s.held != hh
+		s.mu.Unlock()
+		if stop || gone {
+			hh.out.end()
+			return
+		}
+		if !again {
+			return
+		}
+		heartbeat = false
+	}
+}
+
+// appendOpen appends the stream's first event: how long the page should
+// wait before reconnecting, and the advice, if any.
+func appendOpen(buf []byte, advice *Advice) []byte {
+	buf = append(buf, "retry: 1000\nevent: open\ndata: "...)
+	buf, _ = appendJSON(buf, struct {
+		Advice *Advice `json:"advice,omitempty"`
+	}{advice})
+	return append(buf, "\n\n"...)
+}
+
+// appendEvent appends m as an event whose id is its sequence number.
+func appendEvent(buf []byte, m Message) []byte {
+	buf = append(buf, "id: "...)
+	buf = strconv.AppendUint(buf, m.Seq, 10)
+	buf = append(buf, "\ndata: "...)
+	b, _ := m.MarshalJSON()
+	buf = append(buf, b...)
+	return append(buf, "\n\n"...)
+}
+
+func appendJSON(buf []byte, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(buf, b...), err
+}
+
+// heartbeat writes a heartbeat to every held stream, ending those past
+// their age or whose page is gone.
+func (h *Hub) heartbeat() {
+	type stream struct {
+		s  *Session
+		hh *held
+	}
+	var streams []stream
+	h.mu.RLock()
+	for _, s := range h.byID {
+		s.mu.Lock()
+		if hh := s.held; hh != nil && hh.kind == SSE {
+			streams = append(streams, stream{s, hh})
+		}
+		s.mu.Unlock()
+	}
+	h.mu.RUnlock()
+	for _, st := range streams {
+		go st.s.flushStream(st.hh, true)
+	}
+}
+
+// ServeResetStream answers an SSE request for a session that is gone: a
+// stream with one reset event, so the page opens a fresh session.
+func ServeResetStream(w http.ResponseWriter, reason string) {
+	for k, v := range sseHeader {
+		w.Header()[k] = v
+	}
+	buf := []byte("event: reset\ndata: ")
+	buf, _ = appendJSON(buf, Reset{Reason: reason})
+	_, _ = w.Write(append(buf, "\n\n"...))
+}

@@ -1,0 +1,404 @@
+package reverse
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// transportServer serves a hub's transports the way rpc.Server does, with
+// the session id and ack in the query: /lp, /poll, /ack and /sse.
+func transportServer(t *testing.T, h *Hub) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	session := func(r *http.Request) (*Session, uint64) {
+		s, err := h.Lookup(r.URL.Query().Get("session"), "h")
+		require.NoError(t, err)
+		ack, _ := strconv.ParseUint(r.URL.Query().Get("ack"), 10, 64)
+		return s, ack
+	}
+	mux.HandleFunc("/lp", func(w http.ResponseWriter, r *http.Request) {
+		s, ack := session(r)
+		h.ServeLongPoll(w, r, s, ack)
+	})
+	mux.HandleFunc("/poll", func(w http.ResponseWriter, r *http.Request) {
+		s, ack := session(r)
+		h.ServePoll(w, s, ack)
+	})
+	mux.HandleFunc("/ack", func(w http.ResponseWriter, r *http.Request) {
+		s, ack := session(r)
+		h.ServeAck(w, s, ack)
+	})
+	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
+		s, _ := session(r)
+		last, _ := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64)
+		h.ServeSSE(w, r, s, last)
+	})
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// get requests path for session s with ack, and decodes the JSON reply.
+func get(t *testing.T, url, path string, s *Session, ack uint64) Delivery {
+	t.Helper()
+	return <-async(t, url, path, s, ack)
+}
+
+// async runs get on its own goroutine.
+func async(t *testing.T, url, path string, s *Session, ack uint64) <-chan Delivery {
+	ch := make(chan Delivery, 1)
+	go func() {
+		defer close(ch)
+		res, err := http.Get(url + path + "?session=" + s.ID() + "&ack=" + strconv.FormatUint(ack, 10))
+		if !assert.NoError(t, err) {
+			return
+		}
+		defer res.Body.Close()
+		var d struct {
+			Messages []struct {
+				Seq uint64
+				Fn  string
+			}
+			Reset  *Reset
+			Advice *Advice
+		}
+		if !assert.NoError(t, json.NewDecoder(res.Body).Decode(&d)) {
+			return
+		}
+		out := Delivery{Reset: d.Reset, Advice: d.Advice}
+		for _, m := range d.Messages {
+			out.Messages = append(out.Messages, Message{Seq: m.Seq, body: []byte(`"fn":"` + m.Fn + `"`)})
+		}
+		ch <- out
+	}()
+	return ch
+}
+
+// heldNow reports whether s has a connection held right now.
+func heldNow(s *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held != nil
+}
+
+// forEachHolding runs f with parking on (the default) and off.
+func forEachHolding(t *testing.T, f func(t *testing.T, tc Transports)) {
+	for _, parking := range []bool{true, false} {
+		name := "parked"
+		if !parking {
+			name = "handler"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f(t, Transports{NoParking: !parking, MaxWaitAfterWrite: -1})
+		})
+	}
+}
+
+func TestLongPollWaitsForAMessage(t *testing.T) {
+	t.Parallel()
+	forEachHolding(t, func(t *testing.T, tc Transports) {
+		h := newTestHub(t, WithTransports(tc))
+		url := transportServer(t, h)
+		s := open(t, h, "/", "h")
+		got := async(t, url, "/lp", s, 0)
+		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		select {
+		case <-got:
+			t.Fatal("the long-poll returned with nothing to deliver")
+		case <-time.After(20 * time.Millisecond):
+		}
+		require.NoError(t, s.Call("wake"))
+		assert.Equal(t, []string{"wake"}, fns(t, <-got))
+		assert.False(t, heldNow(s))
+	})
+}
+
+func TestLongPollAnswersAtOnceWhenThereIsSomething(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	require.NoError(t, s.Call("a"))
+	require.NoError(t, s.Call("b"))
+	d := get(t, url, "/lp", s, 0)
+	assert.Equal(t, []string{"a", "b"}, fns(t, d))
+	d = get(t, url, "/lp", s, 0)
+	assert.Equal(t, []string{"a", "b"}, fns(t, d), "unacknowledged messages come again")
+	go func() { time.Sleep(20 * time.Millisecond); _ = s.Call("c") }()
+	d = get(t, url, "/lp", s, 2)
+	assert.Equal(t, []string{"c"}, fns(t, d), "acknowledged messages do not")
+}
+
+func TestNewerLongPollReleasesTheOlder(t *testing.T) {
+	t.Parallel()
+	forEachHolding(t, func(t *testing.T, tc Transports) {
+		h := newTestHub(t, WithTransports(tc))
+		url := transportServer(t, h)
+		s := open(t, h, "/", "h")
+		first := async(t, url, "/lp", s, 0)
+		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		second := async(t, url, "/lp", s, 0)
+		assert.Empty(t, (<-first).Messages)
+		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		require.NoError(t, s.Call("f"))
+		assert.Equal(t, []string{"f"}, fns(t, <-second))
+	})
+}
+
+func TestLongPollGathersAfterTheFirstMessage(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithTransports(Transports{MaxWaitAfterWrite: time.Hour, Hold: 200 * time.Millisecond}))
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	got := async(t, url, "/lp", s, 0)
+	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	require.NoError(t, s.Call("a"))
+	require.NoError(t, s.Call("b"))
+	// The gathering outlasts the hold, so the hold's end sends both.
+	assert.Equal(t, []string{"a", "b"}, fns(t, <-got))
+}
+
+func TestLongPollHoldEnds(t *testing.T) {
+	t.Parallel()
+	forEachHolding(t, func(t *testing.T, tc Transports) {
+		tc.Hold = 30 * time.Millisecond
+		h := newTestHub(t, WithTransports(tc))
+		url := transportServer(t, h)
+		s := open(t, h, "/", "h")
+		d := get(t, url, "/lp", s, 0)
+		assert.Empty(t, d.Messages)
+		assert.Nil(t, d.Reset)
+	})
+}
+
+func TestLongPollEndsWithTheSession(t *testing.T) {
+	t.Parallel()
+	forEachHolding(t, func(t *testing.T, tc Transports) {
+		h := newTestHub(t, WithTransports(tc))
+		url := transportServer(t, h)
+		s := open(t, h, "/", "h")
+		got := async(t, url, "/lp", s, 0)
+		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		s.Close()
+		d := <-got
+		require.NotNil(t, d.Reset)
+		assert.Equal(t, ReasonClosed, d.Reset.Reason)
+	})
+}
+
+func TestParkedLongPollLeavesNoGoroutine(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	got := async(t, url, "/lp", s, 0)
+	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	s.mu.Lock()
+	_, parked := s.held.out.(*connSink)
+	s.mu.Unlock()
+	assert.True(t, parked, "an HTTP/1.1 connection is parked, not held by a handler")
+	require.NoError(t, s.Call("f"))
+	assert.Equal(t, []string{"f"}, fns(t, <-got))
+}
+
+func TestHandlerHoldEndsWhenThePageGoes(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithTransports(Transports{NoParking: true}))
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", url+"/lp?session="+s.ID(), nil)
+	go func() { _, _ = tr.RoundTrip(req) }()
+	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	tr.CloseIdleConnections()
+	tr.CancelRequest(req) //nolint:staticcheck // the plain way to drop a connection mid-request
+	require.Eventually(t, func() bool { return !heldNow(s) }, 5*time.Second, time.Millisecond)
+}
+
+func TestPollAnswersAtOnceWithTheInterval(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithTransports(Transports{PollInterval: 1500 * time.Millisecond}))
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	d := get(t, url, "/poll", s, 0)
+	assert.Empty(t, d.Messages)
+	assert.Equal(t, &Advice{Interval: 1500}, d.Advice)
+	require.NoError(t, s.Call("f"))
+	d = get(t, url, "/poll", s, 0)
+	assert.Equal(t, []string{"f"}, fns(t, d))
+	d = get(t, url, "/ack", s, 1)
+	assert.Nil(t, d.Reset)
+	assert.Empty(t, s.Pending(0).Messages, "the ack dropped what the page ran")
+}
+
+func TestIdleSessionsExpire(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithSessionTimeout(30*time.Millisecond))
+	url := transportServer(t, h)
+	idle := open(t, h, "/", "h")
+	held := open(t, h, "/", "h")
+	got := async(t, url, "/lp", held, 0)
+	require.Eventually(t, func() bool { return heldNow(held) }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { _, ended := idle.Ended(); return ended }, 5*time.Second, 5*time.Millisecond)
+	reason, _ := idle.Ended()
+	assert.Equal(t, ReasonExpired, reason)
+	_, ended := held.Ended()
+	assert.False(t, ended, "a session with a held connection does not expire")
+	held.Close()
+	<-got
+}
+
+// event is one server-sent event.
+type event struct{ id, name, data string }
+
+// readEvents reads events from an SSE stream into a channel until it ends.
+func readEvents(t *testing.T, body io.Reader) <-chan event {
+	ch := make(chan event, 100)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(body)
+		var e event
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				ch <- e
+				e = event{}
+			case line == ":":
+				e.name = "heartbeat"
+			case strings.HasPrefix(line, "id: "):
+				e.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				e.name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				e.data = line[6:]
+			}
+		}
+	}()
+	return ch
+}
+
+func next(t *testing.T, ch <-chan event) event {
+	t.Helper()
+	select {
+	case e, ok := <-ch:
+		require.True(t, ok, "the stream ended")
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return event{}
+}
+
+func TestSSEStreamsAndResumes(t *testing.T) {
+	t.Parallel()
+	forEachHolding(t, func(t *testing.T, tc Transports) {
+		h := newTestHub(t, WithTransports(tc))
+		url := transportServer(t, h)
+		s := open(t, h, "/", "h")
+		require.NoError(t, s.Call("before"))
+
+		res, err := http.Get(url + "/sse?session=" + s.ID())
+		require.NoError(t, err)
+		assert.Equal(t, "text/event-stream; charset=utf-8", res.Header.Get("Content-Type"))
+		assert.Equal(t, "no-cache, no-transform", res.Header.Get("Cache-Control"))
+		assert.Equal(t, "no", res.Header.Get("X-Accel-Buffering"))
+		events := readEvents(t, res.Body)
+		assert.Equal(t, "open", next(t, events).name, "the stream opens with an event")
+		e := next(t, events)
+		assert.Equal(t, "1", e.id)
+		assert.JSONEq(t, `{"seq":1,"fn":"before","args":[]}`, e.data)
+		require.NoError(t, s.Call("after", 2))
+		e = next(t, events)
+		assert.Equal(t, "2", e.id)
+		assert.JSONEq(t, `{"seq":2,"fn":"after","args":[2]}`, e.data)
+		res.Body.Close()
+
+		// Reconnect saying the page ran 1: only 2 comes again.
+		req, _ := http.NewRequest("GET", url+"/sse?session="+s.ID(), nil)
+		req.Header.Set("Last-Event-ID", "1")
+		res, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		events = readEvents(t, res.Body)
+		assert.Equal(t, "open", next(t, events).name)
+		assert.Equal(t, "2", next(t, events).id)
+		s.Close()
+		e = next(t, events)
+		assert.Equal(t, "reset", e.name)
+		assert.JSONEq(t, `{"reason":"closed"}`, e.data)
+		_, ok := <-events
+		assert.False(t, ok, "the stream ends after a reset")
+	})
+}
+
+func TestSSEHeartbeatsAndAge(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithTransports(Transports{Heartbeat: 10 * time.Millisecond, StreamMaxAge: 200 * time.Millisecond}))
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	res, err := http.Get(url + "/sse?session=" + s.ID())
+	require.NoError(t, err)
+	defer res.Body.Close()
+	events := readEvents(t, res.Body)
+	assert.Equal(t, "open", next(t, events).name)
+	assert.Equal(t, "heartbeat", next(t, events).name)
+	for range events { // the stream ends by itself once past its age
+	}
+	_, ended := s.Ended()
+	assert.False(t, ended, "the session outlives its stream")
+}
+
+func TestLoadMonitorAdvisesPollingAndBack(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithTransports(Transports{Load: LoadLimits{MaxHeld: 1}, PollInterval: 2 * time.Second}))
+	url := transportServer(t, h)
+	a := open(t, h, "/", "h")
+	b := open(t, h, "/", "h")
+	c := open(t, h, "/", "h")
+	firstHeld := async(t, url, "/lp", a, 0)
+	require.Eventually(t, func() bool { return heldNow(a) }, 5*time.Second, time.Millisecond)
+	secondHeld := async(t, url, "/lp", b, 0)
+	require.Eventually(t, func() bool { return heldNow(b) }, 5*time.Second, time.Millisecond)
+
+	// Two held, over the limit of one: the next page is told to poll.
+	d := get(t, url, "/lp", c, 0)
+	assert.Equal(t, &Advice{Transport: Polling, Interval: 2000}, d.Advice)
+	d = get(t, url, "/poll", c, 0)
+	assert.Equal(t, &Advice{Interval: 2000}, d.Advice, "still loaded: keep polling")
+
+	a.Close()
+	b.Close()
+	<-firstHeld
+	<-secondHeld
+	d = get(t, url, "/poll", c, 0)
+	assert.Equal(t, &Advice{Transport: Comet}, d.Advice, "the load dropped: back to Comet")
+}
+
+func TestLoadMonitorHysteresis(t *testing.T) {
+	t.Parallel()
+	m := loadMonitor{limits: LoadLimits{MaxRate: 10}}
+	at := func(sec int64) time.Time { return time.Unix(1000+sec, 0) }
+	for range 9 {
+		assert.False(t, m.request(at(0)), "9 a second is under the rate")
+	}
+	assert.False(t, m.request(at(0)), "10 is at the rate, not over it")
+	assert.True(t, m.request(at(0)), "the 11th request in a second is over the rate")
+	for range 9 {
+		assert.True(t, m.request(at(1)), "the last second's rate still counts")
+	}
+	assert.True(t, m.request(at(2)), "9 a second is not below 80% of 10: still overloaded")
+	assert.False(t, m.request(at(4)), "a quiet second ends the overload")
+}
