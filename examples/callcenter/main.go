@@ -9,18 +9,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"log"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/parley-go/parley/examples/callcenter/callcenter"
+	"github.com/parley-go/parley/examples/internal/site"
 )
 
 func main() {
@@ -33,25 +27,7 @@ func main() {
 	}
 
 	app := callcenter.NewApp()
-	defer app.Hub.Close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("Parley call centre: http://%s/\n", ln.Addr())
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go app.Center.Generate(ctx, *minWait, *maxWait)
-
-	srv := &http.Server{Handler: app.Handler}
-	// Ending the sessions releases held connections, so Shutdown need not wait for them.
-	srv.RegisterOnShutdown(app.Hub.Close)
-	go func() {
-		<-ctx.Done()
-		_ = srv.Shutdown(context.Background())
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
-	}
+	site.Run("Parley call centre", *addr, app.Handler, app.Hub, func(ctx context.Context) {
+		app.Center.Generate(ctx, *minWait, *maxWait)
+	})
 }

@@ -7,17 +7,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"log"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/parley-go/parley/examples/internal/site"
 	"github.com/parley-go/parley/examples/ticker/ticker"
 )
 
@@ -30,29 +24,9 @@ func main() {
 	}
 
 	app := ticker.NewApp()
-	defer app.Hub.Close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("Parley ticker: http://%s/\n", ln.Addr())
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
+	site.Run("Parley ticker", *addr, app.Handler, app.Hub, func(ctx context.Context) {
 		if err := app.Market.Run(ctx, *every); err != nil {
 			log.Print(err)
 		}
-	}()
-
-	srv := &http.Server{Handler: app.Handler}
-	// Ending the sessions releases held connections, so Shutdown need not wait for them.
-	srv.RegisterOnShutdown(app.Hub.Close)
-	go func() {
-		<-ctx.Done()
-		_ = srv.Shutdown(context.Background())
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
-	}
+	})
 }

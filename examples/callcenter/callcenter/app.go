@@ -2,9 +2,9 @@ package callcenter
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
 
+	"github.com/parley-go/parley/examples/internal/site"
 	"github.com/parley-go/parley/reverse"
 	"github.com/parley-go/parley/rpc"
 )
@@ -32,21 +32,5 @@ func NewApp(hubOpts ...reverse.Option) *App {
 	center := NewCenter(hub)
 	RegisterSupervisor(srv, center)
 
-	files, _ := fs.Sub(static, "static")
-	mux := http.NewServeMux()
-	mux.Handle("/parley/", srv)
-	mux.Handle("/", securityHeaders(http.FileServerFS(files)))
-	return &App{Handler: mux, Hub: hub, Center: center}
-}
-
-// securityHeaders sets a strict Content-Security-Policy: the page runs
-// only scripts from its own origin, with no inline script and no eval.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
+	return &App{Handler: site.Handler(srv, static, "static"), Hub: hub, Center: center}
 }

@@ -2,11 +2,9 @@ package chat
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
 
-	"github.com/gorilla/mux"
-
+	"github.com/parley-go/parley/examples/internal/site"
 	"github.com/parley-go/parley/reverse"
 	"github.com/parley-go/parley/rpc"
 )
@@ -31,21 +29,5 @@ func NewApp(hubOpts ...reverse.Option) *App {
 	room := NewRoom(NewChatPageProxy(hub.Page("/")))
 	RegisterChat(srv, room)
 
-	files, _ := fs.Sub(static, "static")
-	r := mux.NewRouter()
-	r.PathPrefix("/parley/").Handler(srv)
-	r.PathPrefix("/").Handler(securityHeaders(http.FileServerFS(files)))
-	return &App{Handler: r, Hub: hub, Room: room}
-}
-
-// securityHeaders sets a strict Content-Security-Policy: the page runs
-// only scripts from its own origin, with no inline script and no eval.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
+	return &App{Handler: site.Handler(srv, static, "static"), Hub: hub, Room: room}
 }

@@ -2,9 +2,9 @@ package ticker
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
 
+	"github.com/parley-go/parley/examples/internal/site"
 	"github.com/parley-go/parley/reverse"
 	"github.com/parley-go/parley/rpc"
 )
@@ -26,21 +26,5 @@ type App struct {
 func NewApp(hubOpts ...reverse.Option) *App {
 	hub := reverse.NewHub(hubOpts...)
 	srv := rpc.NewServer(rpc.WithHub(hub))
-	files, _ := fs.Sub(static, "static")
-	mux := http.NewServeMux()
-	mux.Handle("/parley/", srv)
-	mux.Handle("/", securityHeaders(http.FileServerFS(files)))
-	return &App{Handler: mux, Hub: hub, Market: NewMarket(hub)}
-}
-
-// securityHeaders sets a strict Content-Security-Policy: the page runs
-// only scripts from its own origin, with no inline script and no eval.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
+	return &App{Handler: site.Handler(srv, static, "static"), Hub: hub, Market: NewMarket(hub)}
 }
