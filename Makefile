@@ -1,7 +1,7 @@
 # Parley's build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test tools vet fmt-check gotest jstest generate-check generate
+.PHONY: test tools vet fmt-check gotest jstest generate-check generate bench
 
 ## test: everything CI checks: tools, vet, formatting, Go tests with the race
 ## detector (browser tests included), JS unit tests, and generated code.
@@ -36,3 +36,16 @@ generate-check:
 	if [ "$$before" != "$$after" ]; then \
 		echo "go generate changed the tree; commit its output:"; git status --short; exit 1; \
 	fi; echo "generated files are up to date"
+
+## bench: a short run of every benchmark (a few minutes): Go benchmarks of
+## the hot paths, then parleybench's paper grid, fan-out and idle memory.
+## Reports and SVG charts go to cmd/parleybench/results/. Not part of test.
+BENCH_OUT ?= cmd/parleybench/results
+bench:
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench 'Dispatch|OutboxAppendAck|FanoutPageIndex' -benchmem ./rpc ./reverse | tee $(BENCH_OUT)/gobench.txt
+	$(GO) build -o $(BENCH_OUT)/.parleybench ./cmd/parleybench
+	$(BENCH_OUT)/.parleybench paper -users 100,1000,5000,18000 -intervals 5,15,50 -messages 10 -time-scale 0.02 -out $(BENCH_OUT)
+	$(BENCH_OUT)/.parleybench fanout -pages 1000,10000,18000 -transports longpoll,sse -repeat 3 -timeout 10s -out $(BENCH_OUT)
+	$(BENCH_OUT)/.parleybench idle -pages 18000 -transports longpoll,sse,poll,passive -baseline -out $(BENCH_OUT)
+	@rm -f $(BENCH_OUT)/.parleybench

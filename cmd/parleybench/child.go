@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/parley-go/parley/cmd/parleybench/internal/loopback"
+)
+
+// proc is a child parleybench process that talks in JSON lines on its
+// standard output. It is killed if this process dies.
+type proc struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan []byte
+}
+
+// spawn starts this program again with args.
+func spawn(args ...string) (*proc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, in: in, lines: make(chan []byte, 1)}
+	go func() {
+		defer close(p.lines)
+		r := bufio.NewReaderSize(out, 1<<20)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(bytes.TrimSpace(line)) > 0 {
+				p.lines <- line
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p, nil
+}
+
+// read decodes the next line into v, waiting at most timeout.
+func (p *proc) read(v any, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			return fmt.Errorf("%s ended", p.cmd.Args[1])
+		}
+		return json.Unmarshal(line, v)
+	case <-t.C:
+		return fmt.Errorf("%s said nothing for %v", p.cmd.Args[1], timeout)
+	}
+}
+
+// stop ends the process: its input is closed, then it is sent SIGTERM,
+// then killed if it has not exited within a few seconds.
+func (p *proc) stop() {
+	_ = p.in.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		_ = p.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// benchProc is a bench server running as a child process.
+type benchProc struct {
+	*proc
+	info serverInfo
+}
+
+// startServer starts `parleybench serve` on a free loopback port, with
+// extra flags for serve, if any.
+func startServer(pollInterval time.Duration, extra ...string) (*benchProc, error) {
+	p, err := spawn(append([]string{"serve", "-addr", "127.0.0.1:0", "-poll-interval", pollInterval.String(), "-lifetime", "2h"}, extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	b := &benchProc{proc: p}
+	if err := p.read(&b.info, 30*time.Second); err != nil {
+		p.stop()
+		return nil, err
+	}
+	if err := loopback.HostPort(b.info.Addr); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+// call posts to (or, with a nil body, gets) a control endpoint of the
+// bench server and decodes its JSON reply.
+func (b *benchProc) call(path string, body, out any) error {
+	u := "http://" + b.info.Addr + "/bench/" + path
+	var res *http.Response
+	var err error
+	if body == nil && path == "stats" {
+		res, err = http.Get(u)
+	} else {
+		var buf []byte
+		if buf, err = json.Marshal(body); err != nil {
+			return err
+		}
+		res, err = http.Post(u, "application/json", bytes.NewReader(buf))
+	}
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(res.Body)
+		return fmt.Errorf("bench server: %s: %s", res.Status, bytes.TrimSpace(msg))
+	}
+	return json.NewDecoder(res.Body).Decode(out)
+}
+
+// publish asks the server to publish and waits until it has.
+func (b *benchProc) publish(run string, count int, interval time.Duration) (publishReply, error) {
+	var r publishReply
+	if err := b.call("publish", publishRequest{Run: run, Count: count, Interval: interval}, &r); err != nil {
+		return r, err
+	}
+	if r.Published != count {
+		return r, fmt.Errorf("published %d of %d quotes: %s", r.Published, count, r.Error)
+	}
+	return r, nil
+}
+
+// fleet is the loader processes of one set of pages.
+type fleet struct {
+	procs []*proc
+}
+
+// sourcesPerLoader is how many loopback source addresses each loader
+// dials from: 4 × about 28,000 ephemeral ports.
+const sourcesPerLoader = 4
+
+// startFleet starts loaders for pages pages in all, at most perProc each,
+// and waits until every page is open or opening takes longer than
+// openTimeout. It returns the number of pages open.
+func startFleet(url string, pages, perProc int, mode string, interval, openTimeout time.Duration) (*fleet, int, error) {
+	f := &fleet{}
+	n := (pages + perProc - 1) / perProc
+	if 2+n*sourcesPerLoader > 254 {
+		return nil, 0, fmt.Errorf("%d loaders need more loopback source addresses than there are", n)
+	}
+	for i := range n {
+		share := pages / n
+		if i < pages%n {
+			share++
+		}
+		p, err := spawn("load", "-control", "-url", url, "-pages", strconv.Itoa(share),
+			"-transport", mode, "-interval", interval.String(),
+			"-source-first", strconv.Itoa(2+i*sourcesPerLoader), "-sources", strconv.Itoa(sourcesPerLoader),
+			"-duration", "1h")
+		if err != nil {
+			f.stop()
+			return nil, 0, err
+		}
+		f.procs = append(f.procs, p)
+	}
+	ready := 0
+	for _, p := range f.procs {
+		var line loaderLine
+		if err := p.read(&line, openTimeout); err != nil {
+			f.stop()
+			return nil, 0, err
+		}
+		if line.Ready == nil {
+			f.stop()
+			return nil, 0, errors.New("a loader did not say it was ready")
+		}
+		ready += *line.Ready
+	}
+	return f, ready, nil
+}
+
+// snap returns the merged snapshot of every loader.
+func (f *fleet) snap() (Snapshot, error) {
+	for _, p := range f.procs {
+		if _, err := io.WriteString(p.in, "snap\n"); err != nil {
+			return Snapshot{}, err
+		}
+	}
+	var all Snapshot
+	for _, p := range f.procs {
+		var line loaderLine
+		if err := p.read(&line, time.Minute); err != nil {
+			return Snapshot{}, err
+		}
+		if line.Snapshot == nil {
+			return Snapshot{}, errors.New("a loader sent no snapshot")
+		}
+		all.Merge(*line.Snapshot)
+		all.Pages += line.Snapshot.Pages
+		all.Ready += line.Snapshot.Ready
+	}
+	return all, nil
+}
+
+// pids returns the loaders' process ids.
+func (f *fleet) pids() []int {
+	var out []int
+	for _, p := range f.procs {
+		out = append(out, p.cmd.Process.Pid)
+	}
+	return out
+}
+
+// stop ends every loader.
+func (f *fleet) stop() {
+	for _, p := range f.procs {
+		p.stop()
+	}
+}

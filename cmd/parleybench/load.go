@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-go/parley/cmd/parleybench/internal/loopback"
+	"github.com/parley-go/parley/cmd/parleybench/internal/seqtrack"
+	"github.com/parley-go/parley/cmd/parleybench/internal/stats"
+	"github.com/parley-go/parley/rpc/client"
+)
+
+// Modes of a simulated page. The first four are the client's transports;
+// "pull" is the pull of the 2007 study: no script session, the page asks
+// Ticker.latest every interval and sees only the latest quote.
+const (
+	modeLongPoll = "longpoll"
+	modeSSE      = "sse"
+	modePoll     = "poll"
+	modePassive  = "passive"
+	modePull     = "pull"
+)
+
+func validMode(m string) bool {
+	switch m {
+	case modeLongPoll, modeSSE, modePoll, modePassive, modePull:
+		return true
+	}
+	return false
+}
+
+// loadConfig describes the pages of one loader.
+type loadConfig struct {
+	// URL is the server's Parley prefix URL, on loopback.
+	URL string
+	// Pages is the number of simulated pages.
+	Pages int
+	// Mode is the transport, or "pull".
+	Mode string
+	// Interval is the poll interval ("poll"), or how often a "passive" or
+	// "pull" page calls Ticker.latest.
+	Interval time.Duration
+	// Sources are the loopback addresses connections are made from, in turn.
+	Sources []netip.Addr
+	// Opening is how many pages open their sessions at once.
+	Opening int
+}
+
+// RunData is what the pages received of one run.
+type RunData struct {
+	seqtrack.Counts
+	// TripsMicros are the trip times, receive time less publish time, of
+	// the delivered quotes, in microseconds.
+	TripsMicros []int64 `json:"tripsMicros"`
+}
+
+// Snapshot is what a loader's pages did since the previous snapshot.
+type Snapshot struct {
+	// Pages is the number of pages; Ready, how many had opened.
+	Pages int `json:"pages"`
+	Ready int `json:"ready"`
+	// Requests counts HTTP requests sent.
+	Requests uint64 `json:"requests"`
+	// Bytes counts reply body bytes received.
+	Bytes uint64 `json:"bytes"`
+	// ProtocolDuplicates counts resent messages the client dropped by
+	// sequence number before the page saw them.
+	ProtocolDuplicates uint64 `json:"protocolDuplicates"`
+	// Gaps counts sessions lost and replaced.
+	Gaps uint64 `json:"gaps"`
+	// Reconnects counts failed requests retried.
+	Reconnects uint64 `json:"reconnects"`
+	// Errors counts failed calls of pulling pages.
+	Errors uint64 `json:"errors"`
+	// Runs holds the quotes received, by run.
+	Runs map[string]*RunData `json:"runs,omitempty"`
+}
+
+// Merge adds the counters and runs of o, a later snapshot or another
+// loader's, to s. Pages and Ready, which are states rather than counts,
+// are left alone.
+func (s *Snapshot) Merge(o Snapshot) {
+	s.Requests += o.Requests
+	s.Bytes += o.Bytes
+	s.ProtocolDuplicates += o.ProtocolDuplicates
+	s.Gaps += o.Gaps
+	s.Reconnects += o.Reconnects
+	s.Errors += o.Errors
+	for id, r := range o.Runs {
+		if s.Runs == nil {
+			s.Runs = map[string]*RunData{}
+		}
+		d := s.Runs[id]
+		if d == nil {
+			d = &RunData{}
+			s.Runs[id] = d
+		}
+		d.Counts.Merge(r.Counts)
+		d.TripsMicros = append(d.TripsMicros, r.TripsMicros...)
+	}
+}
+
+// Trips returns the summary of the run's trip times, in seconds.
+func (r *RunData) Trips() stats.Summary {
+	xs := make([]float64, len(r.TripsMicros))
+	for i, us := range r.TripsMicros {
+		xs[i] = float64(us) / 1e6
+	}
+	return stats.Summarize(xs)
+}
+
+// loader runs simulated pages and accounts for what they receive.
+type loader struct {
+	cfg      loadConfig
+	clients  []*client.Client
+	ready    atomic.Int64
+	requests atomic.Uint64
+	errors   atomic.Uint64
+
+	mu    sync.Mutex
+	runs  map[string]*RunData
+	prev  client.Stats // the client totals at the previous snapshot
+	pages []seqtrack.Page
+}
+
+func newLoader(cfg loadConfig) (*loader, error) {
+	if err := loopback.URL(cfg.URL); err != nil {
+		return nil, err
+	}
+	if !validMode(cfg.Mode) {
+		return nil, fmt.Errorf("unknown transport %q", cfg.Mode)
+	}
+	if cfg.Pages < 1 {
+		return nil, fmt.Errorf("%d pages", cfg.Pages)
+	}
+	for _, a := range cfg.Sources {
+		if _, err := loopback.Host(a.String()); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	cfg.Opening = max(cfg.Opening, 1)
+	l := &loader{cfg: cfg, runs: map[string]*RunData{}, pages: make([]seqtrack.Page, cfg.Pages)}
+	rt := &countingTransport{next: newTransport(cfg.Sources, cfg.Pages), n: &l.requests}
+	transport := cfg.Mode
+	if transport == modePull {
+		transport = modePassive // never used to receive: pull pages do not Run
+	}
+	for range cfg.Pages {
+		jar, _ := cookiejar.New(nil)
+		c, err := client.New(cfg.URL,
+			client.WithHTTPClient(&http.Client{Jar: jar, Transport: rt}),
+			client.WithPage(tickerPage),
+			client.WithTransport(transport),
+			client.WithPollInterval(cfg.Interval))
+		if err != nil {
+			return nil, err
+		}
+		l.clients = append(l.clients, c)
+	}
+	return l, nil
+}
+
+// newTransport returns an HTTP transport for many pages that dials from
+// the sources in turn and keeps up to one idle connection per page.
+func newTransport(sources []netip.Addr, pages int) *http.Transport {
+	var next atomic.Uint64
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: 10 * time.Second}
+			if len(sources) > 0 {
+				src := sources[next.Add(1)%uint64(len(sources))]
+				d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		MaxIdleConnsPerHost: pages + 16,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+}
+
+// countingTransport counts the requests it sends.
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Uint64
+}
+
+// RoundTrip counts r and sends it on.
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.next.RoundTrip(r)
+}
+
+// observe accounts for a quote that page i received at now.
+func (l *loader) observe(i int, q quote, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o := l.pages[i].Observe(q.Run, q.Seq)
+	if o == seqtrack.Duplicate && l.cfg.Mode == modePull {
+		return // a pulling page reads the latest quote again until it changes
+	}
+	r := l.runs[q.Run]
+	if r == nil {
+		r = &RunData{}
+		l.runs[q.Run] = r
+	}
+	r.Add(o)
+	if o != seqtrack.Duplicate {
+		r.TripsMicros = append(r.TripsMicros, now.UnixMicro()-q.PublishedAt)
+	}
+}
+
+// start opens every page, Opening at a time, and returns once all are
+// ready or ctx ends. The pages run until ctx ends.
+func (l *loader) start(ctx context.Context) {
+	sem := make(chan struct{}, l.cfg.Opening)
+	var wg sync.WaitGroup
+	for i, c := range l.clients {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			opened := false
+			release := func() {
+				if !opened {
+					opened = true
+					<-sem
+					wg.Done()
+				}
+			}
+			defer release()
+			l.runPage(ctx, i, c, func() {
+				l.ready.Add(1)
+				release()
+			})
+		}()
+	}
+	wg.Wait()
+}
+
+// runPage runs page i until ctx ends, calling ready once it is open.
+func (l *loader) runPage(ctx context.Context, i int, c *client.Client, ready func()) {
+	handle := func(m client.Message) {
+		now := time.Now()
+		var q quote
+		if m.Fn != "quote" || len(m.Args) != 1 || json.Unmarshal(m.Args[0], &q) != nil {
+			return
+		}
+		l.observe(i, q, now)
+	}
+	switch l.cfg.Mode {
+	case modePull:
+		// A pulling page has no session to open: it is ready at once, so
+		// that a saturated server shows in the results, not in opening.
+		ready()
+		l.pull(ctx, i, c)
+		return
+	case modePassive:
+		go func() { _ = c.Run(ctx, handle) }()
+		if waitSession(ctx, c) {
+			ready()
+		}
+		l.pull(ctx, i, c)
+		return
+	}
+	go func() { _ = c.Run(ctx, handle) }()
+	if waitSession(ctx, c) {
+		ready()
+	}
+}
+
+// waitSession waits until c has a script session or ctx ends.
+func waitSession(ctx context.Context, c *client.Client) bool {
+	for c.Session() == "" {
+		if !sleepCtx(ctx, 2*time.Millisecond) {
+			return false
+		}
+	}
+	return true
+}
+
+// pull calls Ticker.latest every interval, starting at a random point of
+// the first interval so that pages do not ask all at once.
+func (l *loader) pull(ctx context.Context, i int, c *client.Client) {
+	if !sleepCtx(ctx, rand.N(l.cfg.Interval)) {
+		return
+	}
+	for ctx.Err() == nil {
+		var q *quote
+		err := c.Call(ctx, "Ticker", "latest", &q)
+		now := time.Now()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			l.errors.Add(1)
+		case err == nil && q != nil && l.cfg.Mode == modePull:
+			l.observe(i, *q, now)
+		}
+		sleepCtx(ctx, l.cfg.Interval)
+	}
+}
+
+// sleepCtx sleeps for d; it reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// snapshot returns what happened since the previous snapshot.
+func (l *loader) snapshot() Snapshot {
+	var total client.Stats
+	for _, c := range l.clients {
+		s := c.Stats()
+		total.Bytes += s.Bytes
+		total.Duplicates += s.Duplicates
+		total.Gaps += s.Gaps
+		total.Reconnects += s.Reconnects
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := Snapshot{
+		Pages:              l.cfg.Pages,
+		Ready:              int(l.ready.Load()),
+		Requests:           l.requests.Swap(0),
+		Errors:             l.errors.Swap(0),
+		Bytes:              total.Bytes - l.prev.Bytes,
+		ProtocolDuplicates: total.Duplicates - l.prev.Duplicates,
+		Gaps:               total.Gaps - l.prev.Gaps,
+		Reconnects:         total.Reconnects - l.prev.Reconnects,
+		Runs:               l.runs,
+	}
+	l.prev = total
+	l.runs = map[string]*RunData{}
+	return s
+}
+
+// loaderLine is a line a controlled loader prints: ready once, then one
+// snapshot per "snap" it reads.
+type loaderLine struct {
+	Ready    *int      `json:"ready,omitempty"`
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+}
+
+func cmdLoad(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	url := fs.String("url", "", "the server's Parley prefix URL on loopback, e.g. http://127.0.0.1:8080/parley/")
+	pages := fs.Int("pages", 100, "number of simulated pages (about 18,000 at most per process)")
+	mode := fs.String("transport", modeLongPoll, "longpoll, sse, poll, passive, or pull (Ticker.latest every interval, no session)")
+	interval := fs.Duration("interval", 5*time.Second, "poll interval (poll), or interval between Ticker.latest calls (passive, pull)")
+	duration := fs.Duration("duration", 30*time.Second, "how long to run; with -control, the most it runs")
+	sourceFirst := fs.Int("source-first", 2, "connections come from 127.0.0.N, N from this")
+	sources := fs.Int("sources", 4, "number of loopback source addresses")
+	opening := fs.Int("opening", 64, "pages opening their sessions at once")
+	control := fs.Bool("control", false, "print a ready line, then a snapshot line for each \"snap\" line read from standard input; stop at its end")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *pages > 18_000 {
+		return fmt.Errorf("%d pages in one process would pass its 20,000 open files; run several loaders", *pages)
+	}
+	src, err := loopback.Sources(*sourceFirst, *sources)
+	if err != nil {
+		return err
+	}
+	l, err := newLoader(loadConfig{URL: *url, Pages: *pages, Mode: *mode, Interval: *interval, Sources: src, Opening: *opening})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	out := json.NewEncoder(os.Stdout)
+	l.start(ctx)
+	if !*control {
+		<-ctx.Done()
+		return printLoadSummary(l.snapshot())
+	}
+	n := int(l.ready.Load())
+	if err := out.Encode(loaderLine{Ready: &n}); err != nil {
+		return err
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() && ctx.Err() == nil {
+		if in.Text() == "snap" {
+			s := l.snapshot()
+			if err := out.Encode(loaderLine{Snapshot: &s}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// printLoadSummary prints what a standalone load saw, run by run.
+func printLoadSummary(s Snapshot) error {
+	fmt.Printf("pages %d (ready %d), requests %d, bytes %d, protocol duplicates %d, gaps %d, reconnects %d, errors %d\n",
+		s.Pages, s.Ready, s.Requests, s.Bytes, s.ProtocolDuplicates, s.Gaps, s.Reconnects, s.Errors)
+	for id, r := range s.Runs {
+		t := r.Trips()
+		fmt.Printf("run %s: delivered %d, out of order %d, duplicates %d, trip mean %.2f ms, p50 %.2f ms, p99 %.2f ms\n",
+			id, r.Delivered, r.OutOfOrder, r.Duplicates, t.Mean*1000, t.P50*1000, t.P99*1000)
+	}
+	return nil
+}

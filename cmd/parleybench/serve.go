@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/parley-go/parley/cmd/parleybench/internal/loopback"
+	"github.com/parley-go/parley/reverse"
+	"github.com/parley-go/parley/rpc"
+)
+
+// tickerPage is the page every ticker page shows, and the target of quotes.
+const tickerPage = "/ticker"
+
+// quote is one update of the ticker, as pages receive it.
+type quote struct {
+	Symbol string  `json:"symbol"`
+	Price  float64 `json:"price"`
+	// Run names the run that published the quote.
+	Run string `json:"run"`
+	// Seq numbers the quotes of a run from 1.
+	Seq uint64 `json:"seq"`
+	// PublishedAt is when the server published it, in Unix microseconds:
+	// an integer JavaScript holds exactly.
+	PublishedAt int64 `json:"publishedAt"`
+}
+
+// publishRequest asks the bench server to publish Count quotes to every
+// ticker page, one every Interval.
+type publishRequest struct {
+	Run      string        `json:"run"`
+	Count    int           `json:"count"`
+	Interval time.Duration `json:"interval"`
+}
+
+// publishReply says what was published.
+type publishReply struct {
+	Published int           `json:"published"`
+	Took      time.Duration `json:"took"`
+	// Error says why fewer than the quotes asked for were published.
+	Error string `json:"error,omitempty"`
+}
+
+// serverStats is the bench server's view of itself.
+type serverStats struct {
+	Sessions   int    `json:"sessions"`
+	Held       int    `json:"held"`
+	HeapInuse  uint64 `json:"heapInuse"`
+	Goroutines int    `json:"goroutines"`
+}
+
+// maxPublish bounds one publish request.
+const maxPublish = 10_000
+
+// benchServer is a Parley server with a Ticker service (latest and echo),
+// a publisher of quotes to the ticker pages, and a loopback-only control
+// endpoint under /bench/.
+type benchServer struct {
+	hub *reverse.Hub
+	rpc *rpc.Server
+
+	pubMu sync.Mutex // one publishing run at a time
+
+	mu     sync.Mutex
+	latest *quote
+}
+
+func newBenchServer(opts ...reverse.Option) *benchServer {
+	b := &benchServer{hub: reverse.NewHub(opts...)}
+	b.rpc = rpc.NewServer(rpc.WithHub(b.hub))
+	b.rpc.Register(rpc.ServiceDesc{Name: "Ticker", Doc: "The bench ticker.", Methods: []rpc.MethodDesc{
+		{Name: "latest", Doc: "Returns the latest quote, or null before the first.", Handler: func(context.Context, rpc.Args) (any, error) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.latest, nil
+		}},
+		{Name: "echo", Doc: "Returns its argument.", Params: []string{"v"}, Handler: func(_ context.Context, args rpc.Args) (any, error) {
+			var v json.RawMessage
+			err := args.Decode(0, &v)
+			return v, err
+		}},
+	}})
+	return b
+}
+
+// handler serves Parley under /parley/ and the control endpoint under /bench/.
+func (b *benchServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/parley/", b.rpc)
+	mux.HandleFunc("POST /bench/publish", b.control(func(r *http.Request) (any, error) {
+		var req publishRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, err
+		}
+		if req.Count < 1 || req.Count > maxPublish || req.Interval < 0 || req.Run == "" {
+			return nil, fmt.Errorf("publish: want a run name, 1 to %d quotes and an interval >= 0", maxPublish)
+		}
+		return b.publish(r.Context(), req), nil
+	}))
+	mux.HandleFunc("POST /bench/gc", b.control(func(*http.Request) (any, error) {
+		runtime.GC()
+		debug.FreeOSMemory()
+		return b.stats(), nil
+	}))
+	mux.HandleFunc("GET /bench/stats", b.control(func(*http.Request) (any, error) { return b.stats(), nil }))
+	return mux
+}
+
+// control wraps a control handler: loopback callers only, JSON out.
+func (b *benchServer) control(f func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if _, err := loopback.Host(host); err != nil {
+			http.Error(w, "loopback only", http.StatusForbidden)
+			return
+		}
+		v, err := f(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// publish sends req.Count quotes to every ticker page on a fixed schedule,
+// one every req.Interval from the start, and keeps each as the latest.
+func (b *benchServer) publish(ctx context.Context, req publishRequest) publishReply {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	start := time.Now()
+	target := b.hub.Page(tickerPage)
+	n := 0
+	for i := range req.Count {
+		if wait := time.Until(start.Add(time.Duration(i) * req.Interval)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return publishReply{Published: n, Took: time.Since(start)}
+			case <-t.C:
+			}
+		}
+		q := &quote{
+			Symbol: "PRLY",
+			Price:  math.Round((100+10*math.Sin(float64(i)/3))*100) / 100,
+			Run:    req.Run,
+			Seq:    uint64(i + 1),
+		}
+		b.mu.Lock()
+		q.PublishedAt = time.Now().UnixMicro()
+		b.latest = q
+		b.mu.Unlock()
+		if err := target.Call("quote", q); err != nil {
+			return publishReply{Published: n, Took: time.Since(start), Error: err.Error()}
+		}
+		n++
+	}
+	return publishReply{Published: n, Took: time.Since(start)}
+}
+
+func (b *benchServer) stats() serverStats {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	held := 0
+	for _, s := range b.hub.Snapshot() {
+		if s.Held {
+			held++
+		}
+	}
+	return serverStats{Sessions: b.hub.Len(), Held: held, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+}
+
+// serverInfo is the line serve prints once it listens.
+type serverInfo struct {
+	Addr string `json:"addr"`
+	URL  string `json:"url"`
+	PID  int    `json:"pid"`
+}
+
+func cmdServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on (127.0.0.0/8)")
+	pollInterval := fs.Duration("poll-interval", 5*time.Second, "interval the server advises polling pages")
+	tick := fs.Duration("tick", 0, "publish a quote to the ticker pages every tick on its own, in runs named tick-1, tick-2… (0: only on request)")
+	lifetime := fs.Duration("lifetime", time.Hour, "stop after this long")
+	noParking := fs.Bool("no-parking", false, "hold every page on a waiting handler goroutine, as plain net/http does, instead of parking its connection: the baseline")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := loopback.HostPort(*addr); err != nil {
+		return err
+	}
+	b := newBenchServer(reverse.WithTransports(reverse.Transports{PollInterval: *pollInterval, NoParking: *noParking}))
+	defer b.hub.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	info := serverInfo{Addr: ln.Addr().String(), URL: "http://" + ln.Addr().String() + "/parley/", PID: os.Getpid()}
+	if err := json.NewEncoder(os.Stdout).Encode(info); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *lifetime)
+	defer cancel()
+	if *tick > 0 {
+		go func() {
+			for i := 1; ctx.Err() == nil; i++ {
+				b.publish(ctx, publishRequest{Run: fmt.Sprintf("tick-%d", i), Count: maxPublish, Interval: *tick})
+			}
+		}()
+	}
+	srv := &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(b.hub.Close)
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package reverse
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"testing"
+)
+
+// benchQuote is a small call argument, already encoded, so that the
+// benchmarks measure the outbox and the index rather than encoding.
+var benchQuote = json.RawMessage(`{"symbol":"PRLY","price":101.25,"seq":1}`)
+
+// BenchmarkOutboxAppendAck appends calls to one session's outbox and
+// acknowledges them, one at a time and ten at a time, as a page that acks
+// every reply (long-poll) or a batch of ten does.
+func BenchmarkOutboxAppendAck(b *testing.B) {
+	for _, batch := range []int{1, 10} {
+		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
+			h := NewHub()
+			defer h.Close()
+			s, err := h.Open("/ticker", "browser")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for range batch {
+					if err := s.Call("quote", benchQuote); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Ack(math.MaxUint64) // clamped to the last message sent
+			}
+			if d := s.Pending(math.MaxUint64); len(d.Messages) != 0 || d.Reset != nil {
+				b.Fatalf("outbox not empty after the acks: %+v", d)
+			}
+		})
+	}
+}
+
+// BenchmarkFanoutPageIndex sends one call to every page showing a path
+// while 10,000 sessions show other paths: the page index means the others
+// cost nothing. ns/page is the cost per page reached.
+func BenchmarkFanoutPageIndex(b *testing.B) {
+	const others = 10_000
+	for _, pages := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("pages=%d/others=%d", pages, others), func(b *testing.B) {
+			h := NewHub(WithLimits(Limits{Sessions: 1 << 20, PagesPerHTTPSession: 1 << 20}))
+			defer h.Close()
+			var reached []*Session
+			for i := range pages + others {
+				path := "/ticker"
+				if i >= pages {
+					path = "/other/" + strconv.Itoa(i)
+				}
+				s, err := h.Open(path, "browser")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if i < pages {
+					reached = append(reached, s)
+				}
+			}
+			target := h.Page("/ticker")
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if err := target.Call("quote", benchQuote); err != nil {
+					b.Fatal(err)
+				}
+				// Keep the outboxes below their limit, as pages acking would.
+				if n++; n%500 == 0 {
+					b.StopTimer()
+					for _, s := range reached {
+						s.Ack(math.MaxUint64)
+					}
+					b.StartTimer()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*pages), "ns/page")
+		})
+	}
+}
