@@ -432,7 +432,7 @@ func (m *typeMapper) enum(n *types.Named, pos token.Pos) *decl {
 			consts = append(consts, c)
 		}
 	}
-	if len(consts) == 0 {
+	if len(consts) == 0 || isFlags(consts) {
 		return nil
 	}
 	slices.SortStableFunc(consts, func(a, b *types.Const) int { return cmp.Compare(a.Pos(), b.Pos()) })
@@ -443,6 +443,27 @@ func (m *typeMapper) enum(n *types.Named, pos token.Pos) *decl {
 	}
 	m.register(d, pos)
 	return d
+}
+
+// isFlags reports whether integer constants are bit flags rather than an
+// enum's values: three or more distinct powers of two, besides any zero.
+// Any combination of flags is a valid value, so such a type is carried as
+// a plain integer and not checked.
+func isFlags(consts []*types.Const) bool {
+	bits := map[uint64]bool{}
+	for _, c := range consts {
+		v, exact := constant.Uint64Val(constant.ToInt(c.Val()))
+		switch {
+		case !exact:
+			return false
+		case v == 0:
+		case v&(v-1) != 0:
+			return false
+		default:
+			bits[v] = true
+		}
+	}
+	return len(bits) >= 3
 }
 
 // own reports whether the package path is in the generated package's

@@ -27,6 +27,18 @@ const (
 	Large
 )
 
+// Perm is a set of bit flags, not an enum: its constants are distinct
+// powers of two, so any combination of them is a valid value.
+type Perm uint8
+
+// The permissions.
+const (
+	PermNone Perm = 0
+	Read     Perm = 1 << (iota - 1)
+	Write
+	Exec
+)
+
 // Base is embedded by pointer.
 type Base struct {
 	// Tint is promoted into Shape.
@@ -64,6 +76,8 @@ type Palette interface {
 	Urgent(l *level.Level) error
 	Fixed(sizes [3]Size) error
 	Plain(s string, n int) (string, error)
+	// Chmod takes and returns permissions, combined.
+	Chmod(p Perm) (Perm, error)
 }
 
 // Screen shows colors.

@@ -22,6 +22,7 @@ func (p palette) ByColor(map[Color][]*Shape) error                { *p.ran = tru
 func (p palette) Urgent(*level.Level) error                       { *p.ran = true; return nil }
 func (p palette) Fixed([3]Size) error                             { *p.ran = true; return nil }
 func (p palette) Plain(s string, _ int) (string, error)           { *p.ran = true; return s, nil }
+func (p palette) Chmod(m Perm) (Perm, error)                      { *p.ran = true; return m, nil }
 
 // TestEnumsAreChecked calls the generated handlers over HTTP: values in
 // their enums reach the method, and any other is refused with
@@ -54,6 +55,8 @@ func TestEnumsAreChecked(t *testing.T) {
 		{"fixed", `[[1,2,3]]`, ""},
 		{"fixed", `[[1,2,-3]]`, `argument sizes: [2]: -3 is not a Size (want 1, 2 or 3)`},
 		{"plain", `["anything", 5]`, ""},
+		{"chmod", `[3]`, ""}, // Read|Write: flags combine
+		{"chmod", `[0]`, ""},
 	}
 	srv := rpc.NewServer()
 	var ran bool
