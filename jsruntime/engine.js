@@ -33,6 +33,7 @@ export class ParleyError extends Error {
 const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
 const TRANSPORTS = ["auto", "sse", "longpoll", "poll", "passive"];
 const ACK_DELAY_MS = 250;
+const MIN_STREAM_MS = 1000;
 
 // The service the runtime calls for subscriptions and Invoke results, and
 // the prefix of the functions it implements itself (which pages cannot
@@ -665,11 +666,19 @@ export function createClient({
     let failures = 0;
     while (running && loop === loops && current !== "passive") {
       const ctl = (inFlight = new AbortController());
+      let began = 0;
       try {
         await ensureSession();
         const from = session;
         if (current === "sse") {
+          began = Date.now();
           await stream(from, ctl.signal);
+          // A stream that ends as soon as it began (a proxy cutting it) must
+          // not make the page reconnect in a tight loop.
+          if (running && current === "sse" && session === from && Date.now() - began < MIN_STREAM_MS) {
+            throw new ParleyError("unavailable", "the event stream closed at once");
+          }
+          sseFaults = 0;
         } else {
           const wait = current !== "poll";
           const reply = await post("poll", { session: from, ack: lastSeq, ...(wait ? {} : { wait }) }, ctl.signal);
@@ -683,10 +692,12 @@ export function createClient({
         if (ctl.signal.aborted) continue; // a switch or the network coming back: go on at once
         if (err.code === "permission_denied" && session) reset("expired");
         failures++;
-        // A stream that is buffered, or that keeps breaking while the
-        // network is up, is not for this page: fall back to long-poll. A
-        // network failure is no fault of the stream.
-        if (current === "sse" && !err.network && globalThis.navigator?.onLine !== false) sseFaults++;
+        // A stream that is buffered, or that keeps breaking soon after it
+        // opens while the network is up, is not for this page: fall back to
+        // long-poll. A network failure, or a stream that served a while
+        // before it broke, is no fault of the stream.
+        const brief = Date.now() - began < MIN_STREAM_MS;
+        if (current === "sse" && brief && !err.network && globalThis.navigator?.onLine !== false) sseFaults++;
         if (preferred === "auto" && current === "sse" && (err.buffered || sseFaults >= 2)) {
           sseBroken = true;
           switchTo("longpoll");
@@ -756,7 +767,6 @@ export function createClient({
           const payload = JSON.parse(data);
           if (event === "open") {
             opened = true;
-            sseFaults = 0;
             setState("connected");
             if (payload.advice) advise(payload.advice);
           } else if (event === "reset") {

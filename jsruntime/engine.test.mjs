@@ -340,3 +340,23 @@ test("poll: a page's own interval holds when longer than the advice; restarts le
   const n = times.length - from;
   assert.ok(n >= 3 && n <= 7, `${n} polls in 200 ms at 40 ms: one loop, not two`);
 });
+
+test("sse: streams that close at once back off, and auto falls back to long-poll", async () => {
+  let streams = 0;
+  const transports = [];
+  const srv = fakeServer({ session: () => ({ session: "s1" }), poll: () => new Promise(() => {}) });
+  const { fetch } = fetchWithSSE(srv, () => {
+    streams++;
+    const f = sseResponse();
+    f.push("event: open\ndata: {}\n\n");
+    f.close(); // a proxy that ends every stream right after it opens
+    return f.res;
+  });
+  const p = createClient({ base: "http://test/parley/", fetch, page: () => "/", random: () => 0 });
+  p.on("transport", (t) => transports.push(t));
+  await p.start();
+  await until(() => transports.length === 1);
+  assert.deepEqual(transports, ["longpoll"]);
+  assert.ok(streams >= 2 && streams <= 3, `${streams} streams opened before falling back`);
+  p.stop();
+});
