@@ -84,6 +84,14 @@ func async(t *testing.T, url, path string, s *Session, ack uint64) <-chan Delive
 	return ch
 }
 
+// hold sends a long-poll for s and returns once the server holds it.
+func hold(t *testing.T, url string, s *Session) <-chan Delivery {
+	t.Helper()
+	got := async(t, url, "/lp", s, 0)
+	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	return got
+}
+
 // heldNow reports whether s has a connection held right now.
 func heldNow(s *Session) bool {
 	s.mu.Lock()
@@ -111,8 +119,7 @@ func TestLongPollWaitsForAMessage(t *testing.T) {
 		h := newTestHub(t, WithTransports(tc))
 		url := transportServer(t, h)
 		s := open(t, h, "/", "h")
-		got := async(t, url, "/lp", s, 0)
-		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		got := hold(t, url, s)
 		select {
 		case <-got:
 			t.Fatal("the long-poll returned with nothing to deliver")
@@ -146,8 +153,7 @@ func TestNewerLongPollReleasesTheOlder(t *testing.T) {
 		h := newTestHub(t, WithTransports(tc))
 		url := transportServer(t, h)
 		s := open(t, h, "/", "h")
-		first := async(t, url, "/lp", s, 0)
-		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		first := hold(t, url, s)
 		second := async(t, url, "/lp", s, 0)
 		assert.Empty(t, (<-first).Messages)
 		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
@@ -161,8 +167,7 @@ func TestLongPollGathersAfterTheFirstMessage(t *testing.T) {
 	h := newTestHub(t, WithTransports(Transports{MaxWaitAfterWrite: time.Hour, Hold: 200 * time.Millisecond}))
 	url := transportServer(t, h)
 	s := open(t, h, "/", "h")
-	got := async(t, url, "/lp", s, 0)
-	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	got := hold(t, url, s)
 	require.NoError(t, s.Call("a"))
 	require.NoError(t, s.Call("b"))
 	// The gathering outlasts the hold, so the hold's end sends both.
@@ -188,8 +193,7 @@ func TestLongPollEndsWithTheSession(t *testing.T) {
 		h := newTestHub(t, WithTransports(tc))
 		url := transportServer(t, h)
 		s := open(t, h, "/", "h")
-		got := async(t, url, "/lp", s, 0)
-		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		got := hold(t, url, s)
 		s.Close()
 		d := <-got
 		require.NotNil(t, d.Reset)
@@ -202,8 +206,7 @@ func TestParkedLongPollLeavesNoGoroutine(t *testing.T) {
 	h := newTestHub(t)
 	url := transportServer(t, h)
 	s := open(t, h, "/", "h")
-	got := async(t, url, "/lp", s, 0)
-	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	got := hold(t, url, s)
 	s.mu.Lock()
 	_, parked := s.held.out.(*connSink)
 	s.mu.Unlock()
@@ -249,8 +252,7 @@ func TestIdleSessionsExpire(t *testing.T) {
 	url := transportServer(t, h)
 	idle := open(t, h, "/", "h")
 	held := open(t, h, "/", "h")
-	got := async(t, url, "/lp", held, 0)
-	require.Eventually(t, func() bool { return heldNow(held) }, 5*time.Second, time.Millisecond)
+	got := hold(t, url, held)
 	require.Eventually(t, func() bool { _, ended := idle.Ended(); return ended }, 5*time.Second, 5*time.Millisecond)
 	reason, _ := idle.Ended()
 	assert.Equal(t, ReasonExpired, reason)
@@ -368,10 +370,8 @@ func TestLoadMonitorAdvisesPollingAndBack(t *testing.T) {
 	a := open(t, h, "/", "h")
 	b := open(t, h, "/", "h")
 	c := open(t, h, "/", "h")
-	firstHeld := async(t, url, "/lp", a, 0)
-	require.Eventually(t, func() bool { return heldNow(a) }, 5*time.Second, time.Millisecond)
-	secondHeld := async(t, url, "/lp", b, 0)
-	require.Eventually(t, func() bool { return heldNow(b) }, 5*time.Second, time.Millisecond)
+	firstHeld := hold(t, url, a)
+	secondHeld := hold(t, url, b)
 
 	// Two held, over the limit of one: the next page is told to poll.
 	d := get(t, url, "/lp", c, 0)
