@@ -43,7 +43,7 @@ func (s *Session) releaseLocked(hh *held) {
 	}
 	s.detachLocked(hh)
 	if hh.kind == LongPoll {
-		go finishLongPoll(hh, Delivery{})
+		go writeJSONTo(hh.out, Delivery{})
 	} else {
 		go hh.out.end()
 	}
@@ -76,9 +76,6 @@ func (s *Session) notifyLocked() {
 		hh.gather = time.AfterFunc(s.hub.tc.MaxWaitAfterWrite, func() { s.flushLongPoll(hh) })
 	}
 }
-
-// End ends a page's session at the page's request (it is going away).
-func (s *Session) End() { s.hub.end(s, ReasonClosed) }
 
 // writeJSONTo writes v as a whole JSON reply to out and finishes it.
 func writeJSONTo(out sink, v any) {

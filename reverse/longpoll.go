@@ -76,11 +76,8 @@ func (s *Session) flushLongPoll(hh *held) {
 	s.detachLocked(hh)
 	d := s.deliveryLocked()
 	s.mu.Unlock()
-	finishLongPoll(hh, d)
+	writeJSONTo(hh.out, d)
 }
-
-// finishLongPoll writes d as hh's reply and lets its connection go.
-func finishLongPoll(hh *held, d Delivery) { writeJSONTo(hh.out, d) }
 
 // replyJSON answers a request at once with v.
 func replyJSON(w http.ResponseWriter, v any) {

@@ -57,8 +57,6 @@ type Session struct {
 	lastSeq   uint64    // the last sequence number assigned
 	acked     uint64    // the highest sequence number the page has run
 	held      *held     // the connection held open for the page, if any
-	flushing  bool      // a write to held is under way
-	again     bool      // more arrived while flushing
 	transport string    // the transport the page last used
 	advised   bool      // the page polls because the load monitor said so
 	lastSeen  time.Time

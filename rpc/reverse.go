@@ -175,7 +175,7 @@ func (s *Server) serveBye(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if script, err := s.hub.Lookup(req.Session, s.browserID(w, r)); err == nil {
-		script.End()
+		script.Close()
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -12,11 +12,10 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/parley-go/parley/examples/internal/site"
 	"github.com/parley-go/parley/reverse"
 	"github.com/parley-go/parley/rpc"
 )
@@ -104,12 +103,9 @@ func (c *Center) publishQueueLocked() {
 // binds the browser to the user of that name, so every tab of it shows
 // the calls it handles.
 func (c *Center) SignIn(ctx context.Context, name string) error {
-	name = strings.TrimSpace(name)
-	switch n := utf8.RuneCountInString(name); {
-	case n == 0:
-		return rpc.NewError(rpc.CodeInvalidArgument, "a name cannot be empty")
-	case n > MaxNameLen:
-		return rpc.Errorf(rpc.CodeInvalidArgument, "a name has at most %d characters", MaxNameLen)
+	name, err := site.Text("a name", name, MaxNameLen)
+	if err != nil {
+		return err
 	}
 	call := rpc.CallFrom(ctx)
 	call.SetSessionValue(nameKey, name)

@@ -7,11 +7,10 @@ package chat
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/parley-go/parley/examples/internal/site"
 	"github.com/parley-go/parley/rpc"
 )
 
@@ -75,12 +74,9 @@ func NewRoom(pages ChatPage) *Room {
 
 // SetName implements Chat.
 func (r *Room) SetName(ctx context.Context, name string) error {
-	name = strings.TrimSpace(name)
-	switch n := utf8.RuneCountInString(name); {
-	case n == 0:
-		return rpc.NewError(rpc.CodeInvalidArgument, "a name cannot be empty")
-	case n > MaxNameLen:
-		return rpc.Errorf(rpc.CodeInvalidArgument, "a name has at most %d characters", MaxNameLen)
+	name, err := site.Text("a name", name, MaxNameLen)
+	if err != nil {
+		return err
 	}
 	rpc.CallFrom(ctx).SetSessionValue(nameKey, name)
 	return nil
@@ -89,12 +85,9 @@ func (r *Room) SetName(ctx context.Context, name string) error {
 // Send implements Chat. Messages are numbered and pushed under the room's
 // lock, so every page receives them in id order.
 func (r *Room) Send(ctx context.Context, text string) (int64, error) {
-	text = strings.TrimSpace(text)
-	switch n := utf8.RuneCountInString(text); {
-	case n == 0:
-		return 0, rpc.NewError(rpc.CodeInvalidArgument, "a message cannot be empty")
-	case n > MaxTextLen:
-		return 0, rpc.Errorf(rpc.CodeInvalidArgument, "a message has at most %d characters", MaxTextLen)
+	text, err := site.Text("a message", text, MaxTextLen)
+	if err != nil {
+		return 0, err
 	}
 	author, _ := rpc.CallFrom(ctx).SessionValue(nameKey).(string)
 	if author == "" {

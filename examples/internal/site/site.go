@@ -1,6 +1,7 @@
 // Package site holds what Parley's examples share: serving an app's pages
-// next to its Parley server, under a strict Content-Security-Policy, and
-// running the app from the command line until it is interrupted.
+// next to its Parley server, under a strict Content-Security-Policy,
+// running the app from the command line until it is interrupted, and
+// checking the text users type.
 package site
 
 import (
@@ -13,12 +14,29 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
 	"github.com/parley-go/parley/reverse"
+	"github.com/parley-go/parley/rpc"
 )
+
+// Text trims s and checks it is not empty and has at most max
+// characters; what names it in errors, such as "a name". It returns the
+// trimmed text, or an invalid_argument error.
+func Text(what, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0:
+		return "", rpc.Errorf(rpc.CodeInvalidArgument, "%s cannot be empty", what)
+	case n > max:
+		return "", rpc.Errorf(rpc.CodeInvalidArgument, "%s has at most %d characters", what, max)
+	}
+	return s, nil
+}
 
 // Handler serves parley under /parley/ and the files of the folder dir of
 // static at /, with security headers: the pages run only scripts from
