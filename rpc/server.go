@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -85,6 +86,7 @@ type Server struct {
 	downloads    downloads
 	debugPage    bool
 	idCookie     string // the name of the browser id cookie
+	proxies      []netip.Prefix
 
 	mu       sync.RWMutex
 	services map[string]*service
