@@ -1,11 +1,12 @@
 # Parley's build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test tools vet fmt-check gotest jstest generate-check generate bench
+.PHONY: test tools vet fmt-check gotest jstest generate-check generate bench fuzz fuzz-short fuzz-each
 
 ## test: everything CI checks: tools, vet, formatting, Go tests with the race
-## detector (browser tests included), JS unit tests, and generated code.
-test: tools vet fmt-check gotest jstest generate-check
+## detector (browser tests included), a short run of every fuzz target, JS
+## unit tests, and generated code.
+test: tools vet fmt-check gotest fuzz-short jstest generate-check
 
 ## tools: make sure Chromium and Node.js are there, installing them as root.
 tools:
@@ -23,6 +24,29 @@ gotest:
 
 jstest:
 	node --test jsruntime/
+
+## fuzz: run every fuzz target in FUZZPKGS (default: the whole module),
+## found with `go test -list`, for FUZZTIME each (default 2m). A crash
+## fails the run and leaves its input under the package's testdata/fuzz/
+## as a new regression case.
+FUZZTIME ?= 2m
+FUZZPKGS ?= ./...
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-each FUZZ_FOR=$(FUZZTIME)
+
+## fuzz-short: the same for FUZZTIME_SHORT each (default 4s), as part of test.
+FUZZTIME_SHORT ?= 4s
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz-each FUZZ_FOR=$(FUZZTIME_SHORT)
+
+fuzz-each:
+	@list=$$($(GO) test -run '^$$' -list '^Fuzz' $(FUZZPKGS)) || { echo "$$list"; exit 1; }; \
+	targets=$$(echo "$$list" | awk '/^Fuzz/ { names = names " " $$1 } /^ok/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 "," a[i]; names = "" }'); \
+	for t in $$targets; do \
+		pkg=$${t%%,*}; name=$${t#*,}; \
+		echo "fuzz $$pkg $$name for $(FUZZ_FOR)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_FOR) $$pkg || exit 1; \
+	done
 
 ## generate: regenerate every generated file.
 generate:

@@ -101,6 +101,7 @@ func analyze(pkg *packages.Package) (*model, error) {
 		module = pkg.Module.Path
 	}
 	a := &analyzer{pkg: pkg, errs: errs, docs: docs, mapper: newTypeMapper(pkg.Types, module, docs, errs)}
+	a.mapper.flags = newFlagIndex(pkg, errs)
 	m := &model{pkg: pkg, mapper: a.mapper}
 	for _, f := range pkg.Syntax {
 		sf := &sourceFile{base: filepath.Base(pkg.Fset.Position(f.Package).Filename)}
@@ -177,10 +178,13 @@ func (a *analyzer) directive(name string, doc *ast.CommentGroup) (k kind, auth *
 			}
 			continue
 		}
+		if f := strings.Fields(text); len(f) > 0 && f[0] == "flags" {
+			continue // newFlagIndex checks it
+		}
 		ck, known := directives[text]
 		switch {
 		case !known:
-			a.errs.add(c.Pos(), "unknown directive //parley:%s: want //parley:service, //parley:client or //parley:auth", text)
+			a.errs.add(c.Pos(), "unknown directive //parley:%s: want //parley:service, //parley:client, //parley:auth or //parley:flags", text)
 		case found:
 			a.errs.add(c.Pos(), "%s: more than one //parley: directive", name)
 		default:
@@ -420,11 +424,13 @@ func (a *analyzer) checkJSNames(it *iface) {
 }
 
 // checkTSNames refuses declared types whose TypeScript names are taken by
-// CallOptions, by a client interface or, for enums, which are values too,
-// by a service.
+// the types imported from engine.d.ts, by a client interface or, for
+// enums, which are values too, by a service.
 func (a *analyzer) checkTSNames(files []*sourceFile, clients []*iface) {
-	if d := a.mapper.byName["CallOptions"]; d != nil {
-		a.errs.add(d.obj.Pos(), "type %s would clash with the CallOptions of the .d.ts files", qualifiedName(d.obj))
+	for _, name := range runtimeTypes {
+		if d := a.mapper.byName[name]; d != nil {
+			a.errs.add(d.obj.Pos(), "type %s would clash with the %s of the .d.ts files", qualifiedName(d.obj), name)
+		}
 	}
 	for _, c := range clients {
 		if d := a.mapper.byName[c.name]; d != nil {

@@ -161,19 +161,30 @@ func generatingCases(t *testing.T) []string {
 	return out
 }
 
-// TestEnumsAreChecked runs the test of the enums case, which calls its
-// generated handlers with values inside and outside their enums.
-func TestEnumsAreChecked(t *testing.T) {
-	t.Parallel()
-	dir := filepath.Join("testdata", "enums")
-	files, err := Generate(load(t, dir))
-	require.NoError(t, err)
-	overlay := writeOverlay(t, dir, files)
-	cmd := exec.Command("go", "test", "-count=1", "-v", "-run", "TestEnumsAreChecked", "-overlay="+overlay, "./"+filepath.ToSlash(dir))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go test:\n%s", out)
-	assert.Contains(t, string(out), "--- PASS: TestEnumsAreChecked")
-	assert.NotContains(t, string(out), "no tests to run")
+// TestGeneratedHandlers runs the tests of the cases that have their own:
+// enums calls its generated handlers with values inside and outside their
+// enums, numbers sends floats and wide integers both ways, over HTTP and
+// through a typed proxy.
+func TestGeneratedHandlers(t *testing.T) {
+	for _, tc := range []struct{ dir, test string }{
+		{"enums", "TestEnumsAreChecked"},
+		{"numbers", "TestNumbersBothWays|TestProxyNumbers"},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join("testdata", tc.dir)
+			files, err := Generate(load(t, dir))
+			require.NoError(t, err)
+			overlay := writeOverlay(t, dir, files)
+			cmd := exec.Command("go", "test", "-count=1", "-v", "-run", tc.test, "-overlay="+overlay, "./"+filepath.ToSlash(dir))
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "go test:\n%s", out)
+			for name := range strings.SplitSeq(tc.test, "|") {
+				assert.Contains(t, string(out), "--- PASS: "+name)
+			}
+			assert.NotContains(t, string(out), "no tests to run")
+		})
+	}
 }
 
 // writeOverlay writes files to a temporary directory and returns the

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"go/ast"
+	"go/parser"
 	"go/token"
 	"strings"
 )
@@ -42,6 +43,46 @@ func (d docIndex) add(name *ast.Ident, doc *ast.CommentGroup) {
 	if text := strings.TrimSpace(doc.Text()); text != "" {
 		d[name.Pos()] = text
 	}
+}
+
+// foreignDocs holds the doc comments of declarations in other packages of
+// the module, which were loaded from export data, without syntax: it reads
+// them from their source files, once per file. Export data keeps the line
+// of a declaration but not always its column, so docs are found by line.
+type foreignDocs struct {
+	fset *token.FileSet
+	// files maps a file name to the doc comments of its declarations by
+	// line.
+	files map[string]map[int]string
+}
+
+// doc returns the doc comment of the declaration at pos, or "".
+func (f *foreignDocs) doc(pos token.Pos) string {
+	p := f.fset.Position(pos)
+	if p.Filename == "" {
+		return ""
+	}
+	docs, ok := f.files[p.Filename]
+	if !ok {
+		docs = readDocs(p.Filename)
+		f.files[p.Filename] = docs
+	}
+	return docs[p.Line]
+}
+
+// readDocs parses the Go file filename and returns the doc comments of its
+// declarations by line; nil if it cannot be parsed.
+func readDocs(filename string) map[int]string {
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, filename, nil, parser.ParseComments|parser.SkipObjectResolution)
+	if err != nil {
+		return nil
+	}
+	out := map[int]string{}
+	for pos, doc := range indexDocs([]*ast.File{file}) {
+		out[fset.Position(pos).Line] = doc
+	}
+	return out
 }
 
 // loneTypeSpec returns the spec of a type declaration without parentheses,

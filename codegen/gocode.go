@@ -13,9 +13,10 @@ import (
 
 // Import paths of the runtime packages the generated code calls.
 const (
-	rpcPath     = "github.com/parley-go/parley/rpc"
-	reversePath = "github.com/parley-go/parley/reverse"
-	contextPath = "context"
+	rpcPath       = "github.com/parley-go/parley/rpc"
+	reversePath   = "github.com/parley-go/parley/reverse"
+	jsruntimePath = "github.com/parley-go/parley/jsruntime"
+	contextPath   = "context"
 )
 
 // goWriter writes the Go file generated from one source file.
@@ -29,9 +30,10 @@ type goWriter struct {
 	prefix string
 	// validators and enums are those the file needs, in order of need,
 	// with the names of their functions and sets.
-	validators []*types.Named
-	enums      []*decl
-	names      map[*types.TypeName]string
+	validators     []validatorKey
+	validatorNames map[validatorKey]string
+	enums          []*decl
+	names          map[*types.TypeName]string
 }
 
 // goFile returns the Go file generated from sf, a file of the package m.
@@ -42,8 +44,10 @@ func goFile(m *model, sf *sourceFile) ([]byte, error) {
 	f.ImportName(rpcPath, "rpc")
 	f.ImportName(reversePath, "reverse")
 	f.ImportName(contextPath, "context")
+	f.ImportName(jsruntimePath, "jsruntime")
 	w := &goWriter{f: f, m: m, pkgPath: m.pkg.PkgPath, source: sf.base, clients: m.clients,
-		prefix: "parley" + upperCamel(strings.TrimSuffix(sf.base, ".go")), names: map[*types.TypeName]string{}}
+		prefix: "parley" + upperCamel(strings.TrimSuffix(sf.base, ".go")), names: map[*types.TypeName]string{},
+		validatorNames: map[validatorKey]string{}}
 	f.Comment("Generated code requires a runtime at least this new.")
 	f.Const().Id("_").Op("=").Qual(rpcPath, "IsAtLeastVersion0_1_0")
 	for _, it := range sf.ifaces {
@@ -124,7 +128,8 @@ func (w *goWriter) methodDesc(m *method) jen.Code {
 }
 
 // handlerBody decodes each argument into a local a0, a1…, checks the
-// enums in it, and calls the implementation.
+// enums and wide integers in it, calls the implementation, and checks the
+// wide integers of its result.
 func (w *goWriter) handlerBody(g *jen.Group, m *method) {
 	var args []jen.Code
 	if m.ctx {
@@ -137,18 +142,26 @@ func (w *goWriter) handlerBody(g *jen.Group, m *method) {
 			jen.Err().Op(":=").Id("args").Dot("Decode").Call(jen.Lit(i), jen.Op("&").Id(local)),
 			jen.Err().Op("!=").Nil(),
 		).Block(jen.Return(jen.Nil(), jen.Err()))
-		if w.needsCheck(p.typ) {
+		if w.needsCheck(p.typ, argChecks) {
 			name := p.goName
 			w.checks(g, p.typ, func() *jen.Statement { return jen.Id(local) }, 0, func(err jen.Code) jen.Code {
-				return jen.List(jen.Nil(), jen.Qual(rpcPath, "EnumArgument").Call(jen.Lit(name), err))
-			})
+				return jen.List(jen.Nil(), jen.Qual(rpcPath, "ArgumentError").Call(jen.Lit(name), err))
+			}, argChecks)
 		}
 		args = append(args, jen.Id(local))
 	}
 	call := jen.Id("impl").Dot(m.goName).Call(args...)
-	if m.result == nil {
+	switch {
+	case m.result == nil:
 		g.Return(jen.Nil(), call)
-	} else {
+	case w.needsCheck(m.result, resultChecks):
+		g.List(jen.Id("r"), jen.Err()).Op(":=").Add(call)
+		g.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err()))
+		w.checks(g, m.result, func() *jen.Statement { return jen.Id("r") }, 0, func(err jen.Code) jen.Code {
+			return jen.List(jen.Nil(), jen.Qual(rpcPath, "ResultError").Call(err))
+		}, resultChecks)
+		g.Return(jen.Id("r"), jen.Nil())
+	default:
 		g.Return(call)
 	}
 }

@@ -67,19 +67,21 @@ func jsDocType(ts string) string {
 	return typeComment.ReplaceAllString(ts, "")
 }
 
-// callOptionsTS declares the options of a call, as the runtime takes them.
-const callOptionsTS = `/** Options of one call. */
-export interface CallOptions {
-  timeout?: number;
-  signal?: AbortSignal;
-  headers?: Record<string, string>;
-}
+// runtimeTypes are the names every .d.ts imports from engine.d.ts.
+var runtimeTypes = []string{"CallOptions", "CallbackOptions"}
+
+// callOptionsTS imports the options of a call from the runtime's
+// engine.d.ts, served next to the interface folder, and exports them again
+// for the pages that import them from the service's module.
+const callOptionsTS = `import type { CallOptions, CallbackOptions } from "../engine.js";
+export type { CallOptions, CallbackOptions } from "../engine.js";
 `
 
 // numbersNote is the rule on integers, stated at the top of every .d.ts.
 const numbersNote = `// An integer beyond ±(2^53-1), which a JS number cannot hold exactly, is
-// refused, never rounded: as an argument with invalid_argument, as a result
-// with out_of_range.
+// refused, never rounded, where the Go type is an integer wider than 53
+// bits: as an argument with invalid_argument, as a result with
+// out_of_range. Floats travel as they are.
 `
 
 // declsOf returns the declarations the .d.ts of svc holds: those svc and
@@ -122,7 +124,8 @@ func typesTS(source string, svc *iface, clients []*iface) string {
 }
 
 // writeEnumTS declares an enum as a union type and as the frozen object
-// of the JS module.
+// of the JS module. Bit flags, whose combinations are valid too, are a
+// number.
 func writeEnumTS(b *strings.Builder, d *decl) {
 	lits := make([]string, 0, len(d.values))
 	props := make([]string, len(d.values))
@@ -133,7 +136,11 @@ func writeEnumTS(b *strings.Builder, d *decl) {
 		props[i] = "readonly " + v.key + ": " + v.lit
 	}
 	b.WriteString(jsDoc("", d.doc))
-	fmt.Fprintf(b, "export type %s = %s;\n", d.name(), strings.Join(lits, " | "))
+	union := strings.Join(lits, " | ")
+	if d.flags {
+		union = "number"
+	}
+	fmt.Fprintf(b, "export type %s = %s;\n", d.name(), union)
 	fmt.Fprintf(b, "export declare const %s: { %s };\n", d.name(), strings.Join(props, "; "))
 }
 
@@ -160,13 +167,17 @@ func writeClientTS(b *strings.Builder, c *iface) {
 	b.WriteString("}\n")
 }
 
-// writeServiceTS declares the service's module exports.
+// writeServiceTS declares the service's module exports. Each stub has
+// two signatures: DWR style, with a callback or an errorHandler, whose
+// Promise resolves to undefined, and the Promise of the result.
 func writeServiceTS(b *strings.Builder, svc *iface) {
 	b.WriteString(jsDoc("", svc.doc))
 	fmt.Fprintf(b, "export declare const %s: {\n", svc.name)
 	for _, m := range svc.methods {
 		b.WriteString(jsDoc("  ", m.doc))
-		params := append(tsParams(m.params), "options?: CallOptions")
+		params := append(tsParams(m.params), fmt.Sprintf("options: CallbackOptions<%s>", m.resultTS))
+		fmt.Fprintf(b, "  %s(%s): Promise<void>;\n", m.jsName, strings.Join(params, ", "))
+		params = append(tsParams(m.params), "options?: CallOptions")
 		fmt.Fprintf(b, "  %s(%s): Promise<%s>;\n", m.jsName, strings.Join(params, ", "), m.resultTS)
 	}
 	b.WriteString("};\n")

@@ -38,6 +38,9 @@ type decl struct {
 	refs []*decl
 	// empty is whether a struct has fields but none in its JSON object.
 	empty bool
+	// flags is whether an enum is a set of bit flags (//parley:flags):
+	// any combination of its values is valid, so it is a number.
+	flags bool
 }
 
 // name returns the TypeScript name, the Go name.
@@ -66,12 +69,16 @@ type typeMapper struct {
 	// module is the path of the package's module; "" if unknown.
 	module string
 	docs   docIndex
-	errs   *errorList
-	byObj  map[*types.TypeName]*decl
-	byName map[string]*decl
+	// foreign holds the docs of the module's other packages.
+	foreign *foreignDocs
+	errs    *errorList
+	byObj   map[*types.TypeName]*decl
+	byName  map[string]*decl
 	// mapping holds the named non-struct types being mapped, to refuse
 	// recursion that does not pass through a named struct.
 	mapping map[*types.TypeName]bool
+	// flags tells the types marked //parley:flags; nil for none.
+	flags *flagIndex
 }
 
 func newTypeMapper(pkg *types.Package, module string, docs docIndex, errs *errorList) *typeMapper {
@@ -79,11 +86,24 @@ func newTypeMapper(pkg *types.Package, module string, docs docIndex, errs *error
 		pkg:     pkg,
 		module:  module,
 		docs:    docs,
+		foreign: &foreignDocs{fset: errs.fset, files: map[string]map[int]string{}},
 		errs:    errs,
 		byObj:   map[*types.TypeName]*decl{},
 		byName:  map[string]*decl{},
 		mapping: map[*types.TypeName]bool{},
 	}
+}
+
+// doc returns the doc comment of obj, declared in the package or in
+// another package of the module.
+func (m *typeMapper) doc(obj types.Object) string {
+	switch {
+	case obj.Pkg() == m.pkg || obj.Pkg() == nil:
+		return m.docs[obj.Pos()]
+	case m.own(obj.Pkg().Path()):
+		return m.foreign.doc(obj.Pos())
+	}
+	return ""
 }
 
 // typeString writes t as in the source of the package being generated,
@@ -230,6 +250,8 @@ func (m *typeMapper) special(t types.Type, refs *[]*decl) (ts string, done bool,
 		return "string", true, nil
 	case named && isNamed(n, "encoding/json", "RawMessage"):
 		return "unknown", true, nil
+	case named && isNamed(n, "encoding/json", "Number"):
+		return "number", true, nil
 	case named && n.TypeArgs().Len() > 0:
 		return "", true, errors.New("generic types are not supported")
 	case hasMethod(t, "MarshalJSON") || hasMethod(t, "UnmarshalJSON"):
@@ -238,7 +260,7 @@ func (m *typeMapper) special(t types.Type, refs *[]*decl) (ts string, done bool,
 		}
 		d := m.byObj[n.Obj()]
 		if d == nil {
-			d = &decl{kind: declOpaque, obj: n.Obj(), doc: joinDoc(m.docs[n.Obj().Pos()],
+			d = &decl{kind: declOpaque, obj: n.Obj(), doc: joinDoc(m.doc(n.Obj()),
 				n.Obj().Name()+" has its own JSON encoding (MarshalJSON or UnmarshalJSON), which its Go type does not describe.")}
 			m.register(d, n.Obj().Pos())
 		}
@@ -273,6 +295,10 @@ func isNamed(n *types.Named, path, name string) bool {
 	return obj.Pkg() != nil && obj.Pkg().Path() == path && obj.Name() == name
 }
 
+// notCompiling is the refusal of an invalid type, which Generate replaces
+// with the type checker's errors on the same line.
+const notCompiling = "the type does not compile"
+
 // basicTS maps the basic types that encoding/json encodes.
 func basicTS(b *types.Basic) (string, error) {
 	info := b.Info()
@@ -286,20 +312,21 @@ func basicTS(b *types.Basic) (string, error) {
 	case info&types.IsComplex != 0:
 		return "", errors.New("complex numbers are not supported")
 	case b.Kind() == types.Invalid:
-		return "", errors.New("the type does not compile")
+		return "", errors.New(notCompiling)
 	case b.Kind() == types.UnsafePointer:
 		return "", errors.New("unsafe.Pointer is not supported")
 	}
 	return "", errors.New("this type is not supported")
 }
 
-// sliceTS maps a slice: an array, or a base64 string for bytes.
+// sliceTS maps a slice: an array, or a base64 string for bytes. A nil
+// slice travels as [] (or "" for bytes), never null.
 func (m *typeMapper) sliceTS(s *types.Slice, pos token.Pos, refs *[]*decl) (string, error) {
 	if isBytes(s) {
-		return "string | null", nil
+		return "string", nil
 	}
 	elem, err := m.ts(s.Elem(), pos, refs)
-	return group(elem) + "[] | null", err
+	return group(elem) + "[]", err
 }
 
 // isBytes reports whether s is a slice that encoding/json encodes in
@@ -312,7 +339,8 @@ func isBytes(s *types.Slice) bool {
 
 // mapTS maps a map to a Record with string keys, as encoding/json writes
 // the keys: strings, integers and text-marshaled values. A map keyed by a
-// string enum is a Partial Record of the enum.
+// string enum is a Partial Record of the enum. A nil map travels as {},
+// never null.
 func (m *typeMapper) mapTS(mt *types.Map, pos token.Pos, refs *[]*decl) (string, error) {
 	key := "string"
 	b, basic := mt.Key().Underlying().(*types.Basic)
@@ -336,9 +364,9 @@ func (m *typeMapper) mapTS(mt *types.Map, pos token.Pos, refs *[]*decl) (string,
 	}
 	elem, err := m.ts(mt.Elem(), pos, refs)
 	if key != "string" {
-		return "Partial<Record<" + key + ", " + elem + ">> | null", err
+		return "Partial<Record<" + key + ", " + elem + ">>", err
 	}
-	return "Record<string, " + elem + "> | null", err
+	return "Record<string, " + elem + ">", err
 }
 
 // nullable returns s | null.
@@ -390,7 +418,7 @@ func (m *typeMapper) declare(n *types.Named, pos token.Pos) *decl {
 	if d := m.byObj[obj]; d != nil {
 		return d
 	}
-	d := &decl{kind: declStruct, obj: obj, doc: m.docs[obj.Pos()]}
+	d := &decl{kind: declStruct, obj: obj, doc: m.doc(obj)}
 	m.register(d, pos)
 	// Recursion through a named struct is fine: start a new stack.
 	outer := m.mapping
@@ -412,7 +440,8 @@ func qualifiedName(obj *types.TypeName) string {
 // exported constants of its type in its package. Types of other modules
 // and of the standard library are not enums: their constants may be units
 // or flags (time.Duration, os.FileMode), not the only values. A type with
-// MarshalText never gets here.
+// MarshalText never gets here. An integer type marked //parley:flags is
+// declared with its constants too, as a set of bit flags.
 func (m *typeMapper) enum(n *types.Named, pos token.Pos) *decl {
 	obj := n.Obj()
 	if d := m.byObj[obj]; d != nil {
@@ -432,38 +461,18 @@ func (m *typeMapper) enum(n *types.Named, pos token.Pos) *decl {
 			consts = append(consts, c)
 		}
 	}
-	if len(consts) == 0 || isFlags(consts) {
+	if len(consts) == 0 {
 		return nil
 	}
 	slices.SortStableFunc(consts, func(a, b *types.Const) int { return cmp.Compare(a.Pos(), b.Pos()) })
-	d := &decl{kind: declEnum, obj: obj, doc: m.docs[obj.Pos()]}
+	d := &decl{kind: declEnum, obj: obj, doc: m.doc(obj),
+		flags: b.Info()&types.IsInteger != 0 && m.flags != nil && m.flags.isFlags(obj)}
 	keys := enumKeys(obj.Name(), consts)
 	for i, c := range consts {
 		d.values = append(d.values, enumValue{obj: c, key: keys[i], lit: constLiteral(c.Val())})
 	}
 	m.register(d, pos)
 	return d
-}
-
-// isFlags reports whether integer constants are bit flags rather than an
-// enum's values: three or more distinct powers of two, besides any zero.
-// Any combination of flags is a valid value, so such a type is carried as
-// a plain integer and not checked.
-func isFlags(consts []*types.Const) bool {
-	bits := map[uint64]bool{}
-	for _, c := range consts {
-		v, exact := constant.Uint64Val(constant.ToInt(c.Val()))
-		switch {
-		case !exact:
-			return false
-		case v == 0:
-		case v&(v-1) != 0:
-			return false
-		default:
-			bits[v] = true
-		}
-	}
-	return len(bits) >= 3
 }
 
 // own reports whether the package path is in the generated package's
@@ -534,7 +543,7 @@ func (m *typeMapper) fields(st *types.Struct, owner string, refs *[]*decl) ([]ts
 				typ = "string | null"
 			}
 		}
-		out = append(out, tsField{name: f.name, typ: typ, doc: m.docs[f.v.Pos()], optional: f.optional})
+		out = append(out, tsField{name: f.name, typ: typ, doc: m.doc(f.v), optional: f.optional})
 	}
 	return out, dominant
 }

@@ -24,10 +24,20 @@ export class ParleyError extends Error {
  * @property {AbortSignal} [signal] rejects the call with canceled when aborted
  * @property {Record<string, string>} [headers] extra HTTP headers for the
  *   request; calls with different headers go in different requests
- * @property {(result: unknown) => void} [callback] DWR style: called with
- *   the result instead of resolving the returned Promise
+ */
+
+/**
+ * CallOptions in DWR style (engine.d.ts declares them exactly): at least
+ * one of callback and errorHandler, and the returned Promise resolves to
+ * undefined after them.
+ * @typedef {object} CallbackOptions
+ * @property {number} [timeout]
+ * @property {AbortSignal} [signal]
+ * @property {Record<string, string>} [headers]
+ * @property {(result: unknown) => void} [callback] called with the result
+ *   instead of resolving the returned Promise
  * @property {(message: string, error: ParleyError) => void} [errorHandler]
- *   DWR style: called on failure instead of rejecting
+ *   called on failure instead of rejecting
  */
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
@@ -142,6 +152,10 @@ export function createClient({
   let sseBroken = false;
   let sseFaults = 0;
   let inFlight = null;
+  // failures counts the network failures, failed session opens and resets
+  // since the last success; it sets how long backoff() waits.
+  let failures = 0;
+  let reopening = false;
   let ackTimer = null;
   let listening = false;
   let resumeOnShow = false;
@@ -368,6 +382,7 @@ export function createClient({
       reset(reply.reset.reason);
       return;
     }
+    failures = 0;
     if (reply.advice) advise(reply.advice);
     for (const m of reply.messages ?? []) {
       if (m.seq <= lastSeq) continue; // a duplicate: already run
@@ -377,11 +392,38 @@ export function createClient({
     }
   }
 
+  // reset ends the session. The receive loop opens the next one after
+  // backoff(); a passive page, which has no loop, reopens here the same way.
   function reset(reason) {
     session = "";
     lastSeq = 0;
     emit("gap", { reason });
-    if (running) ensureSession().catch(() => {});
+    if (running && current === "passive") reopen();
+  }
+
+  // reopen opens a passive page's next session, after backoff() before
+  // each attempt, until one opens or the page stops.
+  async function reopen() {
+    if (reopening) return;
+    reopening = true;
+    try {
+      while (running && current === "passive" && !session) {
+        await backoff();
+        if (!running || current !== "passive" || session) break;
+        await ensureSession().catch(() => {});
+      }
+    } finally {
+      reopening = false;
+    }
+  }
+
+  // backoff counts a failure and waits before the next attempt: a random
+  // time between half and all of a cap that grows with each failure in a
+  // row, so that many pages do not come back in step.
+  function backoff() {
+    failures++;
+    const cap = BACKOFF_MS[Math.min(failures - 1, BACKOFF_MS.length - 1)];
+    return sleep(cap / 2 + random() * (cap / 2));
   }
 
   // post sends one request and returns its Parley JSON reply, or throws a
@@ -397,7 +439,9 @@ export function createClient({
       res = await fetchFn(new URL(path, base), {
         method: "POST",
         headers: form ? { ...headers, "X-Parley": "1" } : { ...headers, "Content-Type": "application/json", "X-Parley": "1" },
-        credentials: "same-origin",
+        // "include": a page of another origin the server allows (CORS)
+        // sends its cookies too, as a page of the server's own does.
+        credentials: "include",
         body: form ? body : JSON.stringify(body),
         signal,
       });
@@ -457,7 +501,7 @@ export function createClient({
    * @param {string} service
    * @param {string} method
    * @param {unknown[]} [args]
-   * @param {CallOptions} [options]
+   * @param {CallOptions | CallbackOptions} [options]
    */
   function call(service, method, args = [], options = {}) {
     const { signal, callback, errorHandler } = options ?? {};
@@ -663,7 +707,6 @@ export function createClient({
 
   async function receiveLoop() {
     const loop = ++loops;
-    let failures = 0;
     while (running && loop === loops && current !== "passive") {
       const ctl = (inFlight = new AbortController());
       let began = 0;
@@ -684,14 +727,18 @@ export function createClient({
           const reply = await post("poll", { session: from, ack: lastSeq, ...(wait ? {} : { wait }) }, ctl.signal);
           setState("connected");
           deliver(reply, from);
-          if (!wait && running && current === "poll") await sleep(interval);
+          if (!wait && running && current === "poll" && session === from) await sleep(interval);
+        }
+        if (!session) {
+          // Reset: the next session is opened after a pause, as after a failure.
+          if (running) await backoff();
+          continue;
         }
         failures = 0;
       } catch (err) {
         if (!running) break;
         if (ctl.signal.aborted) continue; // a switch or the network coming back: go on at once
         if (err.code === "permission_denied" && session) reset("expired");
-        failures++;
         // A stream that is buffered, or that keeps breaking soon after it
         // opens while the network is up, is not for this page: fall back to
         // long-poll. A network failure, or a stream that served a while
@@ -705,8 +752,7 @@ export function createClient({
           continue;
         }
         setState(globalThis.navigator?.onLine === false ? "offline" : "reconnecting");
-        const cap = BACKOFF_MS[Math.min(failures - 1, BACKOFF_MS.length - 1)];
-        await sleep(cap / 2 + random() * (cap / 2));
+        await backoff();
       }
     }
   }
@@ -719,7 +765,7 @@ export function createClient({
     try {
       res = await fetchFn(new URL(`sse?session=${encodeURIComponent(from)}`, base), {
         headers: { "Last-Event-ID": String(lastSeq), Accept: "text/event-stream", "X-Parley": "1" },
-        credentials: "same-origin",
+        credentials: "include",
         cache: "no-store",
         signal,
       });
@@ -772,6 +818,9 @@ export function createClient({
           } else if (event === "reset") {
             deliver({ reset: payload }, from);
             return;
+          } else if (event === "error") {
+            // The server could not serve the stream: the data is the error.
+            throw toError(payload);
           } else if (event === "message") {
             deliver({ messages: [payload] }, from);
             scheduleAck(from);

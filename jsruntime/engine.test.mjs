@@ -125,21 +125,21 @@ test("only exposed functions run; prototype names are not reachable", async () =
   assert.throws(() => p.expose("x", 3), TypeError);
 });
 
-test("a reset raises a gap and opens a fresh session", async () => {
+test("a reset raises a gap and opens a fresh session after a pause", async () => {
   let n = 0;
   const gaps = [];
   const srv = fakeServer({
     session: () => ({ session: `s${++n}` }),
     call: (b) => ({ results: b.calls.map((c) => ({ id: c.id, result: null })), reset: b.session === "s1" ? { reason: "overflow" } : undefined }),
   });
-  const p = client(srv.fetch);
+  const p = client(srv.fetch, { random: () => 0 });
   p.on("gap", (g) => gaps.push(g.reason));
   await p.start({ transport: "passive" });
   assert.equal(p.session, "s1");
   await p.call("S", "m");
   assert.deepEqual(gaps, ["overflow"]);
-  await new Promise((r) => setTimeout(r, 0));
-  assert.equal(p.session, "s2");
+  assert.equal(p.session, "", "not reopened at once");
+  await until(() => p.session === "s2");
 });
 
 test("long-poll delivers, acknowledges, reconnects after failures, and stops", async () => {

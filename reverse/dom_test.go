@@ -30,7 +30,7 @@ func TestDOMHelpersTravelAsData(t *testing.T) {
 		`{"seq":4,"fn":"parley.dom.addClass","args":[".row",["hot","new"]]}`,
 		`{"seq":5,"fn":"parley.dom.removeClass","args":[".row",[]]}`,
 		`{"seq":6,"fn":"parley.dom.remove","args":["#call-7"]}`,
-		`{"seq":7,"fn":"parley.dom.addRows","args":["#calls",[{"id":"call-8","cells":["Ann","<i>help</i>"]},{"cells":null}]]}`,
+		`{"seq":7,"fn":"parley.dom.addRows","args":["#calls",[{"id":"call-8","cells":["Ann","<i>help</i>"]},{"cells":[]}]]}`,
 		`{"seq":8,"fn":"parley.dom.removeRows","args":["#calls"]}`,
 	}
 	got := s.Pending(0).Messages

@@ -43,9 +43,9 @@ func (s *Session) releaseLocked(hh *held) {
 	}
 	s.detachLocked(hh)
 	if hh.kind == LongPoll {
-		go writeJSONTo(hh.out, Delivery{})
+		s.hub.goSafely("a long-poll reply", func() { writeJSONTo(hh.out, Delivery{}) })
 	} else {
-		go hh.out.end()
+		s.hub.goSafely("the end of a stream", hh.out.end)
 	}
 }
 
@@ -69,11 +69,13 @@ func (s *Session) notifyLocked() {
 	switch {
 	case hh == nil:
 	case hh.kind == SSE:
-		go s.flushStream(hh, false)
+		s.hub.goSafely("a stream write", func() { s.flushStream(hh, false) })
 	case s.ended != "" || s.hub.tc.MaxWaitAfterWrite < 0:
-		go s.flushLongPoll(hh)
+		s.hub.goSafely("a long-poll reply", func() { s.flushLongPoll(hh) })
 	case hh.gather == nil:
-		hh.gather = time.AfterFunc(s.hub.tc.MaxWaitAfterWrite, func() { s.flushLongPoll(hh) })
+		hh.gather = time.AfterFunc(s.hub.tc.MaxWaitAfterWrite, func() {
+			s.hub.safely("a long-poll reply", func() { s.flushLongPoll(hh) })
+		})
 	}
 }
 
@@ -99,11 +101,17 @@ var jsonHeader = http.Header{
 // When it cannot, serve blocks until the hold ends or the request's
 // context is done. first runs with s.mu held once hh is the session's
 // held connection; it reports whether there is already something to send.
+// A request with another pipelined behind it is not held: it is answered
+// unavailable at once (see refusePipelined).
 func (s *Session) serve(w http.ResponseWriter, r *http.Request, hh *held, first func(*held) bool) {
 	var hs *handlerSink
-	if cs, ok := s.parkable(w); ok {
+	switch cs, p := s.parkable(w); p {
+	case pipelined:
+		refusePipelined(cs, hh.kind)
+		return
+	case parked:
 		hh.out = cs
-	} else {
+	default:
 		hs = newHandlerSink(w)
 		hh.out = hs
 	}
@@ -129,9 +137,40 @@ func (s *Session) serve(w http.ResponseWriter, r *http.Request, hh *held, first 
 }
 
 // parkable parks w's connection unless parking is off.
-func (s *Session) parkable(w http.ResponseWriter) (*connSink, bool) {
+func (s *Session) parkable(w http.ResponseWriter) (*connSink, parking) {
 	if s.hub.tc.NoParking {
-		return nil, false
+		return nil, notParked
 	}
 	return park(w)
+}
+
+// refusePipelined answers a held request of kind that has another request
+// pipelined behind it, on its taken-over connection, and closes it: a
+// long-poll gets 503 with the error unavailable; a stream, which a plain
+// EventSource must be able to read, gets a stream with one error event
+// (see ServeStreamError). The requests behind it are not read; the client
+// sends them again on a new connection.
+func refusePipelined(out sink, kind string) {
+	if kind == SSE {
+		buf := appendStreamEvent(nil, "error", wireError{Code: "unavailable", Message: errPipelined}, streamErrorRetry)
+		if out.begin(http.StatusOK, sseHeader, -1) == nil {
+			_ = out.write(buf)
+		}
+		out.end()
+		return
+	}
+	b, _ := json.Marshal(struct {
+		Error wireError `json:"error"`
+	}{wireError{Code: "unavailable", Message: errPipelined}})
+	if out.begin(http.StatusServiceUnavailable, jsonHeader, len(b)) == nil {
+		_ = out.write(b)
+	}
+	out.end()
+}
+
+// wireError is the {code, message} shape of rpc.Error, for the few errors
+// the hub writes itself.
+type wireError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -25,14 +26,28 @@ type Limits struct {
 	// PagesPerHTTPSession is how many live sessions one HTTP session
 	// (one browser) may open. Default 100.
 	PagesPerHTTPSession int
-	// Sessions is how many live sessions the hub holds in all. Default 100,000.
+	// Sessions is how many live sessions the hub holds in all; when it is
+	// reached, a new page evicts the session that has gone longest without
+	// a connection (ReasonEvicted). Default 100,000, or fewer when the
+	// process's open-file limit (RLIMIT_NOFILE) could not give each session
+	// a held connection: that limit less an eighth of it, and at least 256
+	// files, kept for everything else.
 	Sessions int
+	// SessionsPerAddress is how many live sessions pages at one client
+	// address may hold (see Hub.OpenFrom). Default 1000, room for a
+	// few hundred browsers behind one NAT.
+	SessionsPerAddress int
+	// BrowsersPerAddress is how many browsers (HTTP session ids) one client
+	// address may hold sessions for, so that a client that drops its
+	// cookies and is given a new browser id with every request is refused
+	// once it reaches it. Default 256.
+	BrowsersPerAddress int
 	// Subscriptions is how many topic patterns one session may subscribe
 	// to. Default 100.
 	Subscriptions int
 	// PendingInvocations is how many Invoke calls one session may have
-	// unanswered; past it the oldest is forgotten and its caller gets no
-	// reply from that page. Default 1000.
+	// unanswered; past it the oldest is forgotten and its caller is
+	// answered at once, for that page, with ErrNoReply. Default 1000.
 	PendingInvocations int
 }
 
@@ -47,7 +62,13 @@ func (l Limits) withDefaults() Limits {
 		l.PagesPerHTTPSession = 100
 	}
 	if l.Sessions <= 0 {
-		l.Sessions = 100_000
+		l.Sessions = defaultSessions()
+	}
+	if l.SessionsPerAddress <= 0 {
+		l.SessionsPerAddress = 1000
+	}
+	if l.BrowsersPerAddress <= 0 {
+		l.BrowsersPerAddress = 256
 	}
 	if l.Subscriptions <= 0 {
 		l.Subscriptions = 100
@@ -109,9 +130,11 @@ type Hub struct {
 	byUser  map[string]map[*Session]struct{}
 	users   map[string]*userBinding // by HTTP session id
 	topics  topicIndex
+	ids     identities // per-address counts and browser renamings: see limits.go
 
 	invocations invocations
 	listeners   listeners
+	graves      tombstones // why recently ended sessions ended
 
 	// deliverMu serialises deliveries so that every page sees calls in
 	// one global order.
@@ -177,7 +200,7 @@ func (h *Hub) Close() {
 	}
 	h.mu.RUnlock()
 	for _, s := range all {
-		h.end(s, ReasonClosed)
+		h.endNow(s, ReasonClosed)
 	}
 	h.unsub()
 }
@@ -202,42 +225,25 @@ func NormalizePage(p string) string {
 // Open starts a script session for a page at pagePath, bound to the HTTP
 // session httpSession, and runs the OnSessionStart listeners. If the HTTP
 // session is bound to a user (SetUser), so is the new session. It fails
-// with ErrTooManySessions at a limit.
+// with ErrTooManySessions at a limit; see OpenFrom, which also limits
+// what one client address may open, for how a full hub makes room.
 func (h *Hub) Open(pagePath, httpSession string) (*Session, error) {
-	s := &Session{
-		id:          newID(),
-		page:        NormalizePage(pagePath),
-		httpSession: httpSession,
-		hub:         h,
-		lastSeen:    h.now(),
-	}
-	h.mu.Lock()
-	if len(h.byID) >= h.limits.Sessions || len(h.byHTTP[httpSession]) >= h.limits.PagesPerHTTPSession {
-		h.mu.Unlock()
-		return nil, ErrTooManySessions
-	}
-	h.byID[s.id] = s
-	addIndex(h.byPage, s.page, s)
-	addIndex(h.byHTTP, s.httpSession, s)
-	if b := h.users[httpSession]; b != nil {
-		s.x.user = b.user
-		addIndex(h.byUser, b.user, s)
-	}
-	h.mu.Unlock()
-	h.listeners.started(s)
-	return s, nil
+	return h.OpenFrom(pagePath, httpSession, netip.Addr{})
 }
 
-// Lookup finds the live session id, which must belong to httpSession.
-// It fails with ErrNotFound or ErrForeignSession.
+// Lookup finds the live session id, which must belong to httpSession, or
+// to a browser id that was renamed to httpSession (RotateBrowser), in
+// which case the session moves to httpSession. It fails with ErrNotFound
+// or ErrForeignSession.
 func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
 	h.mu.RLock()
 	s := h.byID[id]
+	owned := s != nil && s.httpSession == httpSession
 	h.mu.RUnlock()
 	switch {
 	case s == nil:
 		return nil, ErrNotFound
-	case s.httpSession != httpSession:
+	case !owned && !h.claim(s, httpSession):
 		return nil, ErrForeignSession
 	}
 	return s, nil
@@ -286,10 +292,29 @@ func (h *Hub) Len() int {
 	return len(h.byID)
 }
 
-// end removes s from the hub and every index and marks it ended, waking
-// its poll. The first time, it also fails the invocations the page has not
-// answered and runs the OnSessionEnd listeners.
+// end ends s for reason (see finish). Its OnSessionEnd listeners run on
+// a goroutine of their own, so end may be called under any lock of the
+// hub, deliverMu included: a listener may call a target.
 func (h *Hub) end(s *Session, reason string) {
+	if h.finish(s, reason) {
+		h.goSafely("session listeners", s.ev.run)
+	}
+}
+
+// endNow is end for callers that hold no lock of the hub: the OnSessionEnd
+// listeners have run when it returns, unless another goroutine is running
+// the session's listeners.
+func (h *Hub) endNow(s *Session, reason string) {
+	if h.finish(s, reason) {
+		s.ev.run()
+	}
+}
+
+// finish removes s from the hub and every index and marks it ended, waking
+// its poll. The first time, it also remembers the reason for the page,
+// fails the invocations the page has not answered, queues the OnSessionEnd
+// listeners, and reports true.
+func (h *Hub) finish(s *Session, reason string) bool {
 	h.mu.Lock()
 	if h.byID[s.id] == s {
 		delete(h.byID, s.id)
@@ -310,13 +335,16 @@ func (h *Hub) end(s *Session, reason string) {
 	}
 	s.mu.Unlock()
 	if first {
+		h.graves.add(s.id, s.httpSession, reason, h.now())
 		h.failPending(s, reason)
 		h.listeners.ended(s, reason)
 	}
+	return first
 }
 
 // sweep sends SSE heartbeats and, every quarter of the timeout, ends the
-// sessions that have had no connection for longer than the timeout.
+// sessions that have had no connection for longer than the timeout and
+// forgets the reasons of sessions that ended before that.
 func (h *Hub) sweep() {
 	defer close(h.done)
 	t := time.NewTicker(max(h.timeout/4, 10*time.Millisecond))
@@ -328,26 +356,32 @@ func (h *Hub) sweep() {
 		case <-h.stop:
 			return
 		case <-hb.C:
-			h.heartbeat()
-			continue
+			h.safely("the stream heartbeats", h.heartbeat)
 		case <-t.C:
+			h.safely("the session sweep", h.expireIdle)
 		}
-		cutoff := h.now().Add(-h.timeout)
-		var stale []*Session
-		h.mu.RLock()
-		for _, s := range h.byID {
-			s.mu.Lock()
-			if s.held == nil && s.lastSeen.Before(cutoff) {
-				stale = append(stale, s)
-			}
-			s.mu.Unlock()
-		}
-		h.mu.RUnlock()
-		for _, s := range stale {
-			h.end(s, ReasonExpired)
-		}
-		h.forgetIdleUsers(cutoff)
 	}
+}
+
+// expireIdle ends the sessions that have had no connection for longer
+// than the timeout and forgets what ended before that.
+func (h *Hub) expireIdle() {
+	cutoff := h.now().Add(-h.timeout)
+	var stale []*Session
+	h.mu.RLock()
+	for _, s := range h.byID {
+		s.mu.Lock()
+		if s.held == nil && s.lastSeen.Before(cutoff) {
+			stale = append(stale, s)
+		}
+		s.mu.Unlock()
+	}
+	h.mu.RUnlock()
+	for _, s := range stale {
+		h.endNow(s, ReasonExpired)
+	}
+	h.graves.expire(cutoff)
+	h.forgetIdleUsers(cutoff)
 }
 
 func addIndex(ix map[string]map[*Session]struct{}, key string, s *Session) {

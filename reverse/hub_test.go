@@ -133,8 +133,12 @@ func TestSessionLimits(t *testing.T) {
 	_, err := h.Open("/", "a")
 	assert.ErrorIs(t, err, ErrTooManySessions, "per HTTP session")
 	open(t, h, "/", "b")
+	// The hub is full; "c" gets in by the eviction of an idle session
+	// (TestFullHubEvictsIdlestSession), so that a new visitor is never
+	// refused while a page that holds nothing keeps its place.
 	_, err = h.Open("/", "c")
-	assert.ErrorIs(t, err, ErrTooManySessions, "in all")
+	assert.NoError(t, err, "in all")
+	assert.Equal(t, 3, h.Len())
 }
 
 func TestOverflowEndsTheSessionWithAReset(t *testing.T) {

@@ -30,7 +30,9 @@ type Reply struct {
 	// resolved to), as JSON; null for undefined.
 	Value json.RawMessage
 	// Err is nil on success; a *PageError if the function threw or its
-	// Promise rejected; otherwise it wraps ErrNoReply or ErrSessionEnded.
+	// Promise rejected; otherwise it wraps ErrNoReply (the context ended,
+	// or the page had more invocations pending than its limit and this one
+	// was forgotten) or ErrSessionEnded.
 	Err error
 }
 
@@ -64,8 +66,10 @@ func (e *PageError) Error() string {
 // target, like Call, and waits for what each returns: one Reply per page
 // reached, sorted by session id. It waits until every page has answered or
 // ctx ends, whichever is first; a page that has not answered by then gets
-// a Reply whose Err wraps ErrNoReply and ctx's error. The error is
-// non-nil only when the call could not be sent.
+// a Reply whose Err wraps ErrNoReply and ctx's error. A page that forgets
+// the invocation at its PendingInvocations limit is answered at once with
+// an Err wrapping ErrNoReply. The error is non-nil only when the call
+// could not be sent.
 func (t Target) Invoke(ctx context.Context, fn string, args ...any) ([]Reply, error) {
 	if err := checkName(fn); err != nil {
 		return nil, err
@@ -111,6 +115,19 @@ func (s *Session) Answer(id string, value json.RawMessage, perr *PageError) erro
 	}
 	s.hub.control(env)
 	return nil
+}
+
+// endedForgotten, in the Ended field of a "result" envelope, says that the
+// page forgot the invocation at its pending limit: the caller gets
+// ErrNoReply for that page, since its session has not ended.
+const endedForgotten = "forgotten"
+
+// answerForgotten tells the hubs waiting for the invocations s forgot at
+// its pending limit that the page will not answer them.
+func (h *Hub) answerForgotten(s *Session) {
+	for _, p := range s.x.takeForgotten() {
+		h.control(Envelope{Kind: kindResult, To: p.origin, Invoke: p.id, IDs: []string{s.id}, Ended: endedForgotten})
+	}
 }
 
 // failPending tells the hubs waiting for s's answers that its session
@@ -184,6 +201,8 @@ func (iv *invocations) result(env Envelope) {
 	}
 	r := Reply{Session: env.IDs[0], Value: env.Body}
 	switch {
+	case env.Ended == endedForgotten:
+		r.Value, r.Err = nil, fmt.Errorf("%w: the page had too many invocations pending and forgot this one", ErrNoReply)
 	case env.Ended != "":
 		r.Value, r.Err = nil, fmt.Errorf("%w (%s)", ErrSessionEnded, env.Ended)
 	case env.Error != nil:

@@ -29,7 +29,9 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 	}
 	s.mu.Unlock()
 	s.serve(w, r, &held{kind: LongPoll, since: h.now()}, func(hh *held) bool {
-		hh.timer = time.AfterFunc(h.tc.Hold, func() { s.flushLongPoll(hh) })
+		hh.timer = time.AfterFunc(h.tc.Hold, func() {
+			h.safely("a long-poll reply", func() { s.flushLongPoll(hh) })
+		})
 		return len(s.msgs) > 0 || s.ended != ""
 	})
 }

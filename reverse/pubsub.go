@@ -30,6 +30,13 @@ const publishFn = "parley.publish"
 // or more ("/stocks/**"). Each subscribed page receives the publication
 // once, however many of its patterns match, and its callbacks get
 // (data, topic). Publications reach pages in one order, like calls.
+//
+// A topic is a broadcast: any page that may subscribe to it receives it.
+// What pages may subscribe to is decided by the rpc server's subscribe
+// authorizer (rpc.WithSubscribeAuthorizer), which by default refuses only
+// patterns that begin with a wildcard. Data meant for one user or one page
+// does not go to a topic: send it with User(user) or Session(id), which
+// reach only the pages bound to that user or that page.
 func (h *Hub) Publish(topic string, data any) error {
 	if err := checkTopic(topic, false); err != nil {
 		return err
@@ -84,12 +91,28 @@ func (s *Session) Unsubscribe(pattern string) {
 	h.topics.remove(pattern, s)
 }
 
+// TopicWithin reports whether pattern, a well-formed topic or pattern,
+// only matches topics at or below root, a topic without wildcards: it is
+// root itself or continues root with "/". "/stocks/*" and "/stocks/**" are
+// within "/stocks"; "/*/GOOG" and "/**" are not.
+func TopicWithin(pattern, root string) bool {
+	if strings.Contains(root, "*") {
+		return false
+	}
+	rest, ok := strings.CutPrefix(pattern, root)
+	return ok && (rest == "" || strings.HasPrefix(rest, "/"))
+}
+
 // Subscriptions returns the session's patterns, sorted.
 func (s *Session) Subscriptions() []string {
 	s.hub.mu.RLock()
 	defer s.hub.mu.RUnlock()
 	return slices.Sorted(maps.Keys(s.x.subs))
 }
+
+// CheckPattern reports whether pattern is a well-formed pattern that a
+// session may subscribe to, failing with ErrInvalidTopic if not.
+func CheckPattern(pattern string) error { return checkTopic(pattern, true) }
 
 // checkTopic reports whether t is a well-formed topic: "/" followed by
 // non-empty segments separated by "/", at most maxTopicLen bytes. In a

@@ -179,3 +179,28 @@ func TestPublishUnderConcurrentSubscriptions(t *testing.T) {
 		assert.Equal(t, "end", last)
 	}
 }
+
+func TestTopicWithin(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pattern, root string
+		want          bool
+	}{
+		{"/stocks", "/stocks", true},
+		{"/stocks/GOOG", "/stocks", true},
+		{"/stocks/*", "/stocks", true},
+		{"/stocks/**", "/stocks", true},
+		{"/stocksplit", "/stocks", false},
+		{"/*/GOOG", "/stocks", false},
+		{"/**", "/stocks", false},
+		{"/users/bob/inbox", "/users/alice", false},
+		{"/users/*", "/users/alice", false},
+		{"/stocks/GOOG", "/stocks/*", false},
+	} {
+		t.Run(tc.pattern+" in "+tc.root, func(t *testing.T) {
+			if got := TopicWithin(tc.pattern, tc.root); got != tc.want {
+				t.Errorf("TopicWithin(%q, %q) = %v", tc.pattern, tc.root, got)
+			}
+		})
+	}
+}

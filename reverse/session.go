@@ -1,6 +1,8 @@
 package reverse
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -55,6 +57,7 @@ type Session struct {
 	msgs      []Message // unacknowledged, ascending by Seq
 	bytes     int       // sum of len(body) over msgs
 	lastSeq   uint64    // the last sequence number assigned
+	sent      uint64    // the highest sequence number handed to the page
 	acked     uint64    // the highest sequence number the page has run
 	held      *held     // the connection held open for the page, if any
 	transport string    // the transport the page last used
@@ -62,7 +65,8 @@ type Session struct {
 	lastSeen  time.Time
 	ended     string // the reason the session ended, "" while it lives
 
-	x sessionState // user, groups, attributes, subscriptions, invocations: see state.go
+	x  sessionState  // user, groups, attributes, subscriptions, invocations: see state.go
+	ev sessionEvents // the lifecycle listeners still to run: see state.go
 }
 
 // ID returns the session's 128-bit random identifier, base64url-encoded.
@@ -73,7 +77,11 @@ func (s *Session) Page() string { return s.page }
 
 // HTTPSession returns the id of the HTTP session (browser cookie) the
 // session is bound to.
-func (s *Session) HTTPSession() string { return s.httpSession }
+func (s *Session) HTTPSession() string {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	return s.httpSession
+}
 
 // Call sends a reverse call to this session's page. See Target.Call.
 func (s *Session) Call(fn string, args ...any) error {
@@ -81,8 +89,9 @@ func (s *Session) Call(fn string, args ...any) error {
 }
 
 // Close ends the session. The page learns of it with a reset the next time
-// it contacts the server.
-func (s *Session) Close() { s.hub.end(s, ReasonClosed) }
+// it contacts the server. The OnSessionEnd listeners have run when Close
+// returns, unless another goroutine is running this session's listeners.
+func (s *Session) Close() { s.hub.endNow(s, ReasonClosed) }
 
 // Ended reports whether the session has ended, and why.
 func (s *Session) Ended() (reason string, ended bool) {
@@ -92,8 +101,10 @@ func (s *Session) Ended() (reason string, ended bool) {
 }
 
 // push appends one message to the outbox. It reports false when the outbox
-// would pass its limits, in which case nothing was added.
+// would pass its limits, in which case nothing was added. It first answers
+// the invocations the session forgot at its pending limit.
 func (s *Session) push(body []byte, lim Limits) bool {
+	s.hub.answerForgotten(s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended != "" {
@@ -109,11 +120,31 @@ func (s *Session) push(body []byte, lim Limits) bool {
 	return true
 }
 
+// ErrAckAhead: a page acknowledged a sequence number beyond the last
+// message handed to it. The page cannot have run what it never received,
+// so the ack is refused rather than dropping messages never delivered.
+var ErrAckAhead = errors.New("reverse: ack beyond the last message sent to the page")
+
+// CheckAck reports whether the page may acknowledge seq: it fails with
+// ErrAckAhead when seq is beyond the last message handed to the page on
+// any transport (a long-poll or poll reply, a stream event, or a call
+// reply). The rpc endpoints refuse such an ack; the Session methods that
+// take an ack clamp it to the last message sent instead.
+func (s *Session) CheckAck(seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.sent {
+		return fmt.Errorf("%w: ack %d, last sent %d", ErrAckAhead, seq, s.sent)
+	}
+	return nil
+}
+
 // ackLocked drops every message up to and including seq. An ack beyond the
-// last assigned number is clamped: the page cannot have run what was never sent.
+// last message handed to the page is clamped: the page cannot have run
+// what it never received.
 func (s *Session) ackLocked(seq uint64) {
-	if seq > s.lastSeq {
-		seq = s.lastSeq
+	if seq > s.sent {
+		seq = s.sent
 	}
 	if seq <= s.acked {
 		return
@@ -159,6 +190,8 @@ func (s *Session) Ack(seq uint64) {
 	s.lastSeen = s.hub.now()
 }
 
+// deliveryLocked returns what a reply to the page carries now, and
+// records its messages as handed to the page. Called with s.mu held.
 func (s *Session) deliveryLocked() Delivery {
 	if s.ended != "" {
 		return Delivery{Reset: &Reset{Reason: s.ended}}
@@ -166,5 +199,12 @@ func (s *Session) deliveryLocked() Delivery {
 	if len(s.msgs) == 0 {
 		return Delivery{}
 	}
+	s.sentLocked(s.msgs[len(s.msgs)-1].Seq)
 	return Delivery{Messages: append([]Message(nil), s.msgs...)}
+}
+
+// sentLocked records that every message up to seq was handed to the page.
+// Called with s.mu held.
+func (s *Session) sentLocked(seq uint64) {
+	s.sent = max(s.sent, seq)
 }

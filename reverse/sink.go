@@ -32,28 +32,54 @@ const writeTimeout = 10 * time.Second
 // small structs. Its replies close the connection when done.
 type connSink struct {
 	conn net.Conn
+	// pre holds the headers set on the ResponseWriter before it was
+	// taken over (by middleware, CORS, a new cookie): the reply carries
+	// them under its own. Nil when there were none.
+	pre http.Header
 }
 
-// park takes the connection of w over from net/http, if it can be (HTTP/1.x
-// with nothing read ahead), so the handler can return while the page is held.
-func park(w http.ResponseWriter) (*connSink, bool) {
+// parking is what park did with a request's connection.
+type parking int
+
+const (
+	// notParked: the connection is still net/http's; reply through the
+	// ResponseWriter.
+	notParked parking = iota
+	// parked: the connection is the sink's. The ResponseWriter must not be
+	// touched again.
+	parked
+	// pipelined: the connection was taken over but another request is
+	// pipelined behind this one, so it cannot be parked without a reader.
+	// The caller answers this request through the sink, which closes the
+	// connection. The ResponseWriter must not be touched again.
+	pipelined
+)
+
+// park takes the connection of w over from net/http, if it can be (HTTP/1.x),
+// so the handler can return while the page is held. Whatever it reports
+// but notParked, w belongs to net/http no more.
+func park(w http.ResponseWriter) (*connSink, parking) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, false
+		return nil, notParked
+	}
+	var pre http.Header
+	if h := w.Header(); len(h) > 0 {
+		pre = h.Clone()
 	}
 	conn, rw, err := hj.Hijack()
 	if err != nil {
-		return nil, false
+		return nil, notParked
 	}
 	if rw.Reader.Buffered() > 0 {
-		// A pipelined request is waiting: this connection cannot be parked
-		// without a reader. Refuse it plainly; the page will retry.
-		_, _ = conn.Write([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-		_ = conn.Close()
-		return nil, false
+		return &connSink{conn: conn, pre: pre}, pipelined
 	}
-	return &connSink{conn: conn}, true
+	return &connSink{conn: conn, pre: pre}, parked
 }
+
+// errPipelined is the message of the error that answers a held request
+// with another request pipelined behind it on its connection.
+const errPipelined = "a held request cannot have another request pipelined behind it; send it again on a connection of its own"
 
 func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	var b strings.Builder
@@ -62,6 +88,13 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	b.WriteByte(' ')
 	b.WriteString(http.StatusText(status))
 	b.WriteString("\r\n")
+	if c.pre != nil {
+		merged := c.pre.Clone()
+		for k, v := range h {
+			merged[k] = v
+		}
+		h = merged
+	}
 	_ = h.WriteSubset(&b, map[string]bool{"Connection": true, "Content-Length": true, "Transfer-Encoding": true})
 	if contentLength >= 0 {
 		b.WriteString("Content-Length: ")

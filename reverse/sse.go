@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 var sseHeader = http.Header{
@@ -62,6 +63,7 @@ func (s *Session) flushStream(hh *held, heartbeat bool) {
 				hh.sent = m.Seq
 			}
 		}
+		s.sentLocked(hh.sent)
 		ended := s.ended
 		old := s.hub.now().Sub(hh.since) >= s.hub.tc.StreamMaxAge
 		s.mu.Unlock()
@@ -146,17 +148,54 @@ func (h *Hub) heartbeat() {
 	}
 	h.mu.RUnlock()
 	for _, st := range streams {
-		go st.s.flushStream(st.hh, true)
+		h.goSafely("a stream heartbeat", func() { st.s.flushStream(st.hh, true) })
 	}
 }
 
-// ServeResetStream answers an SSE request for a session that is gone: a
-// stream with one reset event, so the page opens a fresh session.
+// How long a page waits before it reconnects after a failed stream, as the
+// stream's retry field tells a plain EventSource.
+const (
+	resetRetry       = time.Second     // after a reset, with a fresh session
+	streamErrorRetry = 5 * time.Second // after an error event
+)
+
+// ServeResetStream answers an SSE request for a session that is gone with
+// a stream a plain EventSource can read: 200 text/event-stream, then
+// "retry: 1000" and one reset event carrying the reason, then the end.
+// There is no open event. The page opens a fresh session.
 func ServeResetStream(w http.ResponseWriter, reason string) {
+	serveOneEvent(w, appendStreamEvent(nil, "reset", Reset{Reason: reason}, resetRetry))
+}
+
+// ServeStreamError answers an SSE request that cannot be served (no or a
+// malformed session, a foreign session, a bad Last-Event-ID, a refused
+// origin) with a stream a plain EventSource can read: 200
+// text/event-stream, then "retry: 5000" and one event named "error" whose
+// data is e as JSON (rpc passes its {code, message, details} error), then
+// the end. There is no open event. A plain EventSource hands the event to
+// its onerror handler as a MessageEvent with data; its own connection
+// errors carry none.
+func ServeStreamError(w http.ResponseWriter, e any) {
+	serveOneEvent(w, appendStreamEvent(nil, "error", e, streamErrorRetry))
+}
+
+// serveOneEvent writes a whole stream, buf, through w.
+func serveOneEvent(w http.ResponseWriter, buf []byte) {
 	for k, v := range sseHeader {
 		w.Header()[k] = v
 	}
-	buf := []byte("event: reset\ndata: ")
-	buf, _ = appendJSON(buf, Reset{Reason: reason})
-	_, _ = w.Write(append(buf, "\n\n"...))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+}
+
+// appendStreamEvent appends a retry field and the event named event with
+// data v as JSON.
+func appendStreamEvent(buf []byte, event string, v any, retry time.Duration) []byte {
+	buf = append(buf, "retry: "...)
+	buf = strconv.AppendInt(buf, retry.Milliseconds(), 10)
+	buf = append(buf, "\nevent: "...)
+	buf = append(buf, event...)
+	buf = append(buf, "\ndata: "...)
+	buf, _ = appendJSON(buf, v)
+	return append(buf, "\n\n"...)
 }

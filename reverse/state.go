@@ -3,6 +3,7 @@ package reverse
 import (
 	"encoding/json"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -16,10 +17,12 @@ type sessionState struct {
 	user   string
 	groups map[string]struct{}
 	subs   map[string]struct{}
+	addr   netip.Addr // the client address that opened the session, if known
 
-	mu      sync.Mutex
-	attrs   map[string]any
-	pending []pendingInvocation // oldest first
+	mu        sync.Mutex
+	attrs     map[string]any
+	pending   []pendingInvocation // oldest first
+	forgotten []pendingInvocation // dropped past the limit, not yet answered
 }
 
 // pendingInvocation is an invocation the page has received and not
@@ -39,8 +42,13 @@ type userBinding struct {
 // SetUser binds the browser whose HTTP session id is httpSession (see
 // rpc.Call.HTTPSessionID) to user: its open pages, and those it opens
 // later, are reached by User(user) and report it from Session.User. An
-// empty user removes the binding (log out). A service method binds its
-// caller with hub.SetUser(rpc.CallFrom(ctx).HTTPSessionID, user).
+// empty user removes the binding (log out).
+//
+// A service method binds its caller with rpc.CallFrom(ctx).SetUser(user),
+// which gives the browser a new id (RotateBrowser) before binding it, so
+// that an id someone planted in the browser, or copied from it, never
+// receives the user's pushes. SetUser itself binds whoever presents
+// httpSession.
 //
 // The binding goes to every hub on the backplane. A hub forgets it once
 // the browser has had no session on that hub for the session timeout.
@@ -83,6 +91,7 @@ func (h *Hub) forgetIdleUsers(cutoff time.Time) {
 			delete(h.users, id)
 		}
 	}
+	h.forgetRotationsLocked(cutoff)
 }
 
 // User returns the user the session's browser is bound to with
@@ -133,6 +142,7 @@ func (s *Session) Groups() []string {
 // unindexLocked removes s from the group, user and topic indexes. Called
 // with h.mu held for writing.
 func (h *Hub) unindexLocked(s *Session) {
+	h.countAddrLocked(s.x.addr, s.httpSession, -1)
 	for g := range s.x.groups {
 		delIndex(h.byGroup, g, s)
 	}
@@ -167,16 +177,28 @@ func (s *Session) Get(key string) any {
 }
 
 // addPending records an invocation sent to the page, forgetting the
-// oldest one past limit.
+// oldest ones past limit. Those are kept for takeForgotten, so that their
+// callers are answered.
 func (x *sessionState) addPending(id, origin string, limit int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if len(x.pending) >= limit {
-		n := copy(x.pending, x.pending[len(x.pending)-limit+1:])
+		drop := len(x.pending) - limit + 1
+		x.forgotten = append(x.forgotten, x.pending[:drop]...)
+		n := copy(x.pending, x.pending[drop:])
 		clear(x.pending[n:])
 		x.pending = x.pending[:n]
 	}
 	x.pending = append(x.pending, pendingInvocation{id: id, origin: origin})
+}
+
+// takeForgotten returns and clears the invocations addPending forgot.
+func (x *sessionState) takeForgotten() []pendingInvocation {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	f := x.forgotten
+	x.forgotten = nil
+	return f
 }
 
 // takePending removes the invocation id and returns the hub waiting for
@@ -200,9 +222,10 @@ type listeners struct {
 	end   []func(*Session, string)
 }
 
-// OnSessionStart registers fn to run, on the opening goroutine, each time
-// a page opens a session, after the session is reachable. It may join the
-// session to groups or set its attributes.
+// OnSessionStart registers fn to run each time a page opens a session,
+// after the session is reachable and before Open returns. It may join the
+// session to groups or set its attributes. Listeners run outside every
+// lock of the hub, so they may call targets; a panic in one is logged.
 func (h *Hub) OnSessionStart(fn func(s *Session)) {
 	h.listeners.mu.Lock()
 	defer h.listeners.mu.Unlock()
@@ -211,27 +234,76 @@ func (h *Hub) OnSessionStart(fn func(s *Session)) {
 
 // OnSessionEnd registers fn to run once for each session that ends, with
 // the reason (ReasonExpired, ReasonOverflow or ReasonClosed), after the
-// session is no longer reachable.
+// session is no longer reachable and after its OnSessionStart listeners.
+// Listeners run outside every lock of the hub, so they may call targets
+// ("tell the room Ann left"); a panic in one is logged. When Session.Close
+// returns, its listeners have run; those of a session that overflowed
+// during a call run on a goroutine of their own.
 func (h *Hub) OnSessionEnd(fn func(s *Session, reason string)) {
 	h.listeners.mu.Lock()
 	defer h.listeners.mu.Unlock()
 	h.listeners.end = append(h.listeners.end, fn)
 }
 
+// started queues the OnSessionStart listeners of s ahead of any event
+// queued already, and runs the queue. Called with no lock of the hub held.
 func (l *listeners) started(s *Session) {
-	l.mu.Lock()
-	fns := l.start
-	l.mu.Unlock()
-	for _, fn := range fns {
-		fn(s)
-	}
+	s.ev.mu.Lock()
+	s.ev.queue = slices.Insert(s.ev.queue, 0, func() {
+		l.mu.Lock()
+		fns := l.start
+		l.mu.Unlock()
+		for _, fn := range fns {
+			s.hub.safely("an OnSessionStart listener", func() { fn(s) })
+		}
+	})
+	s.ev.opened = true
+	s.ev.mu.Unlock()
+	s.ev.run()
 }
 
+// ended queues the OnSessionEnd listeners of s; the caller runs the queue
+// once it holds no lock of the hub.
 func (l *listeners) ended(s *Session, reason string) {
-	l.mu.Lock()
-	fns := l.end
-	l.mu.Unlock()
-	for _, fn := range fns {
-		fn(s, reason)
+	s.ev.mu.Lock()
+	s.ev.queue = append(s.ev.queue, func() {
+		l.mu.Lock()
+		fns := l.end
+		l.mu.Unlock()
+		for _, fn := range fns {
+			s.hub.safely("an OnSessionEnd listener", func() { fn(s, reason) })
+		}
+	})
+	s.ev.mu.Unlock()
+}
+
+// sessionEvents are a session's lifecycle events waiting for their
+// listeners. They run in order, one at a time, each once.
+type sessionEvents struct {
+	mu      sync.Mutex
+	queue   []func()
+	opened  bool // the start event is queued: the queue may run
+	running bool // a goroutine is running the queue
+}
+
+// run runs the queued events and returns when the queue is empty. It
+// returns at once if another goroutine is running them (that one runs
+// what is queued meanwhile too), or if the start event is not queued yet
+// (Open runs the queue then).
+func (e *sessionEvents) run() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.running || !e.opened {
+		return
 	}
+	e.running = true
+	for len(e.queue) > 0 {
+		fn := e.queue[0]
+		e.queue[0] = nil
+		e.queue = e.queue[1:]
+		e.mu.Unlock()
+		fn()
+		e.mu.Lock()
+	}
+	e.running = false
 }

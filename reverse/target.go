@@ -90,7 +90,9 @@ const reservedPrefix = "parley."
 // in-memory backplane, that is once it is in the outbox of every page of
 // the target. The pages run it as their transports deliver it. It fails
 // when an argument cannot be encoded, holds an integer JavaScript cannot
-// represent exactly (beyond ±(2^53−1)), or the backplane fails. A page
+// represent exactly (one of a Go integer type wider than 53 bits, beyond
+// ±(2^53−1), anywhere in it; floats pass as they are), or the backplane
+// fails. A page
 // whose outbox overflows is ended and told it has a gap.
 func (t Target) Call(fn string, args ...any) error {
 	if err := checkName(fn); err != nil {
@@ -169,12 +171,12 @@ func encodeCall(fn string, args []any, invoke string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, err := json.Marshal(args)
+	list, err := jsruntime.Marshal(args)
 	if err != nil {
 		return nil, fmt.Errorf("reverse: encoding the arguments of %s: %w", fn, err)
 	}
-	if err := jsruntime.CheckSafeIntegers(list); err != nil {
-		return nil, fmt.Errorf("reverse: an argument of %s: %w", fn, err)
+	if err := jsruntime.CheckIntegers(args); err != nil {
+		return nil, fmt.Errorf("reverse: arguments of %s: %w", fn, err)
 	}
 	b := make([]byte, 0, len(name)+len(list)+len(invoke)+28)
 	b = append(b, `{"fn":`...)

@@ -202,7 +202,12 @@ func TestLifecycleListeners(t *testing.T) {
 	a.Close()
 	a.Close() // a second end is not reported
 	require.NoError(t, h.Page("/b").Call("f"))
-	require.NoError(t, h.Page("/b").Call("f")) // overflows b
+	require.NoError(t, h.Page("/b").Call("f")) // overflows b; its listeners run on a goroutine of their own
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(events) == 4
+	}, 5*time.Second, time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []string{"start /a", "start /b", "end /a closed", "end /b overflow"}, events)

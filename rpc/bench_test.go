@@ -78,3 +78,30 @@ func parleyRequest(cookie string) *http.Request {
 	}
 	return r
 }
+
+// BenchmarkDecodeRequest measures decoding the body of one call, against
+// encoding/json decoding it into the same struct.
+func BenchmarkDecodeRequest(b *testing.B) {
+	srv := NewServer()
+	srv.Register(testService())
+	body := []byte(`{"session":"q3NxP0aZ","ack":4,"calls":[{"id":1,"service":"Calc","method":"add","args":[{"i":1,"text":"hello"},2]}]}`)
+	b.Run("parley", func(b *testing.B) {
+		b.ReportAllocs()
+		var spare spareSlices
+		for b.Loop() {
+			var req request
+			if err := srv.decodeRequest(body, &req, &spare); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var req request
+			if err := json.Unmarshal(body, &req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -2,22 +2,18 @@ package rpc
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"sync"
+
+	"github.com/parley-go/parley/jsruntime"
 )
 
-// encBuf is a pooled buffer with a JSON encoder writing into it.
+// encBuf is a pooled buffer for encoded results.
 type encBuf struct {
 	bytes.Buffer
-	enc *json.Encoder
 }
 
-var encBufs = sync.Pool{New: func() any {
-	b := &encBuf{}
-	b.enc = json.NewEncoder(&b.Buffer)
-	return b
-}}
+var encBufs = sync.Pool{New: func() any { return &encBuf{} }}
 
 func getEncBuf() *encBuf { return encBufs.Get().(*encBuf) }
 
@@ -30,14 +26,10 @@ func putEncBuf(b *encBuf) {
 	encBufs.Put(b)
 }
 
-// encode writes v as JSON, as json.Marshal would, without the newline
-// the encoder adds.
+// encode writes v as JSON as a page receives it (see jsruntime.Marshal):
+// nil slices and maps as [] and {}.
 func (b *encBuf) encode(v any) error {
-	if err := b.enc.Encode(v); err != nil {
-		return err
-	}
-	b.Truncate(b.Len() - 1)
-	return nil
+	return jsruntime.MarshalWrite(&b.Buffer, v)
 }
 
 // byteBuf is a pooled byte slice for replies and request bodies.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gorilla/sessions"
 
-	"github.com/parley-go/parley/jsruntime"
 	"github.com/parley-go/parley/reverse"
 )
 
@@ -120,7 +119,8 @@ type wireCall struct {
 	Method  string            `json:"method"`
 	Args    []json.RawMessage `json:"args"`
 	// Timeout, in milliseconds, is how long the page waits for the
-	// result; the method's context gets that deadline. 0: no deadline.
+	// result; the method's context gets that deadline, at most
+	// maxTimeoutMillis. 0 or less: no deadline.
 	Timeout int64 `json:"timeout"`
 
 	desc *MethodDesc // the method called, when resolved while decoding
@@ -137,10 +137,6 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, x *exchange) 
 	calls := x.req.Calls
 	if calls == nil {
 		writeError(w, NewError(CodeInvalidArgument, "calls must be an array of {id, service, method, args}"))
-		return
-	}
-	if len(calls) > s.maxBatch {
-		writeError(w, Errorf(CodeResourceExhausted, "%d calls in one batch; the limit is %d", len(calls), s.maxBatch))
 		return
 	}
 	var script *reverse.Session
@@ -269,7 +265,7 @@ func (s *Server) invoke(r *http.Request, x *exchange, script *reverse.Session, w
 	var ctx context.Context = &call.ctx
 	if wc.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(wc.Timeout)*time.Millisecond)
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(wc.Timeout, maxTimeoutMillis))*time.Millisecond)
 		defer cancel()
 	}
 	defer func() {
@@ -303,12 +299,6 @@ func (s *Server) invoke(r *http.Request, x *exchange, script *reverse.Session, w
 		putEncBuf(buf)
 		s.log.Error("parley: result could not be encoded", "method", wc.Service+"."+wc.Method, "err", err)
 		res.err = NewError(CodeInternal, "internal error")
-		return res
-	}
-	if err := jsruntime.CheckSafeIntegers(buf.Bytes()); err != nil {
-		putEncBuf(buf)
-		s.log.Warn("parley: result refused", "method", wc.Service+"."+wc.Method, "err", err)
-		res.err = NewError(CodeOutOfRange, "result: "+err.Error())
 		return res
 	}
 	res.result = buf

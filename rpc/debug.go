@@ -17,11 +17,54 @@ import (
 // form to call each with JSON arguments, and the live script sessions of
 // each page. Off by default: it shows the whole API and lets anyone try
 // it, so enable it in development only. The page needs no inline script
-// and sets a Content-Security-Policy of script-src 'self'.
+// and sets a Content-Security-Policy of script-src 'self'. Session ids
+// are shown cut short, and browser ids not at all.
+//
+// The page is served only to the clients WithDebugAccess admits, by
+// default those on the server's own machine; others get 403
+// permission_denied.
 func WithDebugPage() Option { return func(s *Server) { s.debugPage = true } }
+
+// WithDebugAccess sets who may see the debug page: the requests for which
+// allow returns true. Default: loopback clients only, that is requests
+// whose client address (see WithTrustedProxies) is a loopback address
+// and that, unless they came through a trusted proxy, carry no
+// X-Forwarded-For, Forwarded or X-Real-IP header, since a reverse proxy
+// on the same machine would make every visitor look local. It has no
+// effect without WithDebugPage.
+func WithDebugAccess(allow func(r *http.Request) bool) Option {
+	return func(s *Server) { s.debugAccess = allow }
+}
+
+// forwardingHeaders are the headers a reverse proxy adds to name the
+// client it forwards for.
+var forwardingHeaders = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"}
+
+// debugAllowed reports whether r may see the debug page.
+func (s *Server) debugAllowed(r *http.Request) bool {
+	if s.debugAccess != nil {
+		return s.debugAccess(r)
+	}
+	if !s.clientAddr(r).IsLoopback() {
+		return false
+	}
+	if s.viaTrustedProxy(r) {
+		return true
+	}
+	for _, h := range forwardingHeaders {
+		if _, ok := r.Header[h]; ok {
+			return false
+		}
+	}
+	return true
+}
 
 // serveDebug serves the debug page ("") and its script and style sheet.
 func (s *Server) serveDebug(w http.ResponseWriter, r *http.Request, rest string) {
+	if !s.debugAllowed(r) {
+		writeError(w, NewError(CodePermissionDenied, "the debug page is not served to this client"))
+		return
+	}
 	switch rest {
 	case "debug.js":
 		serveAsset(w, r, debugScript)
@@ -134,6 +177,9 @@ func describeAccess(a Access) string {
 	return ""
 }
 
+// debugIDChars is how many characters of a session id the page shows.
+const debugIDChars = 6
+
 var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 	"ago": func(now, t time.Time) string {
 		if t.IsZero() {
@@ -142,8 +188,8 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 		return now.Sub(t).Round(time.Second).String() + " ago"
 	},
 	"short": func(id string) string {
-		if len(id) > 8 {
-			return id[:8] + "…"
+		if len(id) > debugIDChars {
+			return id[:debugIDChars] + "…"
 		}
 		return id
 	},
@@ -186,7 +232,7 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 <thead><tr><th>Page</th><th>Session</th><th>Transport</th><th>Outbox</th><th>Held</th><th>Last seen</th></tr></thead>
 <tbody>
 {{$now := .Now}}{{range .Pages}}{{$page := .Page}}{{range .Sessions}}
-<tr><td>{{$page}}</td><td title="{{.ID}}"><code>{{short .ID}}</code></td><td>{{if .Transport}}{{.Transport}}{{else}}–{{end}}</td><td>{{.Pending}}</td><td>{{if .Held}}yes{{else}}no{{end}}</td><td>{{ago $now .LastSeen}}</td></tr>
+<tr><td>{{$page}}</td><td><code>{{short .ID}}</code></td><td>{{if .Transport}}{{.Transport}}{{else}}–{{end}}</td><td>{{.Pending}}</td><td>{{if .Held}}yes{{else}}no{{end}}</td><td>{{ago $now .LastSeen}}</td></tr>
 {{end}}{{end}}
 </tbody>
 </table>

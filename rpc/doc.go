@@ -20,8 +20,9 @@
 // (WithAuthorizer) says of the caller. A call's context ends when the
 // page gives up: its request closes, or the timeout it sent passes.
 // Methods take files as Upload parameters and return them as *Download.
-// Integers beyond ±(2^53−1) are refused in arguments and results, since a
-// JavaScript number cannot hold them exactly.
+// Generated handlers refuse, in arguments and results, integers of Go
+// types wider than 53 bits beyond ±(2^53−1), since a JavaScript number
+// cannot hold them exactly; floats pass as they are.
 //
 // Concurrency: a Server is safe for concurrent use. The calls of one batch
 // run concurrently, each in its own goroutine, so a service implementation

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/parley-go/parley/jsruntime"
 )
 
 // Enum is the set of values of an enumerated type: a named string or
@@ -33,7 +34,7 @@ func NewEnum[T comparable](name string, values ...T) *Enum[T] {
 }
 
 // Check returns nil if v is one of e's values, and otherwise an
-// *EnumError, which EnumArgument turns into an invalid_argument error.
+// *EnumError, which ArgumentError turns into an invalid_argument error.
 func (e *Enum[T]) Check(v T) error {
 	if slices.Contains(e.values, v) {
 		return nil
@@ -43,6 +44,16 @@ func (e *Enum[T]) Check(v T) error {
 		want[i] = jsonText(w)
 	}
 	return &EnumError{Type: e.name, Value: jsonText(v), Want: want}
+}
+
+// CheckOptional is Check for a field with the omitempty or omitzero
+// option, which the page may leave out: the zero value is valid too.
+func (e *Enum[T]) CheckOptional(v T) error {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return e.Check(v)
 }
 
 // jsonText returns v as JSON text.
@@ -99,39 +110,43 @@ func orList(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
-// at adds a step to the path of err, if it is an *EnumError.
+// at adds a step to the path of err, if it is an *EnumError or a
+// *jsruntime.UnsafeIntegerError.
 func at(err error, step string) error {
 	var e *EnumError
-	if errors.As(err, &e) {
+	var ue *jsruntime.UnsafeIntegerError
+	switch {
+	case errors.As(err, &e):
 		e.steps = append(e.steps, step)
+	case errors.As(err, &ue):
+		ue.Steps = append(ue.Steps, step)
 	}
 	return err
 }
 
-// EnumAtField locates err, found in the value of the JSON field name of a
-// struct, and returns it.
-func EnumAtField(err error, name string) error {
-	if name == "" || strings.ContainsAny(name, ".[]\"") || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' }) {
-		return at(err, "["+strconv.Quote(name)+"]")
-	}
-	return at(err, "."+name)
-}
+// AtField locates err, found by generated checks in the value of the
+// JSON field name of a struct, and returns it.
+func AtField(err error, name string) error { return at(err, jsruntime.FieldStep(name)) }
 
-// EnumAtIndex locates err, found at index i of a slice or array, and
+// AtIndex locates err, found by generated checks at index i of a slice
+// or array, and returns it.
+func AtIndex(err error, i int) error { return at(err, jsruntime.IndexStep(i)) }
+
+// AtKey locates err, found by generated checks in a map at key, and
 // returns it.
-func EnumAtIndex(err error, i int) error {
-	return at(err, "["+strconv.Itoa(i)+"]")
-}
+func AtKey[K comparable](err error, key K) error { return at(err, jsruntime.KeyStep(fmt.Sprint(key))) }
 
-// EnumAtKey locates err, found in the value at key of a map, and returns
-// it.
-func EnumAtKey[K comparable](err error, key K) error {
-	return at(err, "["+strconv.Quote(fmt.Sprint(key))+"]")
-}
-
-// EnumArgument returns the error of a call whose argument param holds
-// the value outside its enum that err reports: an invalid_argument
-// *Error naming the parameter and the place in it.
-func EnumArgument(param string, err error) error {
+// ArgumentError returns the error of a call whose argument param holds
+// the value err reports, outside its enum or an integer beyond
+// ±(2^53−1): an invalid_argument *Error naming the parameter and the
+// place in it.
+func ArgumentError(param string, err error) error {
 	return Errorf(CodeInvalidArgument, "argument %s: %s", param, err.Error())
+}
+
+// ResultError returns the error of a call whose result holds the integer
+// beyond ±(2^53−1) that err reports: an out_of_range *Error naming the
+// place in the result.
+func ResultError(err error) error {
+	return NewError(CodeOutOfRange, "result: "+err.Error())
 }

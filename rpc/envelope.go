@@ -1,29 +1,46 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"math"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// decodeRequest decodes a POST body into req in one pass, without
-// reflection: the arguments and ids stay slices of body, not copies, and
-// known service and method names are taken from the registry, not
-// allocated. body must stay unchanged while req is in use. Anything the
-// fast path does not handle (escaped names, unexpected types, invalid
-// JSON) is decoded by encoding/json instead, which also gives the error.
-func (s *Server) decodeRequest(body []byte, req *request, spare *spareSlices) error {
-	if json.Valid(body) {
-		s.mu.RLock()
-		ok := s.parseRequest(body, req, spare)
-		s.mu.RUnlock()
-		if ok {
-			return nil
-		}
-		*req = request{}
-	}
-	return json.Unmarshal(body, req)
+// defaultMaxDepth is how deeply a request body may nest by default.
+const defaultMaxDepth = 64
+
+// maxMaxDepth is the largest nesting-depth limit: the JSON decoder's own.
+const maxMaxDepth = 10000
+
+// minMaxDepth is the smallest nesting-depth limit that still lets a call
+// carry arguments: the envelope, calls, one call and its argument list.
+const minMaxDepth = 4
+
+// maxTimeoutMillis is the longest deadline a call's timeout gives the
+// method, 2^31−1 ms (about 24.8 days): the longest a browser's timer
+// waits. Longer timeouts are clamped to it.
+const maxTimeoutMillis = math.MaxInt32
+
+// envDecoder decodes request bodies with jsontext, which rejects invalid
+// UTF-8 and duplicate object member names at any depth. The arguments
+// and ids stay slices of the body, not copies, and known service and
+// method names are taken from the registry, not allocated.
+type envDecoder struct {
+	rd       bytes.Buffer // the body, read by dec in place
+	dec      jsontext.Decoder
+	body     []byte
+	srv      *Server
+	maxDepth int
 }
+
+var envDecoders = sync.Pool{New: func() any { return new(envDecoder) }}
 
 // spareSlices back the calls and arguments of a small request, so that
 // decoding one allocates none.
@@ -32,294 +49,399 @@ type spareSlices struct {
 	args  [4]json.RawMessage
 }
 
-// envParser walks JSON text already known to be valid.
-type envParser struct {
-	b []byte
-	i int
+// decodeRequest decodes a POST body into req. body must stay unchanged
+// while req is in use. It fails with invalid_argument for a body that is
+// not JSON (including invalid UTF-8 and repeated member names) or has a
+// field of the wrong type, and with resource_exhausted for one nested
+// deeper than the server allows or with too many calls.
+func (s *Server) decodeRequest(body []byte, req *request, spare *spareSlices) *Error {
+	d := envDecoders.Get().(*envDecoder)
+	d.rd = *bytes.NewBuffer(body)
+	d.dec.Reset(&d.rd)
+	d.body, d.srv, d.maxDepth = body, s, s.maxDepth
+	s.mu.RLock()
+	err := d.request(req, spare)
+	s.mu.RUnlock()
+	if err == nil {
+		switch _, end := d.dec.ReadToken(); {
+		case end == nil:
+			err = NewError(CodeInvalidArgument, "request body is not valid JSON: there is more after the request object")
+		case end != io.EOF:
+			err = d.syntaxError(end)
+		}
+	}
+	// Drop the body so that the pooled decoder does not keep it alive.
+	d.rd = bytes.Buffer{}
+	d.dec.Reset(&d.rd)
+	d.body, d.srv = nil, nil
+	envDecoders.Put(d)
+	if err != nil {
+		*req = request{}
+	}
+	return err
 }
 
-func (p *envParser) ws() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
+// syntaxError describes err, an error of the JSON decoder.
+func (d *envDecoder) syntaxError(err error) *Error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return NewError(CodeInvalidArgument, "request body is not valid JSON: it ends too early")
+	case errors.Is(err, errTooDeep):
+		return Errorf(CodeResourceExhausted, "request body nests deeper than %d levels", d.maxDepth)
 	}
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		return NewError(CodeInvalidArgument, "request body is not valid JSON: "+strings.TrimPrefix(se.Error(), "jsontext: "))
+	}
+	return NewError(CodeInvalidArgument, "request body is not valid JSON")
 }
 
-// peek returns the next byte past white space.
-func (p *envParser) peek() byte {
-	p.ws()
-	return p.b[p.i]
+// errTooDeep is returned by read past the nesting-depth limit.
+var errTooDeep = errors.New("too deep")
+
+// read reads the next token, refusing one that nests too deep.
+func (d *envDecoder) read() (jsontext.Token, *Error) {
+	tok, err := d.dec.ReadToken()
+	if err == nil && d.dec.StackDepth() > d.maxDepth {
+		err = errTooDeep
+	}
+	if err != nil {
+		return tok, d.syntaxError(err)
+	}
+	return tok, nil
 }
 
-// str returns the contents of the string at the cursor, or false if it
-// has escapes (or is not a string).
-func (p *envParser) str() ([]byte, bool) {
-	if p.peek() != '"' {
-		return nil, false
+// raw reads the next value whole and returns its text, a slice of the body.
+func (d *envDecoder) raw() ([]byte, *Error) {
+	if k := d.dec.PeekKind(); k != '{' && k != '[' {
+		v, err := d.dec.ReadValue()
+		if err != nil {
+			return nil, d.syntaxError(err)
+		}
+		end := d.dec.InputOffset()
+		return d.body[end-int64(len(v)) : end], nil
 	}
-	start := p.i + 1
-	for j := start; ; j++ {
-		switch p.b[j] {
-		case '\\':
-			return nil, false
-		case '"':
-			p.i = j + 1
-			return p.b[start:j], true
+	depth := d.dec.StackDepth()
+	if _, err := d.read(); err != nil {
+		return nil, err
+	}
+	start := d.dec.InputOffset() - 1
+	for d.dec.StackDepth() > depth {
+		if _, err := d.read(); err != nil {
+			return nil, err
 		}
 	}
+	return d.body[start:d.dec.InputOffset()], nil
 }
 
-// value skips the value at the cursor and returns its text.
-func (p *envParser) value() []byte {
-	p.ws()
-	start := p.i
-	depth := 0
-	for {
-		switch c := p.b[p.i]; c {
-		case '"':
-			p.i = skipJSONString(p.b, p.i+1)
-		case '{', '[':
-			depth++
-			p.i++
-		case '}', ']':
-			depth--
-			p.i++
-		default:
-			p.i++
-			for p.i < len(p.b) && !isJSONDelim(p.b[p.i]) {
-				p.i++
-			}
-		}
-		if depth == 0 {
-			return p.b[start:p.i]
-		}
-		for p.i < len(p.b) && (p.b[p.i] == ',' || p.b[p.i] == ':' || p.b[p.i] <= ' ') {
-			p.i++
-		}
-	}
+// field names a field of the request in errors: call is the index of
+// the call it belongs to, or -1 for a field of the envelope itself.
+type field struct {
+	call int
+	name string
 }
 
-func isJSONDelim(c byte) bool {
-	switch c {
-	case ',', ':', '}', ']', ' ', '\t', '\n', '\r':
-		return true
+// String names f as the error messages do: "ack", "calls[2].args".
+func (f field) String() string {
+	switch {
+	case f.call < 0:
+		return f.name
+	case f.name == "":
+		return "calls[" + strconv.Itoa(f.call) + "]"
 	}
-	return false
+	return "calls[" + strconv.Itoa(f.call) + "]." + f.name
 }
 
-// skipJSONString returns the index past the string whose contents start
-// at i.
-func skipJSONString(b []byte, i int) int {
-	for {
-		switch b[i] {
-		case '\\':
-			i += 2
-		case '"':
-			return i + 1
-		default:
-			i++
-		}
-	}
+// typeError refuses f, which is not what it must be.
+func typeError(f field, must string) *Error {
+	return Errorf(CodeInvalidArgument, "field %s must be %s", f, must)
 }
 
-// object calls field for each member of the object at the cursor; it
-// returns false, stopping, when the value is not an object or field does.
-func (p *envParser) object(field func(key []byte) bool) bool {
-	if p.peek() != '{' {
-		return false
+// null consumes a null, if one is next, and reports whether it did.
+func (d *envDecoder) null() (bool, *Error) {
+	if d.dec.PeekKind() != 'n' {
+		return false, nil
 	}
-	p.i++
-	if p.peek() == '}' {
-		p.i++
-		return true
-	}
-	for {
-		key, ok := p.str()
-		if !ok {
-			return false
-		}
-		p.ws()
-		p.i++ // ':'
-		if !field(key) {
-			return false
-		}
-		switch p.peek() {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return true
-		}
-	}
+	_, err := d.read()
+	return err == nil, err
 }
 
-// array calls elem for each element of the array at the cursor and
-// reports whether it was one, with every elem returning true.
-func (p *envParser) array(elem func() bool) bool {
-	if p.peek() != '[' {
-		return false
-	}
-	p.i++
-	if p.peek() == ']' {
-		p.i++
-		return true
-	}
-	for {
-		if !elem() {
-			return false
+// open reads the '{' or '[' that must come next, or refuses f, which is
+// not what it must be.
+func (d *envDecoder) open(kind jsontext.Kind, f field, must string) *Error {
+	if d.dec.PeekKind() != kind {
+		if _, err := d.raw(); err != nil {
+			return err
 		}
-		switch p.peek() {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return true
-		}
+		return typeError(f, must)
 	}
+	_, err := d.read()
+	return err
 }
 
-// null consumes a null at the cursor, if there is one.
-func (p *envParser) null() bool {
-	if p.peek() == 'n' {
-		p.i += 4
-		return true
+// str reads a string and returns its contents: a slice of the body when
+// the string has no escapes, a copy otherwise.
+func (d *envDecoder) str(f field) ([]byte, *Error) {
+	kind := d.dec.PeekKind()
+	v, err := d.raw()
+	switch {
+	case err != nil:
+		return nil, err
+	case kind != '"':
+		return nil, typeError(f, "a string")
+	case bytes.IndexByte(v, '\\') < 0:
+		return v[1 : len(v)-1], nil
 	}
-	return false
+	s, uerr := jsontext.AppendUnquote(nil, v)
+	if uerr != nil {
+		return nil, d.syntaxError(uerr)
+	}
+	return s, nil
+}
+
+// number reads a number and returns its text.
+func (d *envDecoder) number(f field, must string) (string, *Error) {
+	if d.dec.PeekKind() != '0' {
+		if _, err := d.raw(); err != nil {
+			return "", err
+		}
+		return "", typeError(f, must)
+	}
+	tok, err := d.read()
+	if err != nil {
+		return "", err
+	}
+	return tok.String(), nil
 }
 
 // boolean reads true or false.
-func (p *envParser) boolean() (v, ok bool) {
-	switch p.peek() {
-	case 't':
-		p.i += 4
-		return true, true
-	case 'f':
-		p.i += 5
-		return false, true
+func (d *envDecoder) boolean(f field) (bool, *Error) {
+	switch d.dec.PeekKind() {
+	case 't', 'f':
+		tok, err := d.read()
+		return err == nil && tok.Bool(), err
 	}
-	return false, false
+	if _, err := d.raw(); err != nil {
+		return false, err
+	}
+	return false, typeError(f, "true or false")
 }
 
-// isKey reports whether key is name; a key that differs only in case,
-// which encoding/json would match too, makes the fast path give up.
-func isKey(key []byte, name string, giveUp *bool) bool {
-	if string(key) == name {
-		return true
+// members calls member with the name of each member of the object just
+// opened, which must read its value, stopping at the first error. A
+// member whose value is null is skipped, as if absent.
+func (d *envDecoder) members(member func(name []byte) *Error) *Error {
+	for d.dec.PeekKind() != '}' {
+		name, err := d.str(field{})
+		if err != nil {
+			return err
+		}
+		null, err := d.null()
+		if err != nil {
+			return err
+		}
+		if null {
+			continue
+		}
+		if err := member(name); err != nil {
+			return err
+		}
 	}
-	if strings.EqualFold(string(key), name) {
-		*giveUp = true
-	}
-	return false
+	_, err := d.read()
+	return err
 }
 
-// parseRequest is the fast path of decodeRequest. It reports false when
-// encoding/json must decide instead.
-func (s *Server) parseRequest(body []byte, req *request, spare *spareSlices) bool {
-	p := &envParser{b: body}
-	giveUp := false
-	ok := p.object(func(key []byte) bool {
-		switch {
-		case isKey(key, "session", &giveUp):
-			v, ok := p.str()
+// request decodes the envelope. An unknown field is skipped, but must
+// still be valid JSON.
+func (d *envDecoder) request(req *request, spare *spareSlices) *Error {
+	if d.dec.PeekKind() != '{' {
+		if _, err := d.raw(); err != nil {
+			return err
+		}
+		return NewError(CodeInvalidArgument, "request body must be a JSON object")
+	}
+	if _, err := d.read(); err != nil {
+		return err
+	}
+	return d.members(func(name []byte) *Error {
+		switch string(name) {
+		case "session":
+			v, err := d.str(field{-1, "session"})
 			req.Session = string(v)
-			return ok
-		case isKey(key, "page", &giveUp):
-			v, ok := p.str()
+			return err
+		case "page":
+			v, err := d.str(field{-1, "page"})
 			req.Page = string(v)
-			return ok
-		case isKey(key, "ack", &giveUp):
-			n, err := strconv.ParseUint(string(p.value()), 10, 64)
+			return err
+		case "transport":
+			_, err := d.str(field{-1, "transport"})
+			return err
+		case "ack":
+			const must = "an integer from 0 to 18446744073709551615"
+			text, err := d.number(field{-1, "ack"}, must)
+			if err != nil {
+				return err
+			}
+			n, perr := strconv.ParseUint(text, 10, 64)
+			if perr != nil {
+				return typeError(field{-1, "ack"}, must)
+			}
 			req.Ack = n
-			return err == nil
-		case isKey(key, "ordered", &giveUp):
-			v, ok := p.boolean()
+			return nil
+		case "ordered":
+			v, err := d.boolean(field{-1, "ordered"})
 			req.Ordered = v
-			return ok
-		case isKey(key, "wait", &giveUp):
-			if p.null() {
-				req.Wait = nil
-				return true
-			}
-			v, ok := p.boolean()
+			return err
+		case "wait":
+			v, err := d.boolean(field{-1, "wait"})
 			req.Wait = &v
-			return ok
-		case isKey(key, "calls", &giveUp):
-			if p.null() {
-				req.Calls = nil
-				return true
-			}
-			req.Calls = spare.calls[:0]
-			return p.array(func() bool {
-				req.Calls = append(req.Calls, wireCall{})
-				args := spare.args[:0]
-				if len(req.Calls) > 1 {
-					args = nil
-				}
-				return s.parseCall(p, &req.Calls[len(req.Calls)-1], args, &giveUp)
-			})
+			return err
+		case "calls":
+			return d.calls(req, spare)
 		}
-		p.value()
-		return !giveUp
+		_, err := d.raw()
+		return err
 	})
-	return ok && !giveUp
 }
 
-// parseCall reads one call of the batch, resolving its method.
-// args, if not nil, is an empty slice to put the arguments in.
-func (s *Server) parseCall(p *envParser, wc *wireCall, args []json.RawMessage, giveUp *bool) bool {
-	var svcName, methodName []byte
-	ok := p.object(func(key []byte) bool {
-		switch {
-		case isKey(key, "id", giveUp):
-			wc.ID = p.value()
-			return true
-		case isKey(key, "service", giveUp):
-			v, ok := p.str()
-			svcName = v
-			return ok
-		case isKey(key, "method", giveUp):
-			v, ok := p.str()
-			methodName = v
-			return ok
-		case isKey(key, "timeout", giveUp):
-			n, err := strconv.ParseInt(string(p.value()), 10, 64)
-			wc.Timeout = n
-			return err == nil
-		case isKey(key, "args", giveUp):
-			if p.null() {
-				wc.Args = nil
-				return true
+// calls decodes the array of calls.
+func (d *envDecoder) calls(req *request, spare *spareSlices) *Error {
+	if err := d.open('[', field{-1, "calls"}, "an array of calls"); err != nil {
+		return err
+	}
+	req.Calls = spare.calls[:0]
+	depth := d.dec.StackDepth()
+	for {
+		switch d.dec.PeekKind() {
+		case ']':
+			_, err := d.read()
+			return err
+		case '{':
+			if len(req.Calls) == d.srv.maxBatch {
+				return d.tooManyCalls()
 			}
-			wc.Args = args
-			if wc.Args == nil {
-				wc.Args = make([]json.RawMessage, 0, 4)
-			}
-			return p.array(func() bool {
-				wc.Args = append(wc.Args, p.value())
-				return true
-			})
 		}
-		p.value()
-		return !*giveUp
+		req.Calls = append(req.Calls, wireCall{})
+		var args []json.RawMessage
+		if len(req.Calls) == 1 {
+			args = spare.args[:0]
+		}
+		if err := d.call(len(req.Calls)-1, &req.Calls[len(req.Calls)-1], args); err != nil {
+			return d.badCall(err, depth, len(req.Calls))
+		}
+	}
+}
+
+// tooManyCalls refuses a batch over the server's limit.
+func (d *envDecoder) tooManyCalls() *Error {
+	return Errorf(CodeResourceExhausted, "more than %d calls in one batch", d.srv.maxBatch)
+}
+
+// badCall returns err, the error of call n-1 of the batch, unless the
+// batch has too many calls: the size limit comes first, whatever the
+// calls hold. depth is the depth of the array of calls.
+func (d *envDecoder) badCall(err *Error, depth, n int) *Error {
+	for d.dec.StackDepth() > depth {
+		if _, skipErr := d.read(); skipErr != nil {
+			return err
+		}
+	}
+	for ; d.dec.PeekKind() != ']'; n++ {
+		if n == d.srv.maxBatch {
+			return d.tooManyCalls()
+		}
+		if _, skipErr := d.raw(); skipErr != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// call decodes call i of the batch and resolves its method. args, if not
+// nil, is an empty slice to put the arguments in.
+func (d *envDecoder) call(i int, wc *wireCall, args []json.RawMessage) *Error {
+	if err := d.open('{', field{i, ""}, "an object {id, service, method, args}"); err != nil {
+		return err
+	}
+	var svcName, methodName []byte
+	err := d.members(func(name []byte) *Error {
+		var err *Error
+		switch string(name) {
+		case "id":
+			kind := d.dec.PeekKind()
+			wc.ID, err = d.raw()
+			if err == nil && kind != '"' && kind != '0' {
+				err = typeError(field{i, "id"}, "a string or a number")
+			}
+		case "service":
+			svcName, err = d.str(field{i, "service"})
+		case "method":
+			methodName, err = d.str(field{i, "method"})
+		case "timeout":
+			wc.Timeout, err = d.timeout(field{i, "timeout"})
+		case "args":
+			wc.Args, err = d.args(field{i, "args"}, args)
+		default:
+			_, err = d.raw()
+		}
+		return err
 	})
-	if !ok {
-		return false
+	switch {
+	case err != nil:
+		return err
+	case svcName == nil:
+		return Errorf(CodeInvalidArgument, "field %s is required", field{i, "service"})
+	case methodName == nil:
+		return Errorf(CodeInvalidArgument, "field %s is required", field{i, "method"})
 	}
 	// Names that match take the registry's strings; others are copied.
-	if svc := s.services[string(svcName)]; svc != nil {
+	if svc := d.srv.services[string(svcName)]; svc != nil {
 		wc.Service = svc.desc.Name
 		if m := svc.methods[string(methodName)]; m != nil {
 			wc.Method = m.Name
 			wc.desc = m
-			return true
+			return nil
 		}
 	} else {
 		wc.Service = string(svcName)
 	}
 	wc.Method = string(methodName)
-	return true
+	return nil
+}
+
+// timeout reads a call's timeout in milliseconds: a number, 0 or more; 0
+// means none. A fraction is rounded up to the next millisecond, and a
+// timeout over maxTimeoutMillis (or too large for a float64) is clamped
+// to it.
+func (d *envDecoder) timeout(f field) (int64, *Error) {
+	const must = "a number of milliseconds, 0 or more"
+	text, err := d.number(f, must)
+	if err != nil {
+		return 0, err
+	}
+	ms, _ := strconv.ParseFloat(text, 64) // valid JSON: out of range gives ±Inf
+	if ms < 0 {
+		return 0, typeError(f, must)
+	}
+	return int64(min(math.Ceil(ms), maxTimeoutMillis)), nil
+}
+
+// args reads a call's argument list, each kept as its JSON text. args, if
+// not nil, is an empty slice to put them in.
+func (d *envDecoder) args(f field, args []json.RawMessage) ([]json.RawMessage, *Error) {
+	if err := d.open('[', f, "an array"); err != nil {
+		return nil, err
+	}
+	if args == nil {
+		args = make([]json.RawMessage, 0, 4)
+	}
+	for d.dec.PeekKind() != ']' {
+		v, err := d.raw()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, v)
+	}
+	_, err := d.read()
+	return args, err
 }

@@ -349,48 +349,7 @@ func TestUpdateSession(t *testing.T) {
 	c := f.client(t)
 	c.call("", 0, svcCall(1, "flash"))
 	assert.Equal(t, []any{"saved"}, results(c.call("", 0, svcCall(1, "flashes")))[0]["result"])
-	assert.Nil(t, results(c.call("", 0, svcCall(1, "flashes")))[0]["result"], "flashes are read once")
-}
-
-func TestLargeIntegersAreRefused(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.register(
-		method("id", []string{"n"}, func(ctx context.Context, args Args) (any, error) {
-			var n any
-			if err := args.Decode(0, &n); err != nil {
-				return nil, err
-			}
-			return n, nil
-		}),
-		method("big", []string{"n"}, func(ctx context.Context, args Args) (any, error) {
-			var n int64
-			if err := args.Decode(0, &n); err != nil {
-				return nil, err
-			}
-			return map[string]int64{"next": n + 1}, nil
-		}),
-	)
-	body := `{"calls":[
-		{"id":1,"service":"Svc","method":"id","args":[{"x":[9007199254740993]}]},
-		{"id":2,"service":"Svc","method":"id","args":[{"s":"9007199254740993","f":1.5e300,"n":-9007199254740991}]},
-		{"id":3,"service":"Svc","method":"big","args":[9007199254740990]},
-		{"id":4,"service":"Svc","method":"big","args":[9007199254740991]}]}`
-	req, _ := http.NewRequest("POST", f.ts.URL+"/parley/call", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Parley", "1")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	var out map[string]any
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
-	rs := results(out)
-	assert.Equal(t, map[string]any{"code": "invalid_argument",
-		"message": "argument n: integer 9007199254740993 cannot be represented exactly in JavaScript (the limit is ±9007199254740991)"}, errOf(rs[0]))
-	assert.Nil(t, errOf(rs[1]), "digits in strings and non-integers pass")
-	assert.EqualValues(t, 9007199254740991, rs[2]["result"].(map[string]any)["next"])
-	assert.Equal(t, "out_of_range", errCode(rs[3]))
-	assert.Contains(t, errOf(rs[3])["message"], "result: integer 9007199254740992 cannot be represented exactly")
+	assert.Equal(t, []any{}, results(c.call("", 0, svcCall(1, "flashes")))[0]["result"], "flashes are read once")
 }
 
 // multipartCall posts calls with files as a page's runtime does.
@@ -581,7 +540,7 @@ func TestDebugPage(t *testing.T) {
 	assert.Contains(t, page, `>[null, null]</textarea>`)
 	assert.Contains(t, page, "requires the role admin")
 	assert.Contains(t, page, `<td>/room/&lt;x&gt;</td>`)
-	assert.Contains(t, page, `title="`+sid+`"`)
+	assert.NotContains(t, page, sid, "session ids are cut short")
 	assert.NotContains(t, page, "<script>", "no inline script")
 	assert.Contains(t, page, `<script type="module" src="/parley/debug.js"></script>`)
 

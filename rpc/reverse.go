@@ -1,24 +1,28 @@
 package rpc
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/parley-go/parley/reverse"
 )
 
 // lookup finds the page's script session. A session the hub no longer
-// knows yields a reset for the page; one bound to another HTTP session is
-// refused.
+// knows yields a reset for the page, with the reason it ended; one bound
+// to another HTTP session is refused, and so is an ack beyond the last
+// reverse call sent to the page.
 func (s *Server) lookup(x *exchange) (*reverse.Session, *reverse.Reset, *Error) {
 	sess, err := s.hub.Lookup(x.req.Session, x.httpID)
 	switch {
 	case errors.Is(err, reverse.ErrNotFound):
-		return nil, &reverse.Reset{Reason: reverse.ReasonExpired}, nil
+		return nil, &reverse.Reset{Reason: s.hub.EndReason(x.req.Session, x.httpID)}, nil
 	case err != nil:
 		return nil, nil, NewError(CodePermissionDenied, "script session belongs to another HTTP session")
+	}
+	if sess.CheckAck(x.req.Ack) != nil {
+		return nil, nil, Errorf(CodeInvalidArgument, "ack %d is beyond the last reverse call sent to the page", x.req.Ack)
 	}
 	return sess, nil, nil
 }
@@ -35,18 +39,23 @@ type sessionReply struct {
 func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchange) {
 	var reply sessionReply
 	if x.req.Session != "" {
-		if script, _, _ := s.lookup(x); script != nil {
+		x.req.Ack = 0 // opening acknowledges nothing
+		script, reset, _ := s.lookup(x)
+		if script != nil {
 			s.saveSession(w, x)
 			writeJSON(w, http.StatusOK, sessionReply{Session: script.ID()})
 			return
 		}
 		// Gone, or not this browser's: the page gets a fresh session and
-		// learns that it may have missed messages.
+		// learns that it may have missed messages, and why when it can.
 		reply.Reset = &reverse.Reset{Reason: reverse.ReasonExpired}
+		if reset != nil {
+			reply.Reset = reset
+		}
 	}
-	script, err := s.hub.Open(x.req.Page, x.httpID)
+	script, err := s.hub.OpenFrom(x.req.Page, x.httpID, s.clientAddr(r))
 	if err != nil {
-		writeError(w, NewError(CodeResourceExhausted, "too many script sessions"))
+		writeError(w, NewError(CodeResourceExhausted, strings.TrimPrefix(err.Error(), "reverse: ")))
 		return
 	}
 	reply.Session = script.ID()
@@ -64,23 +73,20 @@ func isReverseEndpoint(rest string) bool {
 	return false
 }
 
-// serveReverse serves the reverse-Ajax endpoints.
+// serveReverse serves the reverse-Ajax endpoints, once ServeHTTP has
+// checked the method.
 func (s *Server) serveReverse(w http.ResponseWriter, r *http.Request, rest string) {
-	switch {
-	case rest == "sse" && r.Method == http.MethodGet:
+	switch rest {
+	case "sse":
 		s.serveSSE(w, r)
-	case rest == "bye" && r.Method == http.MethodPost:
+	case "bye":
 		s.serveBye(w, r)
-	case r.Method != http.MethodPost:
-		writeError(w, Errorf(CodeNotFound, "%s %s not served", r.Method, rest))
-	case rest == "session":
+	case "session":
 		s.post(w, r, s.serveSession)
-	case rest == "poll":
+	case "poll":
 		s.post(w, r, s.servePoll)
-	case rest == "ack":
+	case "ack":
 		s.post(w, r, s.serveAck)
-	default:
-		writeError(w, Errorf(CodeNotFound, "no endpoint %q", rest))
 	}
 }
 
@@ -124,10 +130,12 @@ func (s *Server) serveAck(w http.ResponseWriter, r *http.Request, x *exchange) {
 // serveSSE serves the SSE transport: GET sse?session=ID, resuming after
 // the Last-Event-ID header (or the lastEventId parameter). It may be
 // opened by a plain EventSource, so it asks only for the page's own
-// origin, not for Parley's POST headers.
+// origin, not for Parley's POST headers; and every failure is a stream
+// that EventSource can read: a reset event for a session that is gone, an
+// error event otherwise (see reverse.ServeStreamError).
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
-		writeError(w, err)
+		reverse.ServeStreamError(w, err)
 		return
 	}
 	q := r.URL.Query()
@@ -139,20 +147,20 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if last != "" {
 		n, err := strconv.ParseUint(last, 10, 64)
 		if err != nil {
-			writeError(w, NewError(CodeInvalidArgument, "Last-Event-ID must be a sequence number"))
+			reverse.ServeStreamError(w, NewError(CodeInvalidArgument, "Last-Event-ID must be a sequence number"))
 			return
 		}
 		ack = n
 	}
-	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), req: request{Session: q.Get("session")}}
+	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), req: request{Session: q.Get("session"), Ack: ack}}
 	if x.req.Session == "" {
-		writeError(w, NewError(CodeInvalidArgument, "no session"))
+		reverse.ServeStreamError(w, NewError(CodeInvalidArgument, "no session"))
 		return
 	}
 	script, reset, err := s.lookup(x)
 	switch {
 	case err != nil:
-		writeError(w, err)
+		reverse.ServeStreamError(w, err)
 	case reset != nil:
 		reverse.ServeResetStream(w, reset.Reason)
 	default:
@@ -170,7 +178,8 @@ func (s *Server) serveBye(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := readBody(w, r, 4096)
 	var req request
-	if err != nil || json.Unmarshal(body, &req) != nil || req.Session == "" {
+	var spare spareSlices
+	if err != nil || s.decodeRequest(body, &req, &spare) != nil || req.Session == "" {
 		writeError(w, NewError(CodeInvalidArgument, "bye takes {\"session\": ID}"))
 		return
 	}

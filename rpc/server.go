@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -52,14 +50,12 @@ func WithMaxBodyBytes(n int64) Option { return func(s *Server) { s.maxBody = n }
 // WithMaxBatch limits the number of calls in one request. Default 100.
 func WithMaxBatch(n int) Option { return func(s *Server) { s.maxBatch = n } }
 
-// WithAllowedOrigins adds origins, such as "https://app.example.com", whose
-// pages may call the server besides its own origin.
-func WithAllowedOrigins(origins ...string) Option {
-	return func(s *Server) {
-		for _, o := range origins {
-			s.origins[strings.TrimRight(o, "/")] = true
-		}
-	}
+// WithMaxDepth limits how deeply a request body may nest objects and
+// arrays, arguments included; the request object itself is level 1 and
+// a call's argument list level 4. A deeper body fails with
+// resource_exhausted. Default 64; n is kept between 4 and 10000.
+func WithMaxDepth(n int) Option {
+	return func(s *Server) { s.maxDepth = min(max(n, minMaxDepth), maxMaxDepth) }
 }
 
 // WithLogger sets the logger for internal errors and panics.
@@ -76,6 +72,7 @@ type Server struct {
 	sessionName  string
 	maxBody      int64
 	maxBatch     int
+	maxDepth     int
 	origins      map[string]bool
 	log          *slog.Logger
 	engine       asset
@@ -85,7 +82,9 @@ type Server struct {
 	downloadTTL  time.Duration
 	downloads    downloads
 	debugPage    bool
-	idCookie     string // the name of the browser id cookie
+	debugAccess  func(*http.Request) bool
+	ids          idSigner // the browser id cookie: see cookie.go
+	subAuth      SubscribeAuthorizer
 	proxies      []netip.Prefix
 
 	mu       sync.RWMutex
@@ -99,6 +98,7 @@ func NewServer(opts ...Option) *Server {
 		sessionName: "parley",
 		maxBody:     1 << 20,
 		maxBatch:    100,
+		maxDepth:    defaultMaxDepth,
 		maxUpload:   32 << 20,
 		downloadTTL: 5 * time.Minute,
 		origins:     map[string]bool{},
@@ -109,7 +109,7 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.idCookie = s.sessionName + "_id"
+	s.ids.init(s.sessionName + "_id")
 	if s.store == nil {
 		cs := sessions.NewCookieStore(securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32))
 		cs.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
@@ -126,24 +126,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, NewError(CodeNotFound, "not under "+s.prefix))
 		return
 	}
+	s.corsHeaders(w, r)
+	allow := s.methods(rest)
 	switch {
-	case s.hub != nil && isReverseEndpoint(rest):
+	case allow == "":
+		writeError(w, Errorf(CodeNotFound, "no endpoint %q", rest))
+	case r.Method == http.MethodOptions:
+		s.serveOptions(w, r, allow)
+	case !allows(allow, r.Method):
+		writeMethodNotAllowed(w, r, rest, allow)
+	case isReverseEndpoint(rest):
 		s.serveReverse(w, r, rest)
-	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		s.serveGet(w, r, rest)
-	case r.Method != http.MethodPost:
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		writeError(w, Errorf(CodeNotFound, "%s not served", r.Method))
 	case rest == "call":
 		s.postCall(w, r)
 	default:
-		writeError(w, Errorf(CodeNotFound, "no endpoint %q", rest))
+		s.serveGet(w, r, rest)
 	}
 }
+
+// engineTypes is engine.d.ts, the runtime's TypeScript declarations.
+var engineTypes = newAsset(jsruntime.Types, "application/typescript; charset=utf-8")
 
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
 	if rest == "engine.js" {
 		serveAsset(w, r, s.engine)
+		return
+	}
+	if rest == "engine.d.ts" {
+		serveAsset(w, r, engineTypes)
 		return
 	}
 	if id, ok := strings.CutPrefix(rest, "download/"); ok && r.Method == http.MethodGet {
@@ -154,19 +164,29 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
 		s.serveDebug(w, r, rest)
 		return
 	}
-	if file, ok := strings.CutPrefix(rest, "interface/"); ok {
-		name := strings.TrimSuffix(strings.TrimSuffix(file, ".js"), ".d.ts")
-		s.mu.RLock()
-		svc := s.services[name]
-		s.mu.RUnlock()
-		if svc != nil {
-			if a, ok := svc.files[file]; ok {
-				serveAsset(w, r, a)
-				return
-			}
-		}
+	if a, ok := s.module(rest); ok {
+		serveAsset(w, r, a)
+		return
 	}
 	writeError(w, Errorf(CodeNotFound, "no file %q", rest))
+}
+
+// module returns the generated module (JS or .d.ts) that rest names under
+// "interface/", if a registered service has it.
+func (s *Server) module(rest string) (asset, bool) {
+	file, ok := strings.CutPrefix(rest, "interface/")
+	if !ok {
+		return asset{}, false
+	}
+	name := strings.TrimSuffix(strings.TrimSuffix(file, ".js"), ".d.ts")
+	s.mu.RLock()
+	svc := s.services[name]
+	s.mu.RUnlock()
+	if svc == nil {
+		return asset{}, false
+	}
+	a, ok := svc.files[file]
+	return a, ok
 }
 
 func serveAsset(w http.ResponseWriter, r *http.Request, a asset) {
@@ -222,7 +242,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, next func(http.Res
 	}
 	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r)}
 	if err := s.decodeRequest(body, &x.req, &x.spare); err != nil {
-		writeError(w, NewError(CodeInvalidArgument, "request body is not a Parley JSON object: "+describeJSONError(err)))
+		writeError(w, err)
 		return
 	}
 	next(w, r, x)
@@ -265,53 +285,6 @@ func readBodyInto(r *http.Request, buf []byte, limit int64) ([]byte, error) {
 	}
 }
 
-// browserID returns the random id of the browser's HTTP session, from the
-// id cookie, setting a new one when the request has none. Script sessions
-// are bound to it. It is a cookie of its own, apart from the gorilla
-// session, so that requests that never touch session values do not pay
-// for decoding it.
-func (s *Server) browserID(w http.ResponseWriter, r *http.Request) string {
-	if v := cookieValue(r, s.idCookie); validBrowserID(v) {
-		return v
-	}
-	id := rand.Text()
-	http.SetCookie(w, &http.Cookie{
-		Name: s.idCookie, Value: id, Path: "/",
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-	})
-	return id
-}
-
-// cookieValue returns the value of the request's cookie name, or "". It
-// reads the Cookie headers without parsing every cookie.
-func cookieValue(r *http.Request, name string) string {
-	for _, line := range r.Header["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			if v, ok := strings.CutPrefix(part, name); ok && strings.HasPrefix(v, "=") {
-				return strings.Trim(v[1:], `"`)
-			}
-		}
-	}
-	return ""
-}
-
-// validBrowserID reports whether v is an id browserID could have made:
-// 26 characters of base32, 128 random bits.
-func validBrowserID(v string) bool {
-	if len(v) != 26 {
-		return false
-	}
-	for _, c := range v {
-		if (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
-			return false
-		}
-	}
-	return true
-}
-
 // exchange is one POST being served.
 type exchange struct {
 	srv    *Server
@@ -323,6 +296,7 @@ type exchange struct {
 	httpSession *sessions.Session // loaded on first use
 	sessReq     *http.Request     // the store's own copy of r
 	dirty       bool
+	newID       string // the browser's new id, once Call.SetUser gave it one
 
 	files map[string][]*multipart.FileHeader // a multipart request's files, by part name
 	spare spareSlices
@@ -351,6 +325,9 @@ func (x *exchange) sessionLocked() *sessions.Session {
 func (s *Server) saveSession(w http.ResponseWriter, x *exchange) {
 	x.sessMu.Lock()
 	defer x.sessMu.Unlock()
+	if x.newID != "" {
+		s.setIDCookie(w, x.r, x.newID)
+	}
 	if !x.dirty {
 		return
 	}
@@ -360,11 +337,11 @@ func (s *Server) saveSession(w http.ResponseWriter, x *exchange) {
 }
 
 // checkCSRF refuses requests a cross-site page could make: they must be
-// JSON with the X-Parley header, which a form or simple request cannot
-// send, and come from the server's own origin or an allowed one.
+// application/json (with no parameter but an optional charset=utf-8) and
+// carry the X-Parley header, which a form or simple request cannot send,
+// and come from the server's own origin or an allowed one.
 func (s *Server) checkCSRF(r *http.Request) *Error {
-	ct := r.Header.Get("Content-Type")
-	if !strings.HasPrefix(ct, "application/json") {
+	if !isJSON(r.Header.Get("Content-Type")) {
 		return NewError(CodePermissionDenied, "requests must be application/json")
 	}
 	if r.Header.Get("X-Parley") == "" {
@@ -373,18 +350,23 @@ func (s *Server) checkCSRF(r *http.Request) *Error {
 	return s.checkOrigin(r)
 }
 
-// checkOrigin refuses requests from another site than the server's own
-// or an allowed origin.
+// checkOrigin refuses requests from another origin than the server's own
+// (same scheme, host and port) or an allowed one. A request without an
+// Origin header passes unless the browser marks it as coming from
+// another site.
 func (s *Server) checkOrigin(r *http.Request) *Error {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" && len(s.origins) == 0 {
-		return NewError(CodePermissionDenied, "cross-site request refused")
-	}
 	origin := r.Header.Get("Origin")
-	if origin == "" || s.origins[origin] {
+	if origin == "" {
+		switch r.Header.Get("Sec-Fetch-Site") {
+		case "cross-site", "same-site":
+			return NewError(CodePermissionDenied, "request from another site without an Origin refused")
+		}
 		return nil
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host != r.Host {
+	if s.listedOrigin(origin) {
+		return nil
+	}
+	if n, ok := normalizeOrigin(origin); !ok || n != s.ownOrigin(r) {
 		return NewError(CodePermissionDenied, "origin "+origin+" is not allowed")
 	}
 	return nil

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"mime/multipart"
 	"regexp"
-
-	"github.com/parley-go/parley/jsruntime"
 )
 
 // ServiceDesc describes a service to Register. Generated RegisterNAME
@@ -73,10 +71,10 @@ type Args struct {
 func (a Args) Len() int { return len(a.raw) }
 
 // Decode decodes argument i into v, which must be a pointer. A value of the
-// wrong type fails with an invalid_argument error that names the parameter,
-// and so does an integer beyond ±(2^53−1), which the page could not have
-// meant exactly. A *Upload or **Upload v takes the file the page sent as
-// that argument.
+// wrong type fails with an invalid_argument error that names the parameter.
+// A *Upload or **Upload v takes the file the page sent as that argument.
+// Decode does not check enums or the range of integers: generated code
+// does, knowing the types.
 func (a Args) Decode(i int, v any) error {
 	if i >= len(a.raw) {
 		return Errorf(CodeInvalidArgument, "missing argument %s", a.name(i))
@@ -92,9 +90,6 @@ func (a Args) Decode(i int, v any) error {
 		}
 		*u = new(Upload)
 		return a.upload(i, *u)
-	}
-	if err := jsruntime.CheckSafeIntegers(raw); err != nil {
-		return Errorf(CodeInvalidArgument, "argument %s: %s", a.name(i), err)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return Errorf(CodeInvalidArgument, "argument %s: %s", a.name(i), describeJSONError(err))

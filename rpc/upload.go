@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -162,8 +160,8 @@ func closeBody(d *Download) {
 // serveDownload serves GET download/ID once, to the browser the download
 // was made for, then forgets it.
 func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request, id string) {
-	browser := cookieValue(r, s.idCookie)
-	if browser == "" {
+	browser, ok := s.readBrowserID(r)
+	if !ok {
 		writeError(w, NewError(CodeNotFound, "no such download"))
 		return
 	}
@@ -219,7 +217,7 @@ const multipartMemory = 1 << 20
 // as a JSON one must, and come from an allowed origin: a cross-site form
 // can send multipart but not that header.
 func (s *Server) postCall(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "multipart/form-data" {
 		s.post(w, r, s.serveCall)
 		return
 	}
@@ -269,8 +267,8 @@ func (s *Server) postCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), files: form.File}
-	if err := json.Unmarshal([]byte(env[0]), &x.req); err != nil {
-		writeError(w, NewError(CodeInvalidArgument, "request body is not a Parley JSON object: "+describeJSONError(err)))
+	if err := s.decodeRequest([]byte(env[0]), &x.req, &x.spare); err != nil {
+		writeError(w, err)
 		return
 	}
 	s.serveCall(w, r, x)

@@ -27,8 +27,10 @@ const (
 	Large
 )
 
-// Perm is a set of bit flags, not an enum: its constants are distinct
-// powers of two, so any combination of them is a valid value.
+// Perm is a set of bit flags, not an enum: any combination of its
+// constants is a valid value.
+//
+//parley:flags
 type Perm uint8
 
 // The permissions.
@@ -38,6 +40,25 @@ const (
 	Write
 	Exec
 )
+
+// Day is an enum although its constants are powers of two: it is not
+// marked as flags.
+type Day int
+
+// The days.
+const (
+	Mon Day = 1 << iota
+	Tue
+	Wed
+)
+
+// Task has enum fields the page may leave out.
+type Task struct {
+	Prio  Size `json:"prio,omitempty"`
+	Due   Day  `json:"due,omitzero"`
+	Color Color
+	Tint  Color `json:"tint,omitempty"`
+}
 
 // Base is embedded by pointer.
 type Base struct {
@@ -78,6 +99,8 @@ type Palette interface {
 	Plain(s string, n int) (string, error)
 	// Chmod takes and returns permissions, combined.
 	Chmod(p Perm) (Perm, error)
+	Plan(t Task, on Day) error
+	Mask(m level.Mask) (level.Mask, error)
 }
 
 // Screen shows colors.

@@ -23,6 +23,8 @@ func (p palette) Urgent(*level.Level) error                       { *p.ran = tru
 func (p palette) Fixed([3]Size) error                             { *p.ran = true; return nil }
 func (p palette) Plain(s string, _ int) (string, error)           { *p.ran = true; return s, nil }
 func (p palette) Chmod(m Perm) (Perm, error)                      { *p.ran = true; return m, nil }
+func (p palette) Plan(Task, Day) error                            { *p.ran = true; return nil }
+func (p palette) Mask(m level.Mask) (level.Mask, error)           { *p.ran = true; return m, nil }
 
 // TestEnumsAreChecked calls the generated handlers over HTTP: values in
 // their enums reach the method, and any other is refused with
@@ -57,6 +59,17 @@ func TestEnumsAreChecked(t *testing.T) {
 		{"plain", `["anything", 5]`, ""},
 		{"chmod", `[3]`, ""}, // Read|Write: flags combine
 		{"chmod", `[0]`, ""},
+		{"chmod", `[255]`, ""},
+		{"mask", `[3]`, ""},                  // flags of another package
+		{"plan", `[{"Color":"red"}, 4]`, ""}, // prio, due and tint left out
+		{"plan", `[{"Color":"red","prio":0,"due":0,"tint":""}, 1]`, ""},
+		{"plan", `[{"Color":"red","prio":2,"due":2,"tint":"green"}, 2]`, ""},
+		{"plan", `[{"Color":""}, 1]`, `argument t: Color: "" is not a Color (want "red" or "green")`},
+		{"plan", `[{"Color":"red","prio":4}, 1]`, `argument t: prio: 4 is not a Size (want 1, 2 or 3)`},
+		{"plan", `[{"Color":"red","due":3}, 1]`, `argument t: due: 3 is not a Day (want 1, 2 or 4)`},
+		{"plan", `[{"Color":"red","tint":"blue"}, 1]`, `argument t: tint: "blue" is not a Color (want "red" or "green")`},
+		{"plan", `[{"Color":"red"}, 3]`, `argument on: 3 is not a Day (want 1, 2 or 4)`},
+		{"plan", `[{"Color":"red"}, 0]`, `argument on: 0 is not a Day (want 1, 2 or 4)`},
 	}
 	srv := rpc.NewServer()
 	var ran bool

@@ -40,6 +40,8 @@ type Extra struct {
 	Flag    *bool           `json:"flag,string"`
 	Grade   Grade           `json:"grade"`
 	Unit    struct{}        `json:"unit"`
+	// Amount is a number kept as its decimal text in Go.
+	Amount json.Number `json:"amount"`
 }
 
 // Extras is a service of the shapes of Extra.

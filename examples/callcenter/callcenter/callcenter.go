@@ -109,7 +109,7 @@ func (c *Center) SignIn(ctx context.Context, name string) error {
 	}
 	call := rpc.CallFrom(ctx)
 	call.SetSessionValue(nameKey, name)
-	if err := c.hub.SetUser(call.HTTPSessionID, name); err != nil {
+	if err := call.SetUser(name); err != nil {
 		return err
 	}
 	if s := call.ScriptSession; s != nil {

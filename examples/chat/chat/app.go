@@ -25,7 +25,9 @@ type App struct {
 // NewApp builds the chat application. Close its Hub when done.
 func NewApp(hubOpts ...reverse.Option) *App {
 	hub := reverse.NewHub(hubOpts...)
-	srv := rpc.NewServer(rpc.WithHub(hub), rpc.WithDebugPage()) // the debug page at /parley/
+	// The debug page at /parley/, served to this machine's browsers only
+	// (WithDebugPage's default access rule).
+	srv := rpc.NewServer(rpc.WithHub(hub), rpc.WithDebugPage())
 	room := NewRoom(NewChatPageProxy(hub.Page("/")))
 	RegisterChat(srv, room)
 

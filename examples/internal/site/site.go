@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -62,6 +63,34 @@ func secure(next http.Handler) http.Handler {
 	})
 }
 
+// Server returns the examples' http.Server for h, with timeouts and limits
+// that keep a slow or hostile client from holding the server's resources:
+//
+//   - ReadHeaderTimeout (10 seconds) bounds how long a client may take to
+//     send a request's headers, so a client that trickles them
+//     (slowloris) is cut off.
+//   - IdleTimeout (2 minutes) bounds how long a kept-alive connection may
+//     wait for its next request.
+//   - MaxHeaderBytes (64 KiB) bounds the size of a request's headers;
+//     past it the server answers 431.
+//
+// ReadTimeout and WriteTimeout are left unset on purpose. Both run from
+// the start of a request for as long as it lasts, and Parley holds
+// requests open: a long-poll for up to 25 seconds, an SSE stream for up to
+// 10 minutes. A WriteTimeout would cut those replies, and a ReadTimeout
+// would cancel a held request's context when it passes, since the server
+// reads the connection in the background to notice a client that leaves.
+// Request bodies are bounded by Parley's size limits instead
+// (rpc.WithMaxBodyBytes, rpc.WithMaxUploadBytes).
+func Server(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // Run serves h on addr, printing "name: URL", until SIGINT or SIGTERM.
 // It runs background, if not nil, with a context that ends then. On the
 // way out it closes hub first, which releases the held connections, so
@@ -78,7 +107,7 @@ func Run(name, addr string, h http.Handler, hub *reverse.Hub, background func(co
 	if background != nil {
 		go background(ctx)
 	}
-	srv := &http.Server{Handler: h}
+	srv := Server(h)
 	srv.RegisterOnShutdown(hub.Close)
 	go func() {
 		<-ctx.Done()

@@ -25,6 +25,15 @@ type App struct {
 // NewApp builds the ticker. Close its Hub when done.
 func NewApp(hubOpts ...reverse.Option) *App {
 	hub := reverse.NewHub(hubOpts...)
-	srv := rpc.NewServer(rpc.WithHub(hub))
+	srv := rpc.NewServer(rpc.WithHub(hub), rpc.WithSubscribeAuthorizer(quotesOnly))
 	return &App{Handler: site.Handler(srv, static, "static"), Hub: hub, Market: NewMarket(hub)}
+}
+
+// quotesOnly lets pages subscribe to the quotes, under /stocks, and to
+// nothing else.
+func quotesOnly(_ *reverse.Session, _ *rpc.Principal, pattern string) error {
+	if reverse.TopicWithin(pattern, "/stocks") {
+		return nil
+	}
+	return rpc.Errorf(rpc.CodePermissionDenied, "only quotes, under /stocks, may be subscribed to")
 }

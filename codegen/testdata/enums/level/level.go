@@ -10,3 +10,14 @@ const (
 	Mid  Level = 0
 	High Level = 1
 )
+
+// Mask is a set of bit flags.
+//
+//parley:flags
+type Mask uint16
+
+// The masks.
+const (
+	MaskA Mask = 1 << iota
+	MaskB
+)

@@ -1,0 +1,253 @@
+package reverse
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// ReasonEvicted: the hub was at Limits.Sessions when a new page came, and
+// ended this session, the one that had gone longest without a connection,
+// to make room.
+const ReasonEvicted = "evicted"
+
+// maxRotations bounds how many renamings of a browser a page may follow
+// to claim its session (see Hub.RotateBrowser).
+const maxRotations = 8
+
+// defaultSessions is the default of Limits.Sessions: 100,000, or fewer
+// when the process's open-file limit could not give each session a held
+// connection, keeping an eighth of the limit (at least 256 files) for
+// everything else the process opens.
+func defaultSessions() int {
+	n := openFileLimit()
+	if n <= 0 {
+		return 100_000
+	}
+	return min(100_000, max(n-max(n/8, 256), 64))
+}
+
+// addrUse is what one client address holds on the hub.
+type addrUse struct {
+	sessions int
+	browsers map[string]int // live sessions by browser (HTTP session id)
+}
+
+// rotation records that a browser was given a new id.
+type rotation struct {
+	to string
+	at time.Time
+}
+
+// identities are the hub's per-address counts and browser renamings,
+// guarded by the hub's mu.
+type identities struct {
+	byAddr  map[netip.Addr]*addrUse
+	rotated map[string]rotation // by the browser's former id
+}
+
+// OpenFrom is Open for a page whose requests come from the address
+// client. Besides the limits Open enforces, it refuses the page with
+// ErrTooManySessions when client holds Limits.SessionsPerAddress sessions,
+// or when the page's browser is new to client and client already holds
+// sessions of Limits.BrowsersPerAddress browsers: a client that drops its
+// cookies, and so is given a new browser id on every request, cannot fill
+// the hub. The zero Addr is not counted.
+//
+// When the hub holds Limits.Sessions sessions, the one that has gone
+// longest without a connection ends with ReasonEvicted to make room; only
+// when every session holds a connection is the page refused.
+func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Session, error) {
+	s := &Session{
+		id:          newID(),
+		page:        NormalizePage(pagePath),
+		httpSession: httpSession,
+		hub:         h,
+		lastSeen:    h.now(),
+	}
+	s.x.addr = client
+	for evicted := false; ; evicted = true {
+		h.mu.Lock()
+		if err := h.admitLocked(httpSession, client); err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+		if len(h.byID) < h.limits.Sessions {
+			h.addLocked(s)
+			h.mu.Unlock()
+			break
+		}
+		var victim *Session
+		if !evicted {
+			victim = h.idlestLocked()
+		}
+		h.mu.Unlock()
+		if victim == nil {
+			return nil, fmt.Errorf("%w: the server holds %d, each with a connection", ErrTooManySessions, h.limits.Sessions)
+		}
+		h.end(victim, ReasonEvicted)
+	}
+	h.listeners.started(s)
+	return s, nil
+}
+
+// admitLocked checks the per-browser and per-address limits for a new
+// session of httpSession from client.
+func (h *Hub) admitLocked(httpSession string, client netip.Addr) error {
+	if len(h.byHTTP[httpSession]) >= h.limits.PagesPerHTTPSession {
+		return fmt.Errorf("%w: a browser may open %d", ErrTooManySessions, h.limits.PagesPerHTTPSession)
+	}
+	if !client.IsValid() {
+		return nil
+	}
+	use := h.ids.byAddr[client]
+	switch {
+	case use == nil:
+	case use.sessions >= h.limits.SessionsPerAddress:
+		return fmt.Errorf("%w: one address may open %d", ErrTooManySessions, h.limits.SessionsPerAddress)
+	case use.browsers[httpSession] == 0 && len(use.browsers) >= h.limits.BrowsersPerAddress:
+		return fmt.Errorf("%w: one address may hold sessions of %d browsers", ErrTooManySessions, h.limits.BrowsersPerAddress)
+	}
+	return nil
+}
+
+// addLocked makes s reachable: it indexes it by id, page, browser,
+// address and the browser's user.
+func (h *Hub) addLocked(s *Session) {
+	h.byID[s.id] = s
+	addIndex(h.byPage, s.page, s)
+	addIndex(h.byHTTP, s.httpSession, s)
+	if b := h.users[s.httpSession]; b != nil {
+		s.x.user = b.user
+		addIndex(h.byUser, b.user, s)
+	}
+	h.countAddrLocked(s.x.addr, s.httpSession, 1)
+}
+
+// countAddrLocked adds delta to the sessions client holds for browser.
+func (h *Hub) countAddrLocked(client netip.Addr, browser string, delta int) {
+	if !client.IsValid() {
+		return
+	}
+	if h.ids.byAddr == nil {
+		h.ids.byAddr = map[netip.Addr]*addrUse{}
+	}
+	use := h.ids.byAddr[client]
+	if use == nil {
+		use = &addrUse{browsers: map[string]int{}}
+		h.ids.byAddr[client] = use
+	}
+	use.sessions += delta
+	if n := use.browsers[browser] + delta; n > 0 {
+		use.browsers[browser] = n
+	} else {
+		delete(use.browsers, browser)
+	}
+	if use.sessions <= 0 {
+		delete(h.ids.byAddr, client)
+	}
+}
+
+// idlestLocked returns the session without a held connection that has
+// gone longest without contact, or nil if every session holds one.
+func (h *Hub) idlestLocked() *Session {
+	var idlest *Session
+	var since time.Time
+	for _, s := range h.byID {
+		s.mu.Lock()
+		if s.held == nil && (idlest == nil || s.lastSeen.Before(since)) {
+			idlest, since = s, s.lastSeen
+		}
+		s.mu.Unlock()
+	}
+	return idlest
+}
+
+// RotateBrowser records that the browser known by the HTTP session id
+// from is known by to from now on, and moves s, the page of that browser
+// that was given the new id, to it (s may be nil). The browser's other
+// pages move to the new id when they present it with their session id
+// (Lookup); their held connections are released so that they come back
+// at once. Pages that keep presenting from stay where they are. Whoever
+// else knows from, such as someone who planted that id in the browser,
+// is thereby left out of whatever is later bound to the new id. The
+// record is forgotten after the session timeout.
+//
+// rpc.Call.SetUser rotates the caller's browser this way before it binds
+// a user to it.
+func (h *Hub) RotateBrowser(from, to string, s *Session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ids.rotated == nil {
+		h.ids.rotated = map[string]rotation{}
+	}
+	h.ids.rotated[from] = rotation{to: to, at: h.now()}
+	if s != nil && h.byID[s.id] == s && s.httpSession == from {
+		h.moveLocked(s, to)
+	}
+	// Let the other pages come back at once, with the new id if they have it.
+	for other := range h.byHTTP[from] {
+		other.mu.Lock()
+		if other.held != nil {
+			other.releaseLocked(other.held)
+		}
+		other.mu.Unlock()
+	}
+}
+
+// claim moves s to the browser id httpSession if the browser s belongs to
+// was renamed to it (RotateBrowser), and reports whether it did.
+func (h *Hub) claim(s *Session, httpSession string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byID[s.id] != s {
+		return false
+	}
+	id := s.httpSession
+	for range maxRotations {
+		if id == httpSession {
+			h.moveLocked(s, httpSession)
+			return true
+		}
+		r, ok := h.ids.rotated[id]
+		if !ok {
+			return false
+		}
+		id = r.to
+	}
+	return false
+}
+
+// moveLocked moves s from its browser id to another, with that browser's
+// user binding.
+func (h *Hub) moveLocked(s *Session, to string) {
+	from := s.httpSession
+	if from == to {
+		return
+	}
+	delIndex(h.byHTTP, from, s)
+	if b := h.users[from]; b != nil && len(h.byHTTP[from]) == 0 {
+		b.idleSince = h.now()
+	}
+	h.countAddrLocked(s.x.addr, from, -1)
+	s.httpSession = to
+	addIndex(h.byHTTP, to, s)
+	h.countAddrLocked(s.x.addr, to, 1)
+	if s.x.user != "" {
+		delIndex(h.byUser, s.x.user, s)
+		s.x.user = ""
+	}
+	if b := h.users[to]; b != nil {
+		s.x.user = b.user
+		addIndex(h.byUser, b.user, s)
+	}
+}
+
+// forgetRotationsLocked drops the renamings made before cutoff.
+func (h *Hub) forgetRotationsLocked(cutoff time.Time) {
+	for from, r := range h.ids.rotated {
+		if r.at.Before(cutoff) {
+			delete(h.ids.rotated, from)
+		}
+	}
+}
