@@ -21,7 +21,7 @@
 //
 // A named string or integer type of the package's module with exported
 // constants of its type is an enum: a union type and a frozen object in
-// JS, and an rpc.Enum in Go against which the generated handlers check
+// JS, and an rpcgen.Enum in Go against which the generated handlers check
 // every decoded argument that may hold one, refusing other values with
 // invalid_argument.
 //

@@ -13,12 +13,16 @@ import (
 	"strings"
 
 	"golang.org/x/tools/go/packages"
+
+	"github.com/parley-go/parley/jsruntime"
 )
 
 // File is a generated file.
 type File struct {
 	// Name is the file's base name, such as "chat_parley.go", to be
-	// written in the package's directory.
+	// written in the package's directory; or, from Declarations, its
+	// slash-separated path in the declarations' directory, such as
+	// "interface/Chat.d.ts".
 	Name string
 	// Content is the file's text.
 	Content []byte
@@ -58,6 +62,34 @@ func Generate(pkg *packages.Package) ([]File, error) {
 	if err := checkClashes(pkg, out); err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// Declarations returns the TypeScript declarations of the services of
+// pkg, for building pages with tsc or a bundler: "engine.d.ts", the
+// runtime's, and "interface/NAME.d.ts" for each //parley:service
+// interface, sorted by name. Each File's Name is a slash-separated path
+// relative to one directory, laid out as the server serves the files
+// under /parley/, so the relative imports between them resolve. The
+// content is what the server serves. pkg must be loaded as for Generate,
+// which refuses the same declarations.
+func Declarations(pkg *packages.Package) ([]File, error) {
+	if err := checkLoaded(pkg); err != nil {
+		return nil, err
+	}
+	m, err := analyze(pkg)
+	if err != nil {
+		return nil, withTypeErrors(pkg, err)
+	}
+	out := []File{{Name: "engine.d.ts", Content: jsruntime.Types}}
+	for _, sf := range m.files {
+		for _, it := range sf.ifaces {
+			if it.kind == service {
+				out = append(out, File{Name: "interface/" + it.name + ".d.ts", Content: []byte(typesTS(sf.base, it, m.clients))})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

@@ -15,7 +15,7 @@ import (
 // constants, and every integer of a type wider than 53 bits must be
 // within ±(2^53−1). It checks results for wide integers too, and walks
 // the values of interface types in them at run time. Each enum gets an
-// rpc.Enum set, and each named struct on the way a function checking a
+// rpcgen.Enum set, and each named struct on the way a function checking a
 // pointer to it; the rest is loops inline.
 
 // checkMode says what a generated check looks for.
@@ -192,7 +192,7 @@ func (w *goWriter) checks(g *jen.Group, t types.Type, x func() *jen.Statement, d
 		i := "i" + d
 		g.For(jen.Id(i).Op(":=").Range().Add(x())).BlockFunc(func(g *jen.Group) {
 			w.checks(g, elem, func() *jen.Statement { return x().Index(jen.Id(i)) }, depth+1, func(err jen.Code) jen.Code {
-				return wrap(jen.Qual(rpcPath, "AtIndex").Call(err, jen.Id(i)))
+				return wrap(jen.Qual(rpcgenPath, "AtIndex").Call(err, jen.Id(i)))
 			}, md)
 		})
 	case *types.Map:
@@ -205,12 +205,12 @@ func (w *goWriter) checks(g *jen.Group, t types.Type, x func() *jen.Statement, d
 		g.For(vars.Op(":=").Range().Add(x())).BlockFunc(func(g *jen.Group) {
 			if keyCheck {
 				w.checks(g, u.Key(), func() *jen.Statement { return jen.Id(k) }, depth+1, func(err jen.Code) jen.Code {
-					return wrap(jen.Qual(rpcPath, "AtKey").Call(err, jen.Id(k)))
+					return wrap(jen.Qual(rpcgenPath, "AtKey").Call(err, jen.Id(k)))
 				}, md)
 			}
 			if elemCheck {
 				w.checks(g, u.Elem(), func() *jen.Statement { return jen.Id(v) }, depth+1, func(err jen.Code) jen.Code {
-					return wrap(jen.Qual(rpcPath, "AtKey").Call(err, jen.Id(k)))
+					return wrap(jen.Qual(rpcgenPath, "AtKey").Call(err, jen.Id(k)))
 				}, md)
 			}
 		})
@@ -245,7 +245,7 @@ func (w *goWriter) fieldChecks(g *jen.Group, t types.Type, x func() *jen.Stateme
 		}
 		jsonName := f.name
 		wrapField := func(err jen.Code) jen.Code {
-			return wrap(jen.Qual(rpcPath, "AtField").Call(err, jen.Lit(jsonName)))
+			return wrap(jen.Qual(rpcgenPath, "AtField").Call(err, jen.Lit(jsonName)))
 		}
 		if d := w.enumDecl(f.v.Type()); d != nil && fmd.enums && f.optional {
 			call := jen.Id(w.enumSet(d)).Dot("CheckOptional").Call(sel())
@@ -256,7 +256,7 @@ func (w *goWriter) fieldChecks(g *jen.Group, t types.Type, x func() *jen.Stateme
 	}
 }
 
-// enumSet returns the name of the file's rpc.Enum of d, declaring it on
+// enumSet returns the name of the file's rpcgen.Enum of d, declaring it on
 // first use.
 func (w *goWriter) enumSet(d *decl) string {
 	if name := w.names[d.obj]; name != "" {
@@ -313,7 +313,7 @@ func (w *goWriter) checkers() {
 		}
 		name := w.names[d.obj]
 		w.f.Commentf("%s holds the values of %s.", name, d.name())
-		w.f.Var().Id(name).Op("=").Qual(rpcPath, "NewEnum").Call(values...)
+		w.f.Var().Id(name).Op("=").Qual(rpcgenPath, "NewEnum").Call(values...)
 	}
 }
 

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -80,4 +82,56 @@ func TestCallCenterTwoSupervisors(t *testing.T) {
 	waitFor(t, aliceTab2, `document.getElementById("mine-1") === null`)
 	waitFor(t, alice, `document.getElementById("mine-1") === null`)
 	assert.Equal(t, "", eval[string](t, alice, `document.getElementById("error").textContent`))
+}
+
+// TestCallCenterWaitingTicks checks that a waiting call's time counts up
+// in the page by itself, between the server's pushes.
+func TestCallCenterWaitingTicks(t *testing.T) {
+	app := callcenter.NewApp()
+	t.Cleanup(app.Hub.Close)
+	url := serve(t, app.Handler)
+	page := newUser(t)
+	openPage(t, page, url+"/")
+
+	app.Center.Incoming("Ravi")
+	waitFor(t, page, `document.querySelectorAll("#queue li").length === 1`)
+	// Mark the row the push drew: a later push would replace it.
+	require.NoError(t, chromedp.Do(page, chromedp.Evaluate[chromedp.Void](`window.pushedRow = document.querySelector("#queue li")`)))
+	waited := `Number(/^waiting (\d+)s$/.exec(document.querySelector("#queue li .waited").textContent)?.[1])`
+	first := eval[int](t, page, waited)
+	waitFor(t, page, fmt.Sprintf(`%s >= %d`, waited, first+2))
+	assert.True(t, eval[bool](t, page, `document.querySelector("#queue li") === window.pushedRow`), "the time ticked with no push")
+}
+
+// TestCallCenterNotFound checks the call centre's answers at addresses it
+// does not serve, such as /parley/ where the debug page is off: a browser
+// gets an HTML page, the runtime and API clients Parley's JSON error.
+func TestCallCenterNotFound(t *testing.T) {
+	app := callcenter.NewApp()
+	t.Cleanup(app.Hub.Close)
+	url := serve(t, app.Handler)
+	page := newUser(t)
+	openPage(t, page, url+"/")
+
+	for _, path := range []string{"/parley/", "/parley/interface/Nobody.js", "/nowhere.html"} {
+		t.Run(path, func(t *testing.T) {
+			tab := newTab(t, page)
+			resp, err := chromedp.Run(tab, chromedp.NavigateResponse(url+path))
+			require.NoError(t, err)
+			assert.EqualValues(t, http.StatusNotFound, resp.Status)
+			assert.Equal(t, "text/html; charset=utf-8", resp.Headers["Content-Type"])
+			assert.Equal(t, "Not found", eval[string](t, tab, `document.querySelector("h1").textContent`))
+			assert.Equal(t, path, eval[string](t, tab, `document.querySelector("main code").textContent`))
+			assert.True(t, eval[bool](t, tab, `[...document.styleSheets].some(s => s.href?.endsWith("/site.css"))`), "styled like the examples")
+		})
+	}
+
+	// fetch, as the runtime does, asks for anything: the JSON error.
+	got := eval[map[string]any](t, page, `fetch("/parley/").then(async r => ({status: r.status, type: r.headers.get("Content-Type"), body: await r.json()}))`)
+	assert.EqualValues(t, http.StatusNotFound, got["status"])
+	assert.Contains(t, got["type"], "application/json")
+	body, _ := got["body"].(map[string]any)
+	e, _ := body["error"].(map[string]any)
+	assert.Equal(t, "not_found", e["code"])
+	assert.NotEmpty(t, e["message"])
 }

@@ -27,8 +27,9 @@ func TestDebugPage(t *testing.T) {
 	openPage(t, dev, url+"/parley/")
 
 	methods := eval[[]string](t, dev, `[...document.querySelectorAll("form.method")].map(f => f.dataset.service + "." + f.dataset.method)`)
-	require.GreaterOrEqual(t, len(methods), 3)
-	assert.Equal(t, []string{"Chat.history", "Chat.send", "Chat.setName"}, methods[:3], "the application's services first")
+	assert.Equal(t, []string{"Chat.history", "Chat.send", "Chat.setName"}, methods, "the application's services only, not the runtime's own")
+	args := eval[map[string]string](t, dev, `Object.fromEntries([...document.querySelectorAll("form.method")].map(f => [f.dataset.method, f.elements.args.value]))`)
+	assert.Equal(t, map[string]string{"history": "[]", "send": `[""]`, "setName": `[""]`}, args, "arguments pre-filled by type")
 	sessions := eval[[]string](t, dev, `[...document.querySelectorAll("#sessions tbody tr td:first-child")].map(td => td.textContent)`)
 	assert.Equal(t, []string{"/"}, sessions, "the open chat page's session, by page")
 

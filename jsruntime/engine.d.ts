@@ -75,7 +75,7 @@ export interface StartOptions {
 export type State = "idle" | "connecting" | "connected" | "reconnecting" | "offline";
 
 /** Why a session ended, as the server says in a reset. */
-export type ResetReason = "expired" | "overflow" | "closed" | "evicted";
+export type ResetReason = "expired" | "overflow" | "closed" | "evicted" | "shutdown";
 
 /**
  * A gap: reverse calls may have been missed, so the page should reload its

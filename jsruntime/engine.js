@@ -41,6 +41,9 @@ export class ParleyError extends Error {
  */
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
+// The most a page waits before it reconnects after a server's shutdown
+// notice that names no delay.
+const SHUTDOWN_RECONNECT_MS = 2000;
 const TRANSPORTS = ["auto", "sse", "longpoll", "poll", "passive"];
 const ACK_DELAY_MS = 250;
 const MIN_STREAM_MS = 1000;
@@ -156,6 +159,9 @@ export function createClient({
   // since the last success; it sets how long backoff() waits.
   let failures = 0;
   let reopening = false;
+  // leaving is set while the page comes back from a server that said it
+  // was shutting down: a reset that follows is reported as "shutdown".
+  let leaving = false;
   let ackTimer = null;
   let listening = false;
   let resumeOnShow = false;
@@ -379,9 +385,13 @@ export function createClient({
   function deliver(reply, from) {
     if (from !== session || !session) return;
     if (reply.reset) {
-      reset(reply.reset.reason);
+      // The server that held the session shut down, and the one that
+      // answers now does not know it.
+      reset(leaving && reply.reset.reason === "expired" ? "shutdown" : reply.reset.reason);
+      leaving = false;
       return;
     }
+    if (!reply.shutdown) leaving = false;
     failures = 0;
     if (reply.advice) advise(reply.advice);
     for (const m of reply.messages ?? []) {
@@ -424,6 +434,19 @@ export function createClient({
     failures++;
     const cap = BACKOFF_MS[Math.min(failures - 1, BACKOFF_MS.length - 1)];
     return sleep(cap / 2 + random() * (cap / 2));
+  }
+
+  // serverLeaving follows a server's notice that it is shutting down: the
+  // page keeps its session and waits a random time between half and all
+  // of the delay the server gave, so that the server's pages do not all
+  // come back at once, then reconnects to whichever server answers. It is
+  // not a failure, and not a gap: the page resumes its session if that
+  // server knows it, and is reset with the reason "shutdown" if not.
+  function serverLeaving(notice) {
+    leaving = true;
+    setState("reconnecting");
+    const ms = notice.reconnect > 0 ? notice.reconnect : SHUTDOWN_RECONNECT_MS;
+    return sleep(ms / 2 + random() * (ms / 2));
   }
 
   // post sends one request and returns its Parley JSON reply, or throws a
@@ -713,12 +736,13 @@ export function createClient({
       try {
         await ensureSession();
         const from = session;
+        let notice;
         if (current === "sse") {
           began = Date.now();
-          await stream(from, ctl.signal);
+          notice = await stream(from, ctl.signal);
           // A stream that ends as soon as it began (a proxy cutting it) must
           // not make the page reconnect in a tight loop.
-          if (running && current === "sse" && session === from && Date.now() - began < MIN_STREAM_MS) {
+          if (!notice && running && current === "sse" && session === from && Date.now() - began < MIN_STREAM_MS) {
             throw new ParleyError("unavailable", "the event stream closed at once");
           }
           sseFaults = 0;
@@ -727,7 +751,12 @@ export function createClient({
           const reply = await post("poll", { session: from, ack: lastSeq, ...(wait ? {} : { wait }) }, ctl.signal);
           setState("connected");
           deliver(reply, from);
-          if (!wait && running && current === "poll" && session === from) await sleep(interval);
+          if (session === from) notice = reply.shutdown;
+          if (!notice && !wait && running && current === "poll" && session === from) await sleep(interval);
+        }
+        if (notice) {
+          await serverLeaving(notice);
+          continue;
         }
         if (!session) {
           // Reset: the next session is opened after a pause, as after a failure.
@@ -759,7 +788,8 @@ export function createClient({
 
   // stream reads reverse calls from an SSE stream until it ends. The
   // stream must open with an "open" event in time, or a proxy is buffering
-  // it and the page falls back to long-poll.
+  // it and the page falls back to long-poll. It returns the server's
+  // shutdown notice if the stream ended with one.
   async function stream(from, signal) {
     let res;
     try {
@@ -818,6 +848,9 @@ export function createClient({
           } else if (event === "reset") {
             deliver({ reset: payload }, from);
             return;
+          } else if (event === "shutdown") {
+            // The server is going away; the messages before this are run.
+            return from === session ? payload : undefined;
           } else if (event === "error") {
             // The server could not serve the stream: the data is the error.
             throw toError(payload);

@@ -42,6 +42,10 @@ type Envelope struct {
 	// Ended, for a "result", is the reason the page's session ended
 	// before it answered.
 	Ended string `json:"ended,omitempty"`
+	// Published is when the sending hub handed a reverse call to the
+	// backplane, in Unix nanoseconds by its clock; 0 when unknown. The
+	// receiving hubs measure the backplane's lag by it.
+	Published int64 `json:"published,omitempty"`
 }
 
 // Envelope kinds between hubs.
@@ -143,6 +147,7 @@ func (h *Hub) receive(env Envelope) {
 		}
 		h.bindUser(env.Key, user)
 	default:
+		h.stats.received(&env, h.now())
 		h.deliverLocal(env)
 	}
 }

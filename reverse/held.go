@@ -68,6 +68,7 @@ func (s *Session) notifyLocked() {
 	hh := s.held
 	switch {
 	case hh == nil:
+	case s.heldBack && s.ended == "" && !s.hub.drain.on.Load():
 	case hh.kind == SSE:
 		s.hub.goSafely("a stream write", func() { s.flushStream(hh, false) })
 	case s.ended != "" || s.hub.tc.MaxWaitAfterWrite < 0:

@@ -135,6 +135,8 @@ type Hub struct {
 	invocations invocations
 	listeners   listeners
 	graves      tombstones // why recently ended sessions ended
+	stats       hubStats   // counters and observers: see stats.go
+	drain       drainState // Shutdown: see shutdown.go
 
 	// deliverMu serialises deliveries so that every page sees calls in
 	// one global order.
@@ -185,7 +187,12 @@ func NewHub(opts ...Option) *Hub {
 }
 
 // Close stops the hub's sweeper, ends every session and leaves the backplane.
-func (h *Hub) Close() {
+// A server that is going away calls Shutdown instead, which first tells
+// the pages to reconnect elsewhere.
+func (h *Hub) Close() { h.close(ReasonClosed) }
+
+// close is Close, ending every session with reason.
+func (h *Hub) close(reason string) {
 	select {
 	case <-h.stop:
 		return
@@ -200,7 +207,7 @@ func (h *Hub) Close() {
 	}
 	h.mu.RUnlock()
 	for _, s := range all {
-		h.endNow(s, ReasonClosed)
+		h.endNow(s, reason)
 	}
 	h.unsub()
 }
@@ -226,7 +233,8 @@ func NormalizePage(p string) string {
 // session httpSession, and runs the OnSessionStart listeners. If the HTTP
 // session is bound to a user (SetUser), so is the new session. It fails
 // with ErrTooManySessions at a limit; see OpenFrom, which also limits
-// what one client address may open, for how a full hub makes room.
+// what one client address may open, for how a full hub makes room. It
+// fails with ErrShuttingDown once Shutdown has begun.
 func (h *Hub) Open(pagePath, httpSession string) (*Session, error) {
 	return h.OpenFrom(pagePath, httpSession, netip.Addr{})
 }
@@ -336,6 +344,7 @@ func (h *Hub) finish(s *Session, reason string) bool {
 	s.mu.Unlock()
 	if first {
 		h.graves.add(s.id, s.httpSession, reason, h.now())
+		h.stats.sessionEnded(reason)
 		h.failPending(s, reason)
 		h.listeners.ended(s, reason)
 	}
@@ -379,6 +388,9 @@ func (h *Hub) expireIdle() {
 	h.mu.RUnlock()
 	for _, s := range stale {
 		h.endNow(s, ReasonExpired)
+	}
+	for _, s := range h.unclaimed(h.now().Add(-h.renameGrace())) {
+		h.endNow(s, ReasonClosed)
 	}
 	h.graves.expire(cutoff)
 	h.forgetIdleUsers(cutoff)

@@ -87,6 +87,7 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 		}
 		h.end(victim, ReasonEvicted)
 	}
+	h.stats.opened.Add(1)
 	h.listeners.started(s)
 	return s, nil
 }
@@ -94,6 +95,9 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 // admitLocked checks the per-browser and per-address limits for a new
 // session of httpSession from client.
 func (h *Hub) admitLocked(httpSession string, client netip.Addr) error {
+	if h.drain.on.Load() {
+		return ErrShuttingDown
+	}
 	if len(h.byHTTP[httpSession]) >= h.limits.PagesPerHTTPSession {
 		return fmt.Errorf("%w: a browser may open %d", ErrTooManySessions, h.limits.PagesPerHTTPSession)
 	}
@@ -185,9 +189,12 @@ func (h *Hub) RotateBrowser(from, to string, s *Session) {
 	if s != nil && h.byID[s.id] == s && s.httpSession == from {
 		h.moveLocked(s, to)
 	}
-	// Let the other pages come back at once, with the new id if they have it.
+	// Hold back the other pages' outboxes until they present the new id,
+	// and let them come back at once to do so.
 	for other := range h.byHTTP[from] {
+		other.x.claimTo = to
 		other.mu.Lock()
+		other.heldBack = true
 		if other.held != nil {
 			other.releaseLocked(other.held)
 		}
@@ -195,25 +202,78 @@ func (h *Hub) RotateBrowser(from, to string, s *Session) {
 	}
 }
 
+// unclaimed returns the pages whose outbox was held back by a renaming of
+// their browser made before cutoff and that never presented the new id:
+// whoever else knows the former id. They end, so that what was held back
+// never reaches them and they learn they missed it.
+func (h *Hub) unclaimed(cutoff time.Time) []*Session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*Session
+	for from, r := range h.ids.rotated {
+		if !r.at.Before(cutoff) {
+			continue
+		}
+		for s := range h.byHTTP[from] {
+			if s.x.claimTo != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
 // claim moves s to the browser id httpSession if the browser s belongs to
-// was renamed to it (RotateBrowser), and reports whether it did.
+// was renamed to it (RotateBrowser), and reports whether it did. For
+// formerIDGrace after a renaming it also accepts, without moving s back,
+// a former id of the browser s now belongs to: a request the page sent
+// before it saw the new cookie (the next poll racing the reply that set
+// it) still carries that id, and refusing it would cost the page its
+// session. Past the grace, only the new id reaches the page, even for
+// whoever learns its session id.
 func (h *Hub) claim(s *Session, httpSession string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.byID[s.id] != s {
 		return false
 	}
-	id := s.httpSession
-	for range maxRotations {
-		if id == httpSession {
-			h.moveLocked(s, httpSession)
-			return true
+	if h.renamedLocked(httpSession, s.httpSession, h.now().Add(-h.renameGrace())) {
+		return true
+	}
+	if h.renamedLocked(s.httpSession, httpSession, time.Time{}) {
+		h.moveLocked(s, httpSession)
+		if s.x.claimTo != "" {
+			s.x.claimTo = ""
+			s.mu.Lock()
+			s.heldBack = false
+			s.notifyLocked()
+			s.mu.Unlock()
 		}
+		return true
+	}
+	return false
+}
+
+// formerIDGrace is how long after a browser's renaming its pages are
+// still reached with its former id, and have to present the new one.
+const formerIDGrace = 30 * time.Second
+
+// renameGrace is formerIDGrace, or half the session timeout when that is
+// shorter, so that the sweep meets every renaming before forgetting it.
+func (h *Hub) renameGrace() time.Duration { return min(formerIDGrace, h.timeout/2) }
+
+// renamedLocked reports whether the browser id from was renamed to to,
+// in at most maxRotations renamings, each made after since.
+func (h *Hub) renamedLocked(from, to string, since time.Time) bool {
+	id := from
+	for range maxRotations {
 		r, ok := h.ids.rotated[id]
-		if !ok {
+		if !ok || r.at.Before(since) {
 			return false
 		}
-		id = r.to
+		if id = r.to; id == to {
+			return true
+		}
 	}
 	return false
 }

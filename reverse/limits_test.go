@@ -121,12 +121,21 @@ func TestRotatedBrowserClaimsItsSessions(t *testing.T) {
 	require.NoError(t, err)
 	tab, err := h.Open("/p", "old")
 	require.NoError(t, err)
+	planted, err := h.Open("/p", "old") // whoever else knows the old id
+	require.NoError(t, err)
 
 	h.RotateBrowser("old", "new", caller)
 	h.bindUser("new", "alice")
 	assert.Equal(t, "new", caller.HTTPSession())
 	assert.Equal(t, "alice", caller.User())
-	assert.Empty(t, tab.User(), "not yet claimed")
+
+	// What the user is sent now waits in the other pages' outboxes until
+	// they show they have the new id.
+	require.NoError(t, h.User("alice").Call("welcome"))
+	assert.Len(t, caller.Pending(0).Messages, 1)
+	for _, s := range []*Session{tab, planted} {
+		assert.Empty(t, s.Pending(0).Messages, "held back until claimed")
+	}
 
 	_, err = h.Lookup(tab.ID(), "other")
 	assert.True(t, errors.Is(err, ErrForeignSession))
@@ -134,6 +143,31 @@ func TestRotatedBrowserClaimsItsSessions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Same(t, tab, got)
 	assert.Equal(t, "alice", tab.User())
-	_, err = h.Lookup(tab.ID(), "old")
-	assert.ErrorIs(t, err, ErrForeignSession, "once moved, the old id is refused")
+	assert.Len(t, tab.Pending(0).Messages, 1, "claimed: the held-back message arrives")
+
+	got, err = h.Lookup(tab.ID(), "old")
+	require.NoError(t, err, "a request sent before the move still carries the old id")
+	assert.Same(t, tab, got)
+	assert.Equal(t, "new", tab.HTTPSession(), "and does not move the page back")
+	_, err = h.Lookup(caller.ID(), "elsewhere")
+	assert.ErrorIs(t, err, ErrForeignSession)
+
+	// Past the grace, the old id reaches none of the moved pages, and the
+	// page that never presented the new id ends without what was held back.
+	h.mu.Lock()
+	r := h.ids.rotated["old"]
+	r.at = r.at.Add(-h.renameGrace() - time.Second)
+	h.ids.rotated["old"] = r
+	h.mu.Unlock()
+	for _, s := range []*Session{caller, tab} {
+		_, err = h.Lookup(s.ID(), "old")
+		assert.ErrorIs(t, err, ErrForeignSession)
+	}
+	h.expireIdle()
+	reason, ended := planted.Ended()
+	assert.True(t, ended)
+	assert.Equal(t, ReasonClosed, reason)
+	assert.Equal(t, &Reset{Reason: ReasonClosed}, planted.Pending(0).Reset)
+	_, ended = tab.Ended()
+	assert.False(t, ended)
 }

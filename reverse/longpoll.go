@@ -8,7 +8,8 @@ import (
 
 // ServeLongPoll answers a long-poll from s's page, which has run every
 // message up to ack: at once if there is something to send or advice to
-// give, otherwise when there is, or when the hold ends. A newer request
+// give, or if the hub is shutting down (with the shutdown notice; see
+// Hub.Shutdown), otherwise when there is, or when the hold ends. A newer request
 // from the page releases an older one. Where it can, the connection is
 // parked and the handler returns at once.
 func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, ack uint64) {
@@ -17,9 +18,10 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 	s.lastSeen = h.now()
 	s.transport = LongPoll
 	advice := h.adviseLocked(s, LongPoll)
-	if advice != nil || len(s.msgs) > 0 || s.ended != "" {
+	if advice != nil || s.deliverableLocked() || s.ended != "" || h.drain.on.Load() {
 		d := s.deliveryLocked()
 		d.Advice = advice
+		h.addNotice(&d)
 		if s.held != nil {
 			s.releaseLocked(s.held)
 		}
@@ -32,7 +34,7 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 		hh.timer = time.AfterFunc(h.tc.Hold, func() {
 			h.safely("a long-poll reply", func() { s.flushLongPoll(hh) })
 		})
-		return len(s.msgs) > 0 || s.ended != ""
+		return s.deliverableLocked() || s.ended != "" || h.drain.on.Load()
 	})
 }
 
@@ -48,6 +50,7 @@ func (h *Hub) ServePoll(w http.ResponseWriter, s *Session, ack uint64) {
 	}
 	d := s.deliveryLocked()
 	d.Advice = h.adviseLocked(s, Polling)
+	h.addNotice(&d)
 	s.mu.Unlock()
 	replyJSON(w, d)
 }
@@ -77,6 +80,7 @@ func (s *Session) flushLongPoll(hh *held) {
 	}
 	s.detachLocked(hh)
 	d := s.deliveryLocked()
+	s.hub.addNotice(&d)
 	s.mu.Unlock()
 	writeJSONTo(hh.out, d)
 }

@@ -41,7 +41,8 @@ func (m Message) MarshalJSON() ([]byte, error) {
 // Reset tells a page that its session is gone and it may have missed
 // messages: the page raises a gap event and opens a fresh session.
 type Reset struct {
-	// Reason is one of ReasonExpired, ReasonOverflow or ReasonClosed.
+	// Reason is one of ReasonExpired, ReasonOverflow, ReasonClosed,
+	// ReasonEvicted or ReasonShutdown.
 	Reason string `json:"reason"`
 }
 
@@ -64,6 +65,9 @@ type Session struct {
 	advised   bool      // the page polls because the load monitor said so
 	lastSeen  time.Time
 	ended     string // the reason the session ended, "" while it lives
+	// heldBack keeps the outbox from the page until it presents the new
+	// id its browser was given (Hub.RotateBrowser).
+	heldBack bool
 
 	x  sessionState  // user, groups, attributes, subscriptions, invocations: see state.go
 	ev sessionEvents // the lifecycle listeners still to run: see state.go
@@ -116,6 +120,8 @@ func (s *Session) push(body []byte, lim Limits) bool {
 	s.lastSeq++
 	s.msgs = append(s.msgs, Message{Seq: s.lastSeq, body: body})
 	s.bytes += len(body)
+	s.hub.stats.messages.Add(1)
+	s.hub.stats.messageBytes.Add(uint64(len(body)))
 	s.notifyLocked()
 	return true
 }
@@ -155,6 +161,7 @@ func (s *Session) ackLocked(seq uint64) {
 		s.bytes -= len(s.msgs[n].body)
 		n++
 	}
+	s.hub.stats.acked.Add(uint64(n))
 	// Copy down rather than reslice so acknowledged bodies can be collected.
 	rest := copy(s.msgs, s.msgs[n:])
 	clear(s.msgs[rest:])
@@ -170,6 +177,9 @@ type Delivery struct {
 	Reset *Reset `json:"reset,omitempty"`
 	// Advice, when set, tells the page to change transport or interval.
 	Advice *Advice `json:"advice,omitempty"`
+	// Shutdown, when set, tells the page that the server is shutting down
+	// and when to reconnect (see Hub.Shutdown). A reply with a Reset has none.
+	Shutdown *Shutdown `json:"shutdown,omitempty"`
 }
 
 // Pending acknowledges ack and returns what the page has still to run,
@@ -196,11 +206,17 @@ func (s *Session) deliveryLocked() Delivery {
 	if s.ended != "" {
 		return Delivery{Reset: &Reset{Reason: s.ended}}
 	}
-	if len(s.msgs) == 0 {
+	if !s.deliverableLocked() {
 		return Delivery{}
 	}
 	s.sentLocked(s.msgs[len(s.msgs)-1].Seq)
 	return Delivery{Messages: append([]Message(nil), s.msgs...)}
+}
+
+// deliverableLocked reports whether the outbox has messages the page may
+// be sent now. Called with s.mu held.
+func (s *Session) deliverableLocked() bool {
+	return len(s.msgs) > 0 && !s.heldBack
 }
 
 // sentLocked records that every message up to seq was handed to the page.

@@ -19,7 +19,8 @@ var sseHeader = http.Header{
 // highest number the page has run, from the Last-Event-ID header). The
 // stream opens with an "open" event, so a page can tell a buffering proxy
 // (the event does not arrive) and fall back to long-poll; heartbeats keep
-// it alive; it ends with a "reset" event if the session ends. A newer
+// it alive; it ends with a "reset" event if the session ends, and with a
+// "shutdown" event if the hub shuts down (Hub.Shutdown). A newer
 // request from the page ends an older stream. Where it can, the connection
 // is parked and the handler returns at once.
 func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, s *Session, lastEventID uint64) {
@@ -36,8 +37,9 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, s *Session, lastE
 
 // flushStream writes to the stream hh what it has not sent yet, and a
 // heartbeat if asked and there is nothing else. It ends the stream when a
-// write fails, the session ends, the page was advised to poll, or the
-// stream is past its age.
+// write fails, the session ends, the hub shuts down (with a "shutdown"
+// event after the messages), the page was advised to poll, or the stream
+// is past its age.
 func (s *Session) flushStream(hh *held, heartbeat bool) {
 	for {
 		s.mu.Lock()
@@ -58,7 +60,7 @@ func (s *Session) flushStream(hh *held, heartbeat bool) {
 			buf = appendOpen(buf, hh.advice)
 		}
 		for _, m := range s.msgs {
-			if m.Seq > hh.sent {
+			if m.Seq > hh.sent && !s.heldBack {
 				buf = appendEvent(buf, m)
 				hh.sent = m.Seq
 			}
@@ -66,12 +68,16 @@ func (s *Session) flushStream(hh *held, heartbeat bool) {
 		s.sentLocked(hh.sent)
 		ended := s.ended
 		old := s.hub.now().Sub(hh.since) >= s.hub.tc.StreamMaxAge
+		notice := s.hub.shutdownNotice()
 		s.mu.Unlock()
 
-		if ended != "" {
+		switch {
+		case ended != "":
 			buf = append(buf, "event: reset\ndata: "...)
 			buf, _ = appendJSON(buf, Reset{Reason: ended})
 			buf = append(buf, "\n\n"...)
+		case notice != nil:
+			buf = appendShutdown(buf, notice)
 		}
 		if heartbeat && len(buf) == 0 {
 			buf = append(buf, ":\n\n"...)
@@ -88,7 +94,7 @@ func (s *Session) flushStream(hh *held, heartbeat bool) {
 		hh.flushing = false
 		again := hh.again
 		hh.again = false
-		stop := err != nil || ended != "" || old || hh.advice != nil && hh.advice.Transport == Polling
+		stop := err != nil || ended != "" || notice != nil || old || hh.advice != nil && hh.advice.Transport == Polling
 		if stop && s.held == hh {
 			s.detachLocked(hh)
 		}

@@ -18,6 +18,10 @@ type sessionState struct {
 	groups map[string]struct{}
 	subs   map[string]struct{}
 	addr   netip.Addr // the client address that opened the session, if known
+	// claimTo is the new id of the session's browser (Hub.RotateBrowser)
+	// that the page must present before its outbox reaches it; "" when
+	// nothing is held back.
+	claimTo string
 
 	mu        sync.Mutex
 	attrs     map[string]any
@@ -70,13 +74,29 @@ func (h *Hub) bindUser(httpSession, user string) {
 	} else {
 		h.users[httpSession] = &userBinding{user: user, idleSince: h.now()}
 	}
-	for s := range h.byHTTP[httpSession] {
+	bind := func(s *Session) {
 		if s.x.user != "" {
 			delIndex(h.byUser, s.x.user, s)
 		}
 		s.x.user = user
 		if user != "" {
 			addIndex(h.byUser, user, s)
+		}
+	}
+	for s := range h.byHTTP[httpSession] {
+		bind(s)
+	}
+	// The other pages of a browser just given this id are bound too, with
+	// their outboxes held back until they present it (RotateBrowser): a
+	// page that never does is not the browser's, and never receives them.
+	for from, r := range h.ids.rotated {
+		if r.to != httpSession {
+			continue
+		}
+		for s := range h.byHTTP[from] {
+			if s.x.claimTo == httpSession {
+				bind(s)
+			}
 		}
 	}
 }

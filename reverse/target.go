@@ -197,6 +197,7 @@ func encodeCall(fn string, args []any, invoke string) ([]byte, error) {
 func (h *Hub) deliver(env Envelope) (int, error) {
 	h.deliverMu.Lock()
 	defer h.deliverMu.Unlock()
+	env.Published = h.now().UnixNano()
 	return h.bp.Publish(env)
 }
 

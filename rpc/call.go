@@ -241,6 +241,10 @@ func (s *Server) appendError(b []byte, e *Error) []byte {
 // internal error for this call alone, with the stack logged.
 func (s *Server) invoke(r *http.Request, x *exchange, script *reverse.Session, wc *wireCall) (res wireResult) {
 	m := wc.desc
+	if obs := s.observers.list.Load(); obs != nil {
+		start := time.Now()
+		defer func() { observeCall(*obs, wc, m, start, res.err) }()
+	}
 	if m == nil {
 		s.mu.RLock()
 		if svc := s.services[wc.Service]; svc != nil {

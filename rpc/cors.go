@@ -157,15 +157,13 @@ func (s *Server) methods(rest string) string {
 			return http.MethodGet
 		}
 		return http.MethodPost
-	case rest == "engine.js" || rest == "engine.d.ts":
-		return "GET, HEAD"
 	case strings.HasPrefix(rest, "download/"):
 		// Fetching a download consumes it: HEAD is not served.
 		return http.MethodGet
 	case s.debugPage && (rest == "" || rest == "debug.js" || rest == "debug.css"):
 		return "GET, HEAD"
 	}
-	if _, ok := s.module(rest); ok {
+	if _, ok := s.asset(rest); ok {
 		return "GET, HEAD"
 	}
 	return ""
@@ -193,6 +191,9 @@ func writeMethodNotAllowed(w http.ResponseWriter, r *http.Request, rest, allow s
 // isJSON reports whether a Content-Type header is application/json, with
 // no parameter but an optional charset=utf-8.
 func isJSON(contentType string) bool {
+	if contentType == "application/json" { // what the runtime sends, without parsing
+		return true
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/json" {
 		return false

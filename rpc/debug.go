@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"bytes"
-	"cmp"
 	"html/template"
 	"net/http"
 	"slices"
@@ -13,9 +12,13 @@ import (
 )
 
 // WithDebugPage serves a page at the prefix (GET /parley/) that lists
-// every service and method with its signature and documentation, with a
-// form to call each with JSON arguments, and the live script sessions of
-// each page. Off by default: it shows the whole API and lets anyone try
+// every service and method of the application with its signature and
+// documentation, with a form to call each with JSON arguments, and the
+// live script sessions of each page. The runtime's own service
+// (BuiltinService) is left out. Each form starts with a value of each
+// parameter's type, read from the method's signature and the service's
+// TypeScript declarations: 0, "", false, [], an object with every field,
+// or an enum's first value. Off by default: it shows the whole API and lets anyone try
 // it, so enable it in development only. The page needs no inline script
 // and sets a Content-Security-Policy of script-src 'self'. Session ids
 // are shown cut short, and browser ids not at all.
@@ -103,6 +106,7 @@ type debugMethod struct {
 	Doc       string
 	Access    string
 	Template  string // the arguments form's initial JSON
+	Rows      int    // the arguments box's height in lines
 }
 
 type debugSessionGroup struct {
@@ -123,35 +127,28 @@ func (s *Server) debugView() debugView {
 	v := debugView{Prefix: s.prefix, Now: time.Now()}
 	s.mu.RLock()
 	for _, svc := range s.services {
+		if svc.desc.Name == BuiltinService {
+			continue // the runtime's own calls, not the application's API
+		}
 		ds := debugService{Name: svc.desc.Name, Doc: svc.desc.Doc}
+		decls := parseDecls(svc.desc.Types)
 		for _, m := range svc.desc.Methods {
 			sig := m.Signature
 			if sig == "" {
 				sig = m.Name + "(" + strings.Join(m.Params, ", ") + ")"
 			}
-			args := make([]string, len(m.Params))
-			for i := range args {
-				args[i] = "null"
-			}
+			args := argsTemplate(m.Signature, len(m.Params), decls)
 			ds.Methods = append(ds.Methods, debugMethod{
 				Name: m.Name, Signature: sig, Doc: m.Doc,
-				Access: describeAccess(m.Access), Template: "[" + strings.Join(args, ", ") + "]",
+				Access: describeAccess(m.Access), Template: args,
+				Rows: min(max(strings.Count(args, "\n")+1, 2), debugMaxRows),
 			})
 		}
 		slices.SortFunc(ds.Methods, func(a, b debugMethod) int { return strings.Compare(a.Name, b.Name) })
 		v.Services = append(v.Services, ds)
 	}
 	s.mu.RUnlock()
-	// The application's services first; the runtime's own ("$parley") after.
-	slices.SortFunc(v.Services, func(a, b debugService) int {
-		builtin := func(name string) int {
-			if strings.HasPrefix(name, "$") {
-				return 1
-			}
-			return 0
-		}
-		return cmp.Or(cmp.Compare(builtin(a.Name), builtin(b.Name)), cmp.Compare(a.Name, b.Name))
-	})
+	slices.SortFunc(v.Services, func(a, b debugService) int { return strings.Compare(a.Name, b.Name) })
 	if s.hub != nil {
 		v.Hub = true
 		for _, info := range s.hub.Snapshot() {
@@ -177,6 +174,9 @@ func describeAccess(a Access) string {
 	return ""
 }
 
+// debugMaxRows is the most lines the arguments box starts with.
+const debugMaxRows = 12
+
 // debugIDChars is how many characters of a session id the page shows.
 const debugIDChars = 6
 
@@ -197,6 +197,7 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Parley debug</title>
 <link rel="stylesheet" href="{{.Prefix}}debug.css">
 <script type="module" src="{{.Prefix}}debug.js"></script>
@@ -215,7 +216,7 @@ var debugPage = template.Must(template.New("debug").Funcs(template.FuncMap{
 <h4><code>{{.Signature}}</code>{{if .Access}} <span class="access">{{.Access}}</span>{{end}}</h4>
 {{if .Doc}}<p class="doc">{{.Doc}}</p>{{end}}
 <label>Arguments (a JSON array)
-<textarea name="args" rows="2" spellcheck="false">{{.Template}}</textarea></label>
+<textarea name="args" rows="{{.Rows}}" spellcheck="false">{{.Template}}</textarea></label>
 <button type="submit">Call {{$svc}}.{{.Name}}</button>
 <pre class="output" aria-live="polite"></pre>
 </form>

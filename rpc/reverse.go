@@ -55,7 +55,11 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 	}
 	script, err := s.hub.OpenFrom(x.req.Page, x.httpID, s.clientAddr(r))
 	if err != nil {
-		writeError(w, NewError(CodeResourceExhausted, strings.TrimPrefix(err.Error(), "reverse: ")))
+		code := CodeResourceExhausted
+		if errors.Is(err, reverse.ErrShuttingDown) {
+			code = CodeUnavailable
+		}
+		writeError(w, NewError(code, strings.TrimPrefix(err.Error(), "reverse: ")))
 		return
 	}
 	reply.Session = script.ID()

@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
-	"github.com/parley-go/parley/jsruntime"
 	"github.com/parley-go/parley/reverse"
 )
 
@@ -75,7 +74,7 @@ type Server struct {
 	maxDepth     int
 	origins      map[string]bool
 	log          *slog.Logger
-	engine       asset
+	engine       engineFiles
 	interceptors []Interceptor
 	authorizer   Authorizer
 	maxUpload    int64
@@ -86,6 +85,7 @@ type Server struct {
 	ids          idSigner // the browser id cookie: see cookie.go
 	subAuth      SubscribeAuthorizer
 	proxies      []netip.Prefix
+	observers    observers // see observe.go
 
 	mu       sync.RWMutex
 	services map[string]*service
@@ -103,7 +103,7 @@ func NewServer(opts ...Option) *Server {
 		downloadTTL: 5 * time.Minute,
 		origins:     map[string]bool{},
 		log:         slog.Default(),
-		engine:      newAsset(jsruntime.Engine, "text/javascript; charset=utf-8"),
+		engine:      newEngineFiles(),
 		services:    map[string]*service{},
 	}
 	for _, o := range opts {
@@ -144,18 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// engineTypes is engine.d.ts, the runtime's TypeScript declarations.
-var engineTypes = newAsset(jsruntime.Types, "application/typescript; charset=utf-8")
-
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
-	if rest == "engine.js" {
-		serveAsset(w, r, s.engine)
-		return
-	}
-	if rest == "engine.d.ts" {
-		serveAsset(w, r, engineTypes)
-		return
-	}
 	if id, ok := strings.CutPrefix(rest, "download/"); ok && r.Method == http.MethodGet {
 		s.serveDownload(w, r, id)
 		return
@@ -164,45 +153,11 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
 		s.serveDebug(w, r, rest)
 		return
 	}
-	if a, ok := s.module(rest); ok {
+	if a, ok := s.asset(rest); ok {
 		serveAsset(w, r, a)
 		return
 	}
 	writeError(w, Errorf(CodeNotFound, "no file %q", rest))
-}
-
-// module returns the generated module (JS or .d.ts) that rest names under
-// "interface/", if a registered service has it.
-func (s *Server) module(rest string) (asset, bool) {
-	file, ok := strings.CutPrefix(rest, "interface/")
-	if !ok {
-		return asset{}, false
-	}
-	name := strings.TrimSuffix(strings.TrimSuffix(file, ".js"), ".d.ts")
-	s.mu.RLock()
-	svc := s.services[name]
-	s.mu.RUnlock()
-	if svc == nil {
-		return asset{}, false
-	}
-	a, ok := svc.files[file]
-	return a, ok
-}
-
-func serveAsset(w http.ResponseWriter, r *http.Request, a asset) {
-	h := w.Header()
-	h.Set("ETag", a.etag)
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", a.contentType)
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(a.body)
 }
 
 // request is what every POST carries: the page's script session, if any,

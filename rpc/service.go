@@ -2,8 +2,6 @@ package rpc
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,19 +140,10 @@ func describeJSONError(err error) string {
 type service struct {
 	desc    ServiceDesc
 	methods map[string]*MethodDesc
-	files   map[string]asset // "NAME.js", "NAME.d.ts"
-}
-
-// asset is a file served from memory with a content-hash ETag.
-type asset struct {
-	body        []byte
-	etag        string
-	contentType string
-}
-
-func newAsset(body []byte, contentType string) asset {
-	sum := sha256.Sum256(body)
-	return asset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, contentType: contentType}
+	files   map[string]asset // "NAME.js", "NAME.d.ts", and hashedModule
+	// hashedModule names the module's content-hashed file, such as
+	// "Chat.0123456789abcdef.js"; empty without a module.
+	hashedModule string
 }
 
 var jsName = regexp.MustCompile(`^[\p{L}_$][\p{L}\p{N}_$]*$`)
@@ -177,10 +166,10 @@ func (s *Server) Register(d ServiceDesc) {
 		svc.methods[m.Name] = m
 	}
 	if d.Module != "" {
-		svc.files[d.Name+".js"] = newAsset([]byte(d.Module), "text/javascript; charset=utf-8")
+		svc.hashedModule = s.addModule(svc.files, d.Name, d.Module)
 	}
 	if d.Types != "" {
-		svc.files[d.Name+".d.ts"] = newAsset([]byte(d.Types), "application/typescript; charset=utf-8")
+		svc.files[d.Name+".d.ts"] = newAsset([]byte(d.Types), tsType)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,7 +2,3 @@ package rpc
 
 // Version is the version of the Parley runtime.
 const Version = "0.1.0"
-
-// IsAtLeastVersion0_1_0 is referenced by generated code so that code
-// generated for a newer runtime fails to compile against an older one.
-const IsAtLeastVersion0_1_0 = true

@@ -3,13 +3,23 @@
 // //parley:client, it writes NAME_parley.go next to it. See package
 // github.com/parley-go/parley/codegen for what is generated.
 //
-// It is meant to run from go generate, in the package's directory:
+// It is meant to run from go generate, in the package's directory, as a
+// tool of the module (go get -tool github.com/parley-go/parley/cmd/parleygen):
 //
-//	//go:generate go run github.com/parley-go/parley/cmd/parleygen
+//	//go:generate go tool parleygen
 //
 // Usage:
 //
-//	parleygen [-dir DIR]
+//	parleygen [-dir DIR] [-ts-out TSDIR]
+//
+// With -ts-out, it also writes the TypeScript declarations of the
+// package's services into TSDIR, as the server serves them under
+// /parley/: TSDIR/engine.d.ts, the runtime's, and
+// TSDIR/interface/NAME.d.ts for each service. TSDIR is relative to the
+// working directory. A TypeScript project maps the pages' imports to them
+// with tsconfig.json's paths: {"/parley/*": ["TSDIR/*"]}. Several
+// packages may share one TSDIR; files of services that no longer exist
+// are left there.
 //
 // Errors are printed one per line as file:line: reason, and the exit
 // status is then 1.
@@ -33,8 +43,9 @@ import (
 
 func main() {
 	dir := flag.String("dir", ".", "directory of the package to generate for")
+	tsOut := flag.String("ts-out", "", "directory to write the TypeScript declarations to (engine.d.ts, interface/NAME.d.ts); none if empty")
 	flag.Parse()
-	if err := run(*dir); err != nil {
+	if err := run(*dir, *tsOut); err != nil {
 		printErrors(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -42,7 +53,9 @@ func main() {
 
 // run generates the files of the package in dir and writes them there,
 // removing the files it generated before that it no longer generates.
-func run(dir string) error {
+// Unless tsOut is empty, it writes the package's TypeScript declarations
+// under tsOut.
+func run(dir, tsOut string) error {
 	old, err := generatedFiles(dir)
 	if err != nil {
 		return err
@@ -68,6 +81,22 @@ func run(dir string) error {
 			if err := os.Remove(path); err != nil {
 				return err
 			}
+		}
+	}
+	if tsOut == "" {
+		return nil
+	}
+	decls, err := codegen.Declarations(pkg)
+	if err != nil {
+		return err
+	}
+	for _, f := range decls {
+		path := filepath.Join(tsOut, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, f.Content, 0o644); err != nil {
+			return err
 		}
 	}
 	return nil

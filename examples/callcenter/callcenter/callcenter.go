@@ -3,7 +3,7 @@
 // one supervisor takes a call it disappears from everyone else's queue.
 package callcenter
 
-//go:generate go run github.com/parley-go/parley/cmd/parleygen
+//go:generate go tool parleygen
 
 import (
 	"context"

@@ -3,7 +3,7 @@
 // page receives them.
 package chat
 
-//go:generate go run github.com/parley-go/parley/cmd/parleygen
+//go:generate go tool parleygen
 
 import (
 	"context"

@@ -9,10 +9,11 @@ import (
 	"github.com/parley-go/parley/jsruntime"
 	"github.com/parley-go/parley/reverse"
 	"github.com/parley-go/parley/rpc"
+	"github.com/parley-go/parley/rpc/rpcgen"
 )
 
 // Generated code requires a runtime at least this new.
-const _ = rpc.IsAtLeastVersion0_1_0
+const _ = rpcgen.IsAtLeastVersion0_1_0
 
 // RegisterChat registers impl as the service Chat on srv: browsers call it
 // through the module /parley/interface/Chat.js.
@@ -51,7 +52,7 @@ func RegisterChat(srv *rpc.Server, impl Chat) {
 						return nil, err
 					}
 					if err := jsruntime.CheckInteger(r); err != nil {
-						return nil, rpc.ResultError(err)
+						return nil, rpcgen.ResultError(err)
 					}
 					return r, nil
 				},
@@ -67,7 +68,7 @@ func RegisterChat(srv *rpc.Server, impl Chat) {
 					}
 					for i0 := range r {
 						if err := parleyChatCheckMessageResult(&r[i0]); err != nil {
-							return nil, rpc.ResultError(rpc.AtIndex(err, i0))
+							return nil, rpcgen.ResultError(rpcgen.AtIndex(err, i0))
 						}
 					}
 					return r, nil
@@ -184,7 +185,7 @@ func (p ChatPageProxy) AddMessage(m Message) {
 // parleyChatCheckMessageResult checks the integers of a Message result.
 func parleyChatCheckMessageResult(v *Message) error {
 	if err := jsruntime.CheckInteger(v.ID); err != nil {
-		return rpc.AtField(err, "id")
+		return rpcgen.AtField(err, "id")
 	}
 	return nil
 }

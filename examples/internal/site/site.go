@@ -40,23 +40,30 @@ func Text(what, s string, max int) (string, error) {
 }
 
 // Handler serves parley under /parley/ and the files of the folder dir of
-// static at /, with security headers: the pages run only scripts from
-// their own origin, with no inline script and no eval.
+// static at /, with the examples' shared files (/site.css, /favicon.svg,
+// /favicon.ico) where static has none of that name, and with security
+// headers: the pages run only scripts from their own origin, with no
+// inline script and no eval. A browser that asks for a missing address
+// gets an HTML page saying so; other clients get the 404 as it is.
+// When parley is an *rpc.Server, /metrics serves its metrics (Metrics).
 func Handler(parley http.Handler, static fs.FS, dir string) http.Handler {
 	files, err := fs.Sub(static, dir)
 	if err != nil {
 		panic(err) // dir is a literal of the caller's, embedded with it
 	}
 	r := mux.NewRouter()
-	r.PathPrefix("/parley/").Handler(parley)
-	r.PathPrefix("/").Handler(secure(http.FileServerFS(files)))
+	r.PathPrefix("/parley/").Handler(htmlNotFound(parley))
+	if srv, ok := parley.(*rpc.Server); ok {
+		r.Handle("/metrics", Metrics(srv))
+	}
+	r.PathPrefix("/").Handler(secure(htmlNotFound(http.FileServerFS(withShared(files)))))
 	return r
 }
 
 func secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", policy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
@@ -93,8 +100,10 @@ func Server(h http.Handler) *http.Server {
 
 // Run serves h on addr, printing "name: URL", until SIGINT or SIGTERM.
 // It runs background, if not nil, with a context that ends then. On the
-// way out it closes hub first, which releases the held connections, so
-// the server need not wait for them.
+// way out it shuts down with hub.Shutdown: no new page is let in, every
+// held page gets its pending messages and is told to reconnect, and the
+// server finishes the requests under way, for up to 10 seconds, after
+// which it closes what is left. A second signal ends the process at once.
 func Run(name, addr string, h http.Handler, hub *reverse.Hub, background func(context.Context)) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -108,12 +117,20 @@ func Run(name, addr string, h http.Handler, hub *reverse.Hub, background func(co
 		go background(ctx)
 	}
 	srv := Server(h)
-	srv.RegisterOnShutdown(hub.Close)
+	down := make(chan struct{})
 	go func() {
+		defer close(down)
 		<-ctx.Done()
-		_ = srv.Shutdown(context.Background())
+		stop()
+		quit, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := hub.Shutdown(quit, srv); err != nil {
+			log.Printf("%s: shutting down: %v", name, err)
+			_ = srv.Close()
+		}
 	}()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+	<-down
 }

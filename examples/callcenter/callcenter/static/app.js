@@ -11,26 +11,46 @@ function report(err) {
   errorBox.textContent = err ? `${err.code}: ${err.message}` : "";
 }
 
+// skew is the server's clock minus this page's, from the last push, so
+// that the waiting times count from the server's time.
+let skew = 0;
+
+// showWaited shows how long each waiting call has waited, in whole
+// seconds. It runs every second, so the times tick between pushes.
+function showWaited() {
+  const now = Date.now() + skew;
+  for (const el of queue.querySelectorAll(".waited")) {
+    const waited = Math.max(0, Math.floor((now - Number(el.dataset.arrived)) / 1000));
+    el.textContent = `waiting ${waited}s`;
+  }
+}
+
 // updateCallers shows the waiting calls, each with a button to take it.
-// It is called by the server (DWR style) and after loading.
+// It is called by the server (DWR style), with the server's time, and
+// after loading.
 function updateCallers(calls, now) {
-  const at = now ? new Date(now) : new Date();
+  if (now) skew = Date.parse(now) - Date.now();
   queue.replaceChildren(...(calls ?? []).map((c) => {
     const li = document.createElement("li");
     li.dataset.id = String(c.id);
     const who = document.createElement("span");
     who.className = "caller";
     who.textContent = c.caller;
-    const waited = Math.max(0, Math.round((at - new Date(c.arrived)) / 1000));
+    const waited = document.createElement("span");
+    waited.className = "waited";
+    waited.dataset.arrived = String(Date.parse(c.arrived));
     const take = document.createElement("button");
+    take.type = "button";
     take.textContent = "Take";
     take.addEventListener("click", () => Supervisor.take(c.id).then(() => report(null), report));
-    li.append(who, ` waiting ${waited}s`, take);
+    li.append(who, waited, take);
     return li;
   }));
+  showWaited();
 }
 
 parley.expose("updateCallers", updateCallers);
+setInterval(showWaited, 1000);
 parley.on("state", (s) => {
   document.getElementById("status").textContent = s;
 });

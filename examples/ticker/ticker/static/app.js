@@ -44,6 +44,8 @@ function showAges() {
 function showMode() {
   const t = parley.transport;
   document.getElementById("mode").textContent = t === "poll" ? "pull (polling)" : `push (${t})`;
+  document.getElementById("push").classList.toggle("secondary", t === "poll");
+  document.getElementById("pull").classList.toggle("secondary", t !== "poll");
 }
 
 async function receiveBy(options) {

@@ -1,10 +1,11 @@
-package rpc
+package rpcgen
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/parley-go/parley/jsruntime"
+	"github.com/parley-go/parley/rpc"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,9 +29,9 @@ func TestEnum(t *testing.T) {
 	assert.Equal(t, `["k"]["odd name"]: "x" is not a Color (want "red" or "green")`, err.Error())
 
 	arg := ArgumentError("shape", err)
-	var pe *Error
+	var pe *rpc.Error
 	require.ErrorAs(t, arg, &pe)
-	assert.Equal(t, CodeInvalidArgument, pe.Code)
+	assert.Equal(t, rpc.CodeInvalidArgument, pe.Code)
 	assert.Equal(t, `argument shape: ["k"]["odd name"]: "x" is not a Color (want "red" or "green")`, pe.Message)
 
 	levels := NewEnum("Level", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
@@ -52,12 +53,12 @@ func TestIntegerErrors(t *testing.T) {
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, `ids["7"][1]`, ue.Path())
 
-	var pe *Error
+	var pe *rpc.Error
 	require.ErrorAs(t, ArgumentError("m", err), &pe)
-	assert.Equal(t, CodeInvalidArgument, pe.Code)
+	assert.Equal(t, rpc.CodeInvalidArgument, pe.Code)
 	assert.Equal(t, `argument m: ids["7"][1]: integer 9007199254740992 cannot be represented exactly in JavaScript (the limit is ±9007199254740991)`, pe.Message)
 
 	require.ErrorAs(t, ResultError(jsruntime.CheckIntegers([]int64{-1 << 60})), &pe)
-	assert.Equal(t, CodeOutOfRange, pe.Code)
+	assert.Equal(t, rpc.CodeOutOfRange, pe.Code)
 	assert.Equal(t, "result: [0]: integer -1152921504606846976 cannot be represented exactly in JavaScript (the limit is ±9007199254740991)", pe.Message)
 }

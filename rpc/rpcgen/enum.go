@@ -1,4 +1,4 @@
-package rpc
+package rpcgen
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/parley-go/parley/jsruntime"
+	"github.com/parley-go/parley/rpc"
 )
 
 // Enum is the set of values of an enumerated type: a named string or
@@ -138,15 +139,15 @@ func AtKey[K comparable](err error, key K) error { return at(err, jsruntime.KeyS
 
 // ArgumentError returns the error of a call whose argument param holds
 // the value err reports, outside its enum or an integer beyond
-// ±(2^53−1): an invalid_argument *Error naming the parameter and the
+// ±(2^53−1): an invalid_argument *rpc.Error naming the parameter and the
 // place in it.
 func ArgumentError(param string, err error) error {
-	return Errorf(CodeInvalidArgument, "argument %s: %s", param, err.Error())
+	return rpc.Errorf(rpc.CodeInvalidArgument, "argument %s: %s", param, err.Error())
 }
 
 // ResultError returns the error of a call whose result holds the integer
-// beyond ±(2^53−1) that err reports: an out_of_range *Error naming the
+// beyond ±(2^53−1) that err reports: an out_of_range *rpc.Error naming the
 // place in the result.
 func ResultError(err error) error {
-	return NewError(CodeOutOfRange, "result: "+err.Error())
+	return rpc.NewError(rpc.CodeOutOfRange, "result: "+err.Error())
 }
