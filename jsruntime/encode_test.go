@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -110,5 +111,34 @@ func TestMarshalRefuses(t *testing.T) {
 		require.Error(t, stdErr)
 		_, err := Marshal(v)
 		assert.Error(t, err, "%#v", v)
+	}
+}
+
+func TestMayHoldNil(t *testing.T) {
+	type flat struct {
+		N int
+		S string
+		T time.Time
+	}
+	type nested struct {
+		F flat
+		P *flat
+		A [2]flat
+	}
+	type withSlice struct{ L []int }
+	type deep struct{ P *withSlice }
+	type self struct{ Next *self }
+	type withAny struct{ V any }
+	for _, c := range []struct {
+		v    any
+		want bool
+	}{
+		{flat{}, false}, {nested{}, false}, {self{}, false}, {json.Number("1"), false},
+		{withSlice{}, true}, {deep{}, true}, {withAny{}, true}, {[]byte(nil), true},
+		{map[string]int(nil), true}, {[1][]int{}, true}, {nil, false},
+	} {
+		if got := mayHoldNil(reflect.TypeOf(c.v)); got != c.want {
+			t.Errorf("mayHoldNil(%T) = %v, want %v", c.v, got, c.want)
+		}
 	}
 }

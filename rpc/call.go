@@ -136,7 +136,7 @@ type wireResult struct {
 func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, x *exchange) {
 	calls := x.req.Calls
 	if calls == nil {
-		writeError(w, NewError(CodeInvalidArgument, "calls must be an array of {id, service, method, args}"))
+		s.refuse(w, NewError(CodeInvalidArgument, "calls must be an array of {id, service, method, args}"))
 		return
 	}
 	var script *reverse.Session
@@ -145,7 +145,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, x *exchange) 
 		var err *Error
 		script, reset, err = s.lookup(x)
 		if err != nil {
-			writeError(w, err)
+			s.refuse(w, err)
 			return
 		}
 	}

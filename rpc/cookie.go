@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
+	"hash/maphash"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The browser id cookie holds a browser's random id and an HMAC-SHA256
@@ -53,7 +55,18 @@ type idSigner struct {
 	name string   // the cookie's name without the __Host- prefix
 	keys [][]byte // the first signs
 	macs []*sync.Pool
+	// verified remembers recently verified cookie values, so that a
+	// browser's cookie costs one MAC, not one per request: a small cache
+	// with a slot per hash of the value.
+	verified [verifiedSlots]atomic.Pointer[verifiedID]
+	seed     maphash.Seed
 }
+
+// verifiedSlots is the size of idSigner's cache of verified values.
+const verifiedSlots = 1024
+
+// verifiedID is a cookie value that passed verification and its id.
+type verifiedID struct{ value, id string }
 
 // macState is an HMAC of one key with room to work in, reused through a
 // pool so that verifying a cookie allocates nothing.
@@ -68,6 +81,7 @@ type macState struct {
 // none was set.
 func (ids *idSigner) init(name string) {
 	ids.name = name
+	ids.seed = maphash.MakeSeed()
 	if len(ids.keys) == 0 {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key) // crypto/rand.Read never fails
@@ -113,6 +127,10 @@ func (ids *idSigner) verify(v string) (string, bool) {
 	if len(v) != signedIDLen || v[browserIDLen] != '.' || !validBrowserID(v[:browserIDLen]) {
 		return "", false
 	}
+	slot := &ids.verified[maphash.String(ids.seed, v)%verifiedSlots]
+	if known := slot.Load(); known != nil && known.value == v {
+		return known.id, true
+	}
 	id, mac := v[:browserIDLen], v[browserIDLen+1:]
 	for _, pool := range ids.macs {
 		m := pool.Get().(*macState)
@@ -121,6 +139,7 @@ func (ids *idSigner) verify(v string) (string, bool) {
 		ok := err == nil && n == macLen && hmac.Equal(m.compute(id), got[:])
 		pool.Put(m)
 		if ok {
+			slot.Store(&verifiedID{value: v, id: id})
 			return id, true
 		}
 	}

@@ -124,7 +124,7 @@ func (s *Server) serveOptions(w http.ResponseWriter, r *http.Request, allow stri
 	h.Add("Vary", "Access-Control-Request-Headers")
 	if !s.listedOrigin(origin) {
 		if n, ok := normalizeOrigin(origin); !ok || n != s.ownOrigin(r) {
-			writeError(w, NewError(CodePermissionDenied, "origin "+origin+" is not allowed"))
+			s.refuse(w, NewError(CodePermissionDenied, "origin "+origin+" is not allowed"))
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", origin)

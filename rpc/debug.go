@@ -65,7 +65,7 @@ func (s *Server) debugAllowed(r *http.Request) bool {
 // serveDebug serves the debug page ("") and its script and style sheet.
 func (s *Server) serveDebug(w http.ResponseWriter, r *http.Request, rest string) {
 	if !s.debugAllowed(r) {
-		writeError(w, NewError(CodePermissionDenied, "the debug page is not served to this client"))
+		s.refuse(w, NewError(CodePermissionDenied, "the debug page is not served to this client"))
 		return
 	}
 	switch rest {
@@ -79,7 +79,7 @@ func (s *Server) serveDebug(w http.ResponseWriter, r *http.Request, rest string)
 	var buf bytes.Buffer
 	if err := debugPage.Execute(&buf, s.debugView()); err != nil {
 		s.log.Error("parley: rendering the debug page", "err", err)
-		writeError(w, NewError(CodeInternal, "internal error"))
+		s.refuse(w, NewError(CodeInternal, "internal error"))
 		return
 	}
 	h := w.Header()

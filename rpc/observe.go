@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,10 @@ type Observer interface {
 	// the error the page received. d runs from the call's start to its
 	// result being encoded, interceptors and access checks included.
 	ObserveCall(service, method string, code Code, d time.Duration)
+	// ObserveRefusal reports a whole request refused with code before any
+	// call of it ran: a CSRF or origin check, a malformed or oversized
+	// body, an unknown endpoint or session.
+	ObserveRefusal(code Code)
 }
 
 // Observe adds o to the observers of the server, told of every call from
@@ -61,4 +66,15 @@ func observeCall(obs []Observer, wc *wireCall, m *MethodDesc, start time.Time, e
 	for _, o := range obs {
 		o.ObserveCall(service, method, code, d)
 	}
+}
+
+// refuse fails a whole request with e and its HTTP status, and tells the
+// observers.
+func (s *Server) refuse(w http.ResponseWriter, e *Error) {
+	if obs := s.observers.list.Load(); obs != nil {
+		for _, o := range *obs {
+			o.ObserveRefusal(e.Code)
+		}
+	}
+	writeError(w, e)
 }

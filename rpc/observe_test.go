@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"cmp"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -18,9 +20,16 @@ type observed struct {
 
 // recorder is an Observer that records what it is told.
 type recorder struct {
-	mu    sync.Mutex
-	calls []observed
-	neg   bool // a negative duration was reported
+	mu      sync.Mutex
+	calls   []observed
+	refused []Code
+	neg     bool // a negative duration was reported
+}
+
+func (r *recorder) ObserveRefusal(code Code) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refused = append(r.refused, code)
 }
 
 func (r *recorder) ObserveCall(service, method string, code Code, d time.Duration) {
@@ -71,6 +80,23 @@ func TestObserversAreToldOfEveryCall(t *testing.T) {
 		assert.Equal(t, want, r.sorted())
 		assert.False(t, r.neg, "a negative duration")
 	}
+}
+
+func TestObserversAreToldOfRefusedRequests(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := &recorder{}
+	f.srv.Observe(rec)
+	c := f.client(t)
+	status, _ := c.post("call", json.RawMessage(`{"calls":[],"calls":[]}`))
+	assert.Equal(t, http.StatusBadRequest, status)
+	status, _ = c.post("nowhere", map[string]any{})
+	assert.Equal(t, http.StatusNotFound, status)
+	c.call("", 0, call(1, "add", 1, 2))
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	assert.Equal(t, []Code{CodeInvalidArgument, CodeNotFound}, rec.refused)
+	assert.Len(t, rec.calls, 1, "a call that ran is not a refusal")
 }
 
 func TestServerHub(t *testing.T) {

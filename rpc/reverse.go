@@ -59,7 +59,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 		if errors.Is(err, reverse.ErrShuttingDown) {
 			code = CodeUnavailable
 		}
-		writeError(w, NewError(code, strings.TrimPrefix(err.Error(), "reverse: ")))
+		s.refuse(w, NewError(code, strings.TrimPrefix(err.Error(), "reverse: ")))
 		return
 	}
 	reply.Session = script.ID()
@@ -98,13 +98,13 @@ func (s *Server) serveReverse(w http.ResponseWriter, r *http.Request, rest strin
 // missing session is refused, and a gone one is answered with a reset.
 func (s *Server) liveSession(w http.ResponseWriter, x *exchange) *reverse.Session {
 	if x.req.Session == "" {
-		writeError(w, NewError(CodeInvalidArgument, "no session"))
+		s.refuse(w, NewError(CodeInvalidArgument, "no session"))
 		return nil
 	}
 	script, reset, err := s.lookup(x)
 	switch {
 	case err != nil:
-		writeError(w, err)
+		s.refuse(w, err)
 	case reset != nil:
 		writeJSON(w, http.StatusOK, reverse.Delivery{Reset: reset})
 	}
@@ -177,14 +177,14 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 // it asks only for the page's own origin and the session's own browser.
 func (s *Server) serveBye(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
-		writeError(w, err)
+		s.refuse(w, err)
 		return
 	}
 	body, err := readBody(w, r, 4096)
 	var req request
 	var spare spareSlices
 	if err != nil || s.decodeRequest(body, &req, &spare) != nil || req.Session == "" {
-		writeError(w, NewError(CodeInvalidArgument, "bye takes {\"session\": ID}"))
+		s.refuse(w, NewError(CodeInvalidArgument, "bye takes {\"session\": ID}"))
 		return
 	}
 	if script, err := s.hub.Lookup(req.Session, s.browserID(w, r)); err == nil {

@@ -123,14 +123,14 @@ func NewServer(opts ...Option) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, s.prefix)
 	if !ok {
-		writeError(w, NewError(CodeNotFound, "not under "+s.prefix))
+		s.refuse(w, NewError(CodeNotFound, "not under "+s.prefix))
 		return
 	}
 	s.corsHeaders(w, r)
 	allow := s.methods(rest)
 	switch {
 	case allow == "":
-		writeError(w, Errorf(CodeNotFound, "no endpoint %q", rest))
+		s.refuse(w, Errorf(CodeNotFound, "no endpoint %q", rest))
 	case r.Method == http.MethodOptions:
 		s.serveOptions(w, r, allow)
 	case !allows(allow, r.Method):
@@ -157,7 +157,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
 		serveAsset(w, r, a)
 		return
 	}
-	writeError(w, Errorf(CodeNotFound, "no file %q", rest))
+	s.refuse(w, Errorf(CodeNotFound, "no file %q", rest))
 }
 
 // request is what every POST carries: the page's script session, if any,
@@ -179,7 +179,7 @@ type request struct {
 // the HTTP session, and hands over to next.
 func (s *Server) post(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request, *exchange)) {
 	if err := s.checkCSRF(r); err != nil {
-		writeError(w, err)
+		s.refuse(w, err)
 		return
 	}
 	buf := getBuf()
@@ -189,15 +189,15 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, next func(http.Res
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			w.Header().Set("Connection", "close")
-			writeError(w, Errorf(CodeResourceExhausted, "request body over %d bytes", s.maxBody))
+			s.refuse(w, Errorf(CodeResourceExhausted, "request body over %d bytes", s.maxBody))
 		} else {
-			writeError(w, NewError(CodeInvalidArgument, "request body could not be read"))
+			s.refuse(w, NewError(CodeInvalidArgument, "request body could not be read"))
 		}
 		return
 	}
 	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r)}
 	if err := s.decodeRequest(body, &x.req, &x.spare); err != nil {
-		writeError(w, err)
+		s.refuse(w, err)
 		return
 	}
 	next(w, r, x)

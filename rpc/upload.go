@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -162,12 +163,12 @@ func closeBody(d *Download) {
 func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request, id string) {
 	browser, ok := s.readBrowserID(r)
 	if !ok {
-		writeError(w, NewError(CodeNotFound, "no such download"))
+		s.refuse(w, NewError(CodeNotFound, "no such download"))
 		return
 	}
 	p := s.downloads.take(id, browser)
 	if p == nil {
-		writeError(w, NewError(CodeNotFound, "no such download: it was fetched already, has expired, or belongs to another browser"))
+		s.refuse(w, NewError(CodeNotFound, "no such download: it was fetched already, has expired, or belongs to another browser"))
 		return
 	}
 	p.timer.Stop()
@@ -212,37 +213,47 @@ func WithDownloadTTL(d time.Duration) Option { return func(s *Server) { s.downlo
 // memory; the rest goes to temporary files, removed after the reply.
 const multipartMemory = 1 << 20
 
+// isMultipart reports whether contentType is multipart/form-data, parsed
+// exactly; the JSON batches of every call are told apart without parsing.
+func isMultipart(contentType string) bool {
+	if len(contentType) < len("multipart/") || !strings.EqualFold(contentType[:len("multipart/")], "multipart/") {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "multipart/form-data"
+}
+
 // postCall serves POST call: a JSON batch, or a multipart/form-data batch
 // that carries files. A multipart request must carry the X-Parley header,
 // as a JSON one must, and come from an allowed origin: a cross-site form
 // can send multipart but not that header.
 func (s *Server) postCall(w http.ResponseWriter, r *http.Request) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "multipart/form-data" {
+	if !isMultipart(r.Header.Get("Content-Type")) {
 		s.post(w, r, s.serveCall)
 		return
 	}
 	if r.Header.Get("X-Parley") == "" {
-		writeError(w, NewError(CodePermissionDenied, "requests must carry the X-Parley header"))
+		s.refuse(w, NewError(CodePermissionDenied, "requests must carry the X-Parley header"))
 		return
 	}
 	if err := s.checkOrigin(r); err != nil {
-		writeError(w, err)
+		s.refuse(w, err)
 		return
 	}
 	limit := s.maxUpload + s.maxBody
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		writeError(w, NewError(CodeInvalidArgument, "malformed multipart request: "+err.Error()))
+		s.refuse(w, NewError(CodeInvalidArgument, "malformed multipart request: "+err.Error()))
 		return
 	}
 	form, err := mr.ReadForm(multipartMemory)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) || errors.Is(err, multipart.ErrMessageTooLarge) {
-			writeError(w, Errorf(CodeResourceExhausted, "upload too large: the limit is %d bytes of files", s.maxUpload))
+			s.refuse(w, Errorf(CodeResourceExhausted, "upload too large: the limit is %d bytes of files", s.maxUpload))
 		} else {
-			writeError(w, NewError(CodeInvalidArgument, "malformed multipart request"))
+			s.refuse(w, NewError(CodeInvalidArgument, "malformed multipart request"))
 		}
 		return
 	}
@@ -254,21 +265,21 @@ func (s *Server) postCall(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if total > s.maxUpload {
-		writeError(w, Errorf(CodeResourceExhausted, "upload too large: %d bytes of files; the limit is %d", total, s.maxUpload))
+		s.refuse(w, Errorf(CodeResourceExhausted, "upload too large: %d bytes of files; the limit is %d", total, s.maxUpload))
 		return
 	}
 	env := form.Value["envelope"]
 	if len(env) != 1 {
-		writeError(w, NewError(CodeInvalidArgument, `a multipart call needs one part named "envelope" holding the JSON request`))
+		s.refuse(w, NewError(CodeInvalidArgument, `a multipart call needs one part named "envelope" holding the JSON request`))
 		return
 	}
 	if int64(len(env[0])) > s.maxBody {
-		writeError(w, Errorf(CodeResourceExhausted, "request body over %d bytes", s.maxBody))
+		s.refuse(w, Errorf(CodeResourceExhausted, "request body over %d bytes", s.maxBody))
 		return
 	}
 	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), files: form.File}
 	if err := s.decodeRequest([]byte(env[0]), &x.req, &x.spare); err != nil {
-		writeError(w, err)
+		s.refuse(w, err)
 		return
 	}
 	s.serveCall(w, r, x)

@@ -13,6 +13,7 @@
 //
 //	parley_rpc_calls_total{service,method,code}       counter   calls, by outcome: code is "ok" or the error code the page received
 //	parley_rpc_call_duration_seconds{service,method}  histogram time from a call's start to its encoded result
+//	parley_rpc_requests_refused_total{code}           counter   whole requests refused before any call ran, by error code
 //	parley_reverse_sessions{transport}                gauge     live script sessions, by the transport their page used last
 //	parley_reverse_held_connections{transport}        gauge     connections held open for pages now
 //	parley_reverse_sessions_opened_total              counter   script sessions opened
@@ -54,6 +55,7 @@ type Collector struct {
 
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
 	lag      prometheus.Histogram
 
 	sessions, held                   *prometheus.Desc
@@ -105,6 +107,10 @@ func New(srv *rpc.Server, opts ...Option) *Collector {
 			Help:    "Time from a call's start to its encoded result, interceptors included.",
 			Buckets: cfg.callBuckets,
 		}, []string{"service", "method"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_rpc_requests_refused_total",
+			Help: "Whole requests refused before any call ran (CSRF and origin checks, malformed or oversized bodies, unknown endpoints or sessions), by error code.",
+		}, []string{"code"}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "parley_reverse_backplane_lag_seconds",
 			Help:    "Time from a hub publishing a reverse call on the backplane to this hub receiving it.",
@@ -143,6 +149,9 @@ func (o observer) ObserveCall(service, method string, code rpc.Code, d time.Dura
 	o.c.duration.WithLabelValues(service, method).Observe(d.Seconds())
 }
 
+// ObserveRefusal implements rpc.Observer.
+func (o observer) ObserveRefusal(code rpc.Code) { o.c.refused.WithLabelValues(string(code)).Inc() }
+
 // ObserveBackplaneLag implements reverse.Observer.
 func (o observer) ObserveBackplaneLag(d time.Duration) { o.c.lag.Observe(d.Seconds()) }
 
@@ -150,6 +159,7 @@ func (o observer) ObserveBackplaneLag(d time.Duration) { o.c.lag.Observe(d.Secon
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.calls.Describe(ch)
 	c.duration.Describe(ch)
+	c.refused.Describe(ch)
 	if c.hub == nil {
 		return
 	}
@@ -168,6 +178,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.calls.Collect(ch)
 	c.duration.Collect(ch)
+	c.refused.Collect(ch)
 	if c.hub == nil {
 		return
 	}
