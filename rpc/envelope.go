@@ -121,17 +121,43 @@ func (d *envDecoder) raw() ([]byte, *Error) {
 		end := d.dec.InputOffset()
 		return d.body[end-int64(len(v)) : end], nil
 	}
-	depth := d.dec.StackDepth()
-	if _, err := d.read(); err != nil {
-		return nil, err
+	if nestsDeeper(d.body[d.dec.InputOffset():], d.maxDepth-d.dec.StackDepth()) {
+		return nil, d.syntaxError(errTooDeep)
 	}
-	start := d.dec.InputOffset() - 1
-	for d.dec.StackDepth() > depth {
-		if _, err := d.read(); err != nil {
-			return nil, err
+	v, err := d.dec.ReadValue()
+	if err != nil {
+		return nil, d.syntaxError(err)
+	}
+	end := d.dec.InputOffset()
+	return d.body[end-int64(len(v)) : end], nil
+}
+
+// nestsDeeper reports whether the array or object that b starts with
+// (after any white space) nests more than limit levels deep, counting
+// its own brackets outside strings. It does not check that b is JSON:
+// the decoder does that as it reads the value, once this bound is known
+// to keep it shallow.
+func nestsDeeper(b []byte, limit int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			if depth++; depth > limit {
+				return true
+			}
+		case ']', '}':
+			if depth--; depth <= 0 {
+				return false
+			}
 		}
 	}
-	return d.body[start:d.dec.InputOffset()], nil
+	return false
 }
 
 // field names a field of the request in errors: call is the index of
