@@ -45,7 +45,13 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
 // notice that names no delay.
 const SHUTDOWN_RECONNECT_MS = 2000;
 const TRANSPORTS = ["auto", "sse", "longpoll", "poll", "passive"];
-const ACK_DELAY_MS = 250;
+// A streaming page acknowledges what it has run on its next request; when
+// none comes, ACK_DELAY_MS after the first message left unacknowledged, or
+// at once when ACK_MAX_MESSAGES messages or ACK_MAX_BYTES of event data
+// are (PROTOCOL.md, "Acknowledgements").
+const ACK_DELAY_MS = 5000;
+const ACK_MAX_MESSAGES = 100;
+const ACK_MAX_BYTES = 64 * 1024;
 const MIN_STREAM_MS = 1000;
 
 // The service the runtime calls for subscriptions and Invoke results, and
@@ -162,6 +168,10 @@ export function createClient({
   // leaving is set while the page comes back from a server that said it
   // was shutting down: a reset that follows is reported as "shutdown".
   let leaving = false;
+  // acked is the highest seq a request has carried to the server since the
+  // session opened; unackedBytes counts the event data run since.
+  let acked = 0;
+  let unackedBytes = 0;
   let ackTimer = null;
   let listening = false;
   let resumeOnShow = false;
@@ -407,6 +417,7 @@ export function createClient({
   function reset(reason) {
     session = "";
     lastSeq = 0;
+    markAcked();
     emit("gap", { reason });
     if (running && current === "passive") reopen();
   }
@@ -642,6 +653,7 @@ export function createClient({
     });
     for (const c of batch) c.req = req;
     const envelope = { session: from, ack: lastSeq, calls };
+    const ackedBefore = markAcked();
     if (ordered) envelope.ordered = true;
     let body = envelope;
     if (files.length > 0) {
@@ -653,10 +665,12 @@ export function createClient({
     try {
       reply = await post("call", body, abort.signal, headers);
     } catch (err) {
+      ackLost(err, from, envelope.ack, ackedBefore);
       for (const c of batch) c.reject(err);
       return;
     }
     deliver(reply, from);
+    ackLater(from, 0);
     const results = new Map((reply.results ?? []).map((r) => [r.id, r]));
     for (const c of batch) {
       const r = results.get(c.id);
@@ -674,6 +688,7 @@ export function createClient({
         .then((r) => {
           session = r.session;
           lastSeq = 0;
+          markAcked();
           sessionOpened();
         })
         .finally(() => {
@@ -748,7 +763,9 @@ export function createClient({
           sseFaults = 0;
         } else {
           const wait = current !== "poll";
-          const reply = await post("poll", { session: from, ack: lastSeq, ...(wait ? {} : { wait }) }, ctl.signal);
+          const body = { session: from, ack: lastSeq, ...(wait ? {} : { wait }) };
+          markAcked();
+          const reply = await post("poll", body, ctl.signal);
           setState("connected");
           deliver(reply, from);
           if (session === from) notice = reply.shutdown;
@@ -791,10 +808,12 @@ export function createClient({
   // it and the page falls back to long-poll. It returns the server's
   // shutdown notice if the stream ended with one.
   async function stream(from, signal) {
+    const last = String(lastSeq);
+    markAcked();
     let res;
     try {
       res = await fetchFn(new URL(`sse?session=${encodeURIComponent(from)}`, base), {
-        headers: { "Last-Event-ID": String(lastSeq), Accept: "text/event-stream", "X-Parley": "1" },
+        headers: { "Last-Event-ID": last, Accept: "text/event-stream", "X-Parley": "1" },
         credentials: "include",
         cache: "no-store",
         signal,
@@ -856,7 +875,7 @@ export function createClient({
             throw toError(payload);
           } else if (event === "message") {
             deliver({ messages: [payload] }, from);
-            scheduleAck(from);
+            ackLater(from, data.length);
           }
           if (current !== "sse") return; // advised to poll
         }
@@ -867,16 +886,55 @@ export function createClient({
     }
   }
 
-  // scheduleAck tells the server, soon, what a streaming page has run.
-  function scheduleAck(from) {
-    if (ackTimer) return;
-    ackTimer = setTimeout(() => {
+  // markAcked records that a request being sent carries lastSeq as the
+  // page's ack, so nothing is pending until more messages run. It returns
+  // the ack carried before, for ackLost.
+  function markAcked() {
+    const before = acked;
+    acked = lastSeq;
+    unackedBytes = 0;
+    clearTimeout(ackTimer);
+    ackTimer = null;
+    return before;
+  }
+
+  // ackLater acknowledges, on a streaming page, what the page has run and
+  // no request has carried: at once past ACK_MAX_MESSAGES messages or
+  // ACK_MAX_BYTES of event data, else ACK_DELAY_MS after the first of
+  // them. The other transports carry the ack on their next request.
+  function ackLater(from, bytes) {
+    if (from !== session || !running || current !== "sse" || lastSeq <= acked) return;
+    unackedBytes += bytes;
+    if (lastSeq - acked >= ACK_MAX_MESSAGES || unackedBytes >= ACK_MAX_BYTES) sendAck(from);
+    else armAckTimer(from);
+  }
+
+  // armAckTimer sends the page's ack ACK_DELAY_MS from now, unless a
+  // request carries it first or a timer is already running.
+  function armAckTimer(from) {
+    ackTimer ??= setTimeout(() => {
       ackTimer = null;
-      if (from !== session || !running) return;
-      post("ack", { session: from, ack: lastSeq })
-        .then((r) => deliver(r, from))
-        .catch(() => {});
+      sendAck(from);
     }, ACK_DELAY_MS);
+  }
+
+  // ackLost undoes markAcked for a request that may not have reached the
+  // server (a network failure or an abort): its ack is pending again.
+  function ackLost(err, from, seq, before) {
+    if (err.code !== "unavailable" && err.code !== "canceled") return;
+    if (from !== session || acked !== seq) return;
+    acked = before;
+    if (running && current === "sse" && lastSeq > acked) armAckTimer(from);
+  }
+
+  // sendAck posts the page's ack now, if a request has not carried it.
+  function sendAck(from) {
+    if (from !== session || lastSeq <= acked) return;
+    const seq = lastSeq;
+    const before = markAcked();
+    post("ack", { session: from, ack: seq })
+      .then((r) => deliver(r, from))
+      .catch((err) => ackLost(err, from, seq, before));
   }
 
   function onOnline() {
@@ -888,9 +946,10 @@ export function createClient({
   // The page is going away: end its session at once, by beacon.
   function onPageHide() {
     if (!running || !session) return;
-    globalThis.navigator?.sendBeacon?.(new URL("bye", base), JSON.stringify({ session }));
+    globalThis.navigator?.sendBeacon?.(new URL("bye", base), JSON.stringify({ session, ack: lastSeq }));
     session = "";
     lastSeq = 0;
+    markAcked();
     stop();
     resumeOnShow = true;
   }
@@ -942,6 +1001,7 @@ export function createClient({
 
   /** stop ends reverse Ajax for the page; calls still work. */
   function stop() {
+    if (running && session) sendAck(session);
     running = false;
     wake();
     setState("idle");
