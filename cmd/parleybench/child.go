@@ -169,7 +169,8 @@ const sourcesPerLoader = 4
 
 // startFleet starts loaders for pages pages in all, at most perProc each,
 // and waits until every page is open or opening takes longer than
-// openTimeout. It returns the number of pages open.
+// openTimeout. It returns the number of pages open. url is the server's
+// Parley URL, or in mode "raw" the address of its raw connections.
 func startFleet(url string, pages, perProc int, mode string, interval, openTimeout time.Duration) (*fleet, int, error) {
 	f := &fleet{}
 	n := (pages + perProc - 1) / perProc
@@ -181,7 +182,11 @@ func startFleet(url string, pages, perProc int, mode string, interval, openTimeo
 		if i < pages%n {
 			share++
 		}
-		p, err := spawn("load", "-control", "-url", url, "-pages", strconv.Itoa(share),
+		target := "-url"
+		if mode == modeRaw {
+			target = "-raw"
+		}
+		p, err := spawn("load", "-control", target, url, "-pages", strconv.Itoa(share),
 			"-transport", mode, "-interval", interval.String(),
 			"-source-first", strconv.Itoa(2+i*sourcesPerLoader), "-sources", strconv.Itoa(sourcesPerLoader),
 			"-duration", "1h")

@@ -35,6 +35,49 @@ type fanoutRow struct {
 	Missed uint64 `json:"missed"`
 	// ServerCPU is the server's CPU seconds per publish.
 	ServerCPU float64 `json:"serverCPU"`
+	// Delivered counts the deliveries over all repeats: Ready × Repeats
+	// when none was missed.
+	Delivered uint64 `json:"delivered"`
+	// CPUPerDelivery is the server's CPU microseconds per delivery, over
+	// all repeats.
+	CPUPerDelivery float64 `json:"cpuPerDelivery"`
+	// Floor compares the row with the raw floor at the same number of
+	// pages; it is absent from the floor's own rows, and when the floor
+	// was not measured.
+	Floor *floorRatio `json:"floor,omitempty"`
+}
+
+// floorRatio is a transport's figures as ratios of the raw floor's.
+type floorRatio struct {
+	// PerSecond is the transport's deliveries per second over the
+	// floor's: 1 is the floor's speed.
+	PerSecond float64 `json:"perSecond"`
+	// CPUPerDelivery is the transport's server CPU per delivery over the
+	// floor's: 1 costs what the floor costs; 0 if the floor's was too
+	// small to measure.
+	CPUPerDelivery float64 `json:"cpuPerDelivery"`
+}
+
+// compareWithFloor sets Floor on every transport row that has a raw floor
+// row with the same number of pages.
+func compareWithFloor(rows []fanoutRow) {
+	floors := map[int]fanoutRow{}
+	for _, r := range rows {
+		if r.Transport == modeRaw {
+			floors[r.Pages] = r
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		f, ok := floors[r.Pages]
+		if r.Transport == modeRaw || !ok || f.PerSecond <= 0 {
+			continue
+		}
+		r.Floor = &floorRatio{PerSecond: r.PerSecond / f.PerSecond}
+		if f.CPUPerDelivery > 0 {
+			r.Floor.CPUPerDelivery = r.CPUPerDelivery / f.CPUPerDelivery
+		}
+	}
 }
 
 // fanoutResult is everything fanout writes to fanout.json.
@@ -51,6 +94,7 @@ func cmdFanout(args []string) error {
 	pollInterval := fs.Duration("poll-interval", time.Second, "interval of the poll transport")
 	timeout := fs.Duration("timeout", 30*time.Second, "longest wait for one publish to reach every page")
 	perProc := fs.Int("per-process", 9000, "pages per loader process")
+	floor := fs.Bool("floor", true, "also measure the raw floor at each number of pages: as many plain TCP connections, each sent the same bytes in one write per quote, and report the transports as ratios of it")
 	out := fs.String("out", "cmd/parleybench/results", "directory for fanout.md, fanout.json and fanout.svg")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,6 +116,9 @@ func cmdFanout(args []string) error {
 		return err
 	}
 	res := fanoutResult{Machine: procfs.DescribeMachine()}
+	if *floor {
+		ts = append(ts, modeRaw)
+	}
 	for _, t := range ts {
 		for _, n := range ns {
 			row, err := runFanout(t, n, *repeats, *pollInterval, *timeout, *perProc)
@@ -82,6 +129,7 @@ func cmdFanout(args []string) error {
 			res.Rows = append(res.Rows, row)
 		}
 	}
+	compareWithFloor(res.Rows)
 	if err := writeResults(*out, "fanout", res, func(w io.Writer) error { return fanoutMarkdown(w, res, *pollInterval) }); err != nil {
 		return err
 	}
@@ -89,43 +137,80 @@ func cmdFanout(args []string) error {
 }
 
 // runFanout publishes one quote at a time to n pages on transport t,
-// repeats times, each time waiting until every page has it.
+// repeats times, each time waiting until every page has it. Transport
+// "raw" is the raw floor.
 func runFanout(t string, n, repeats int, pollInterval, timeout time.Duration, perProc int) (fanoutRow, error) {
 	row := fanoutRow{Transport: t, Pages: n, Repeats: repeats}
-	srv, err := startServer(pollInterval)
+	var extra []string
+	if t == modeRaw {
+		extra = append(extra, "-raw")
+	}
+	srv, err := startServer(pollInterval, extra...)
 	if err != nil {
 		return row, err
 	}
 	defer srv.stop()
-	fl, ready, err := startFleet(srv.info.URL, n, perProc, t, pollInterval, openTimeout(n))
+	target := srv.info.URL
+	if t == modeRaw {
+		target = srv.info.RawAddr
+	}
+	fl, ready, err := startFleet(target, n, perProc, t, pollInterval, openTimeout(n))
 	if err != nil {
 		return row, err
 	}
 	defer fl.stop()
 	row.Ready = ready
+	err = measureFanout(&row, fanoutRig{
+		serverPID: srv.info.PID,
+		publish: func(run string) error {
+			_, err := srv.publish(run, 1, 0)
+			return err
+		},
+		snap: fl.snap,
+	}, timeout)
+	return row, err
+}
+
+// fanoutRig is what measureFanout drives: a server that publishes a quote
+// to every page, and the pages, which report what they have received.
+type fanoutRig struct {
+	// serverPID is the process whose CPU time is measured.
+	serverPID int
+	// publish publishes one quote in the run named run.
+	publish func(run string) error
+	// snap returns what the pages received since the previous snap.
+	snap func() (Snapshot, error)
+}
+
+// measureFanout publishes row.Repeats quotes, one at a time, to the
+// row.Ready pages of rig, each time waiting until every page has it or
+// timeout has passed, and fills in row's figures.
+func measureFanout(row *fanoutRow, rig fanoutRig, timeout time.Duration) error {
 	var trips []float64
 	var allHave, rates []float64
 	var cpu float64
-	for i := range repeats {
+	for i := range row.Repeats {
 		time.Sleep(500 * time.Millisecond) // let every page be held again
-		if _, err := fl.snap(); err != nil {
-			return row, err
+		if _, err := rig.snap(); err != nil {
+			return err
 		}
-		id := fmt.Sprintf("fanout/%s/%d/%d", t, n, i)
-		w, err := openWindow(srv.info.PID, nil)
+		id := fmt.Sprintf("fanout/%s/%d/%d", row.Transport, row.Pages, i)
+		w, err := openWindow(rig.serverPID, nil)
 		if err != nil {
-			return row, err
+			return err
 		}
-		if _, err := srv.publish(id, 1, 0); err != nil {
-			return row, err
+		if err := rig.publish(id); err != nil {
+			_, _, _ = w.close()
+			return err
 		}
 		var got RunData
 		deadline := time.Now().Add(timeout)
-		for got.Delivered < uint64(ready) && time.Now().Before(deadline) {
+		for got.Delivered < uint64(row.Ready) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
-			s, err := fl.snap()
+			s, err := rig.snap()
 			if err != nil {
-				return row, err
+				_, _, _ = w.close()
+				return err
 			}
 			if d := s.Runs[id]; d != nil {
 				got.Counts.Merge(d.Counts)
@@ -134,10 +219,11 @@ func runFanout(t string, n, repeats int, pollInterval, timeout time.Duration, pe
 		}
 		usage, _, err := w.close()
 		if err != nil {
-			return row, err
+			return err
 		}
 		cpu += usage.CPUSeconds
-		row.Missed += got.Lost(ready, 1)
+		row.Delivered += got.Delivered
+		row.Missed += got.Lost(row.Ready, 1)
 		s := got.Trips()
 		for _, us := range got.TripsMicros {
 			trips = append(trips, float64(us)/1e6)
@@ -150,8 +236,11 @@ func runFanout(t string, n, repeats int, pollInterval, timeout time.Duration, pe
 	row.Trip = stats.Summarize(trips)
 	row.AllHave = stats.Summarize(allHave)
 	row.PerSecond = stats.Summarize(rates).Mean
-	row.ServerCPU = cpu / float64(repeats)
-	return row, nil
+	row.ServerCPU = cpu / float64(row.Repeats)
+	if row.Delivered > 0 {
+		row.CPUPerDelivery = cpu * 1e6 / float64(row.Delivered)
+	}
+	return nil
 }
 
 func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) error {
@@ -161,10 +250,12 @@ func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) e
 	}
 	fmt.Fprintf(w, "\nOne quote is published to every page of `/ticker`, and the next only once every page has it (or the wait timed out). ")
 	fmt.Fprintf(w, "*trip* is each page's receive time less the publish time, over all pages and repeats; *all have it* is the time until the last page had it, over repeats; ")
-	fmt.Fprintf(w, "*deliveries/s* is pages reached per second until then. The poll transport, where measured, polls every %v.\n\n", pollInterval)
+	fmt.Fprintf(w, "*deliveries/s* is pages reached per second until then; *CPU per delivery* is the server's CPU time, from `/proc`, over all deliveries. The poll transport, where measured, polls every %v.\n\n", pollInterval)
+	fmt.Fprintf(w, "The **%s** rows, where measured, are the raw floor: as many plain TCP connections on loopback, held by the same server process and loaders, each sent the bytes of the server-sent event a Parley SSE page receives for the quote, in one write per connection, with no HTTP, session, outbox or ack. ", modeRaw)
+	fmt.Fprintf(w, "It is this machine's ceiling for one write per page.\n\n")
 	t := report.Table{
-		Header: []string{"transport", "pages", "repeats", "trip p50", "trip p99", "all have it (mean)", "all have it (max)", "deliveries/s", "missed", "server CPU per publish"},
-		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true},
+		Header: []string{"transport", "pages", "repeats", "trip p50", "trip p99", "all have it (mean)", "all have it (max)", "deliveries/s", "missed", "server CPU per publish", "CPU per delivery"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true},
 	}
 	for _, r := range res.Rows {
 		pages := strconv.Itoa(r.Pages)
@@ -173,13 +264,41 @@ func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) e
 		}
 		t.Add(r.Transport, pages, strconv.Itoa(r.Repeats), report.Millis(r.Trip.P50), report.Millis(r.Trip.P99),
 			report.Millis(r.AllHave.Mean), report.Millis(r.AllHave.Max), fmt.Sprintf("%.0f", r.PerSecond),
-			strconv.FormatUint(r.Missed, 10), fmt.Sprintf("%.3f s", r.ServerCPU))
+			strconv.FormatUint(r.Missed, 10), fmt.Sprintf("%.3f s", r.ServerCPU), fmt.Sprintf("%.1f µs", r.CPUPerDelivery))
 	}
 	if err := t.WriteMarkdown(w); err != nil {
 		return err
 	}
+	if err := floorMarkdown(w, res.Rows); err != nil {
+		return err
+	}
 	_, err := fmt.Fprintf(w, "\n![Fan-out p99 trip time against pages](fanout.svg)\n")
 	return err
+}
+
+// floorMarkdown writes the table of the transports against the raw
+// floor, if any row has been compared with it.
+func floorMarkdown(w io.Writer, rows []fanoutRow) error {
+	t := report.Table{
+		Header: []string{"transport", "pages", "deliveries/s", "of the floor's", "CPU per delivery", "× the floor's"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true},
+	}
+	for _, r := range rows {
+		if r.Floor == nil {
+			continue
+		}
+		times := "unmeasured"
+		if r.Floor.CPUPerDelivery > 0 {
+			times = fmt.Sprintf("%.1f×", r.Floor.CPUPerDelivery)
+		}
+		t.Add(r.Transport, strconv.Itoa(r.Pages), fmt.Sprintf("%.0f", r.PerSecond), fmt.Sprintf("%.0f%%", 100*r.Floor.PerSecond),
+			fmt.Sprintf("%.1f µs", r.CPUPerDelivery), times)
+	}
+	if len(t.Rows) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nAgainst the raw floor at the same number of pages, measured in the same run:\n\n")
+	return t.WriteMarkdown(w)
 }
 
 func fanoutChart(path string, res fanoutResult) error {

@@ -45,9 +45,13 @@ func validMode(m string) bool {
 type loadConfig struct {
 	// URL is the server's Parley prefix URL, on loopback.
 	URL string
+	// Raw is the address, on loopback, of the raw connections of a bench
+	// server serving the raw floor; it is used in mode "raw" only, which
+	// ignores URL.
+	Raw string
 	// Pages is the number of simulated pages.
 	Pages int
-	// Mode is the transport, or "pull".
+	// Mode is the transport, "pull", or "raw" for the raw floor.
 	Mode string
 	// Interval is the poll interval ("poll"), or how often a "passive" or
 	// "pull" page calls Ticker.latest.
@@ -125,6 +129,7 @@ func (r *RunData) Trips() stats.Summary {
 type loader struct {
 	cfg      loadConfig
 	clients  []*client.Client
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	ready    atomic.Int64
 	requests atomic.Uint64
 	errors   atomic.Uint64
@@ -136,10 +141,14 @@ type loader struct {
 }
 
 func newLoader(cfg loadConfig) (*loader, error) {
-	if err := loopback.URL(cfg.URL); err != nil {
+	if cfg.Mode == modeRaw {
+		if err := loopback.HostPort(cfg.Raw); err != nil {
+			return nil, err
+		}
+	} else if err := loopback.URL(cfg.URL); err != nil {
 		return nil, err
 	}
-	if !validMode(cfg.Mode) {
+	if !validMode(cfg.Mode) && cfg.Mode != modeRaw {
 		return nil, fmt.Errorf("unknown transport %q", cfg.Mode)
 	}
 	if cfg.Pages < 1 {
@@ -154,8 +163,11 @@ func newLoader(cfg loadConfig) (*loader, error) {
 		cfg.Interval = 5 * time.Second
 	}
 	cfg.Opening = max(cfg.Opening, 1)
-	l := &loader{cfg: cfg, runs: map[string]*RunData{}, pages: make([]seqtrack.Page, cfg.Pages)}
-	rt := &countingTransport{next: newTransport(cfg.Sources, cfg.Pages), n: &l.requests}
+	l := &loader{cfg: cfg, runs: map[string]*RunData{}, pages: make([]seqtrack.Page, cfg.Pages), dial: sourceDialer(cfg.Sources)}
+	if cfg.Mode == modeRaw {
+		return l, nil // raw pages dial their own connections
+	}
+	rt := &countingTransport{next: newTransport(l.dial, cfg.Pages), n: &l.requests}
 	transport := cfg.Mode
 	if transport == modePull {
 		transport = modePassive // never used to receive: pull pages do not Run
@@ -175,19 +187,25 @@ func newLoader(cfg loadConfig) (*loader, error) {
 	return l, nil
 }
 
-// newTransport returns an HTTP transport for many pages that dials from
-// the sources in turn and keeps up to one idle connection per page.
-func newTransport(sources []netip.Addr, pages int) *http.Transport {
+// sourceDialer returns a dial function that connects from the sources in
+// turn, or from any address if there are none.
+func sourceDialer(sources []netip.Addr) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	var next atomic.Uint64
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: 10 * time.Second}
+		if len(sources) > 0 {
+			src := sources[next.Add(1)%uint64(len(sources))]
+			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// newTransport returns an HTTP transport for many pages that connects
+// with dial and keeps up to one idle connection per page.
+func newTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error), pages int) *http.Transport {
 	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: 10 * time.Second}
-			if len(sources) > 0 {
-				src := sources[next.Add(1)%uint64(len(sources))]
-				d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
-			}
-			return d.DialContext(ctx, network, addr)
-		},
+		DialContext:         dial,
 		MaxIdleConnsPerHost: pages + 16,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
@@ -230,7 +248,7 @@ func (l *loader) observe(i int, q quote, now time.Time) {
 func (l *loader) start(ctx context.Context) {
 	sem := make(chan struct{}, l.cfg.Opening)
 	var wg sync.WaitGroup
-	for i, c := range l.clients {
+	for i := range l.cfg.Pages {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -248,7 +266,7 @@ func (l *loader) start(ctx context.Context) {
 				}
 			}
 			defer release()
-			l.runPage(ctx, i, c, func() {
+			l.runPage(ctx, i, func() {
 				l.ready.Add(1)
 				release()
 			})
@@ -258,7 +276,12 @@ func (l *loader) start(ctx context.Context) {
 }
 
 // runPage runs page i until ctx ends, calling ready once it is open.
-func (l *loader) runPage(ctx context.Context, i int, c *client.Client, ready func()) {
+func (l *loader) runPage(ctx context.Context, i int, ready func()) {
+	if l.cfg.Mode == modeRaw {
+		l.runRawPage(ctx, i, ready)
+		return
+	}
+	c := l.clients[i]
 	handle := func(m client.Message) {
 		now := time.Now()
 		var q quote
@@ -369,7 +392,8 @@ func cmdLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	url := fs.String("url", "", "the server's Parley prefix URL on loopback, e.g. http://127.0.0.1:8080/parley/")
 	pages := fs.Int("pages", 100, "number of simulated pages (about 18,000 at most per process)")
-	mode := fs.String("transport", modeLongPoll, "longpoll, sse, poll, passive, or pull (Ticker.latest every interval, no session)")
+	mode := fs.String("transport", modeLongPoll, "longpoll, sse, poll, passive, pull (Ticker.latest every interval, no session), or raw (plain TCP connections to -raw: the raw floor)")
+	raw := fs.String("raw", "", "with -transport raw, the loopback address of the raw connections of a server run with serve -raw")
 	interval := fs.Duration("interval", 5*time.Second, "poll interval (poll), or interval between Ticker.latest calls (passive, pull)")
 	duration := fs.Duration("duration", 30*time.Second, "how long to run; with -control, the most it runs")
 	sourceFirst := fs.Int("source-first", 2, "connections come from 127.0.0.N, N from this")
@@ -386,7 +410,7 @@ func cmdLoad(args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := newLoader(loadConfig{URL: *url, Pages: *pages, Mode: *mode, Interval: *interval, Sources: src, Opening: *opening})
+	l, err := newLoader(loadConfig{URL: *url, Raw: *raw, Pages: *pages, Mode: *mode, Interval: *interval, Sources: src, Opening: *opening})
 	if err != nil {
 		return err
 	}

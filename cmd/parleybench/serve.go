@@ -60,6 +60,8 @@ type serverStats struct {
 	Held       int    `json:"held"`
 	HeapInuse  uint64 `json:"heapInuse"`
 	Goroutines int    `json:"goroutines"`
+	// Raw is the number of raw connections held in floor mode.
+	Raw int `json:"raw,omitempty"`
 }
 
 // maxPublish bounds one publish request.
@@ -74,11 +76,21 @@ type benchServer struct {
 
 	pubMu sync.Mutex // one publishing run at a time
 
+	// raw, if set, is the raw floor: quotes go to its connections
+	// instead of to the ticker pages.
+	raw *rawFloor
+
 	mu     sync.Mutex
 	latest *quote
 }
 
 func newBenchServer(opts ...reverse.Option) *benchServer {
+	// The loaders are many pages at a few loopback addresses, each page a
+	// browser of its own: lift the per-address limits that a real site
+	// keeps against floods. Later options may still set limits.
+	opts = append([]reverse.Option{reverse.WithLimits(reverse.Limits{
+		SessionsPerAddress: 1 << 30, BrowsersPerAddress: 1 << 30,
+	})}, opts...)
 	b := &benchServer{hub: reverse.NewHub(opts...)}
 	b.rpc = rpc.NewServer(rpc.WithHub(b.hub))
 	b.rpc.Register(rpc.ServiceDesc{Name: "Ticker", Doc: "The bench ticker.", Methods: []rpc.MethodDesc{
@@ -165,7 +177,13 @@ func (b *benchServer) publish(ctx context.Context, req publishRequest) publishRe
 		q.PublishedAt = time.Now().UnixMicro()
 		b.latest = q
 		b.mu.Unlock()
-		if err := target.Call("quote", q); err != nil {
+		var err error
+		if b.raw != nil {
+			err = b.raw.send(q)
+		} else {
+			err = target.Call("quote", q)
+		}
+		if err != nil {
 			return publishReply{Published: n, Took: time.Since(start), Error: err.Error()}
 		}
 		n++
@@ -182,7 +200,11 @@ func (b *benchServer) stats() serverStats {
 			held++
 		}
 	}
-	return serverStats{Sessions: b.hub.Len(), Held: held, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+	st := serverStats{Sessions: b.hub.Len(), Held: held, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+	if b.raw != nil {
+		st.Raw = b.raw.len()
+	}
+	return st
 }
 
 // serverInfo is the line serve prints once it listens.
@@ -190,6 +212,8 @@ type serverInfo struct {
 	Addr string `json:"addr"`
 	URL  string `json:"url"`
 	PID  int    `json:"pid"`
+	// RawAddr is the address of the raw connections, in floor mode.
+	RawAddr string `json:"rawAddr,omitempty"`
 }
 
 func cmdServe(args []string) error {
@@ -199,6 +223,7 @@ func cmdServe(args []string) error {
 	tick := fs.Duration("tick", 0, "publish a quote to the ticker pages every tick on its own, in runs named tick-1, tick-2… (0: only on request)")
 	lifetime := fs.Duration("lifetime", time.Hour, "stop after this long")
 	noParking := fs.Bool("no-parking", false, "hold every page on a waiting handler goroutine, as plain net/http does, instead of parking its connection: the baseline")
+	raw := fs.Bool("raw", false, "serve the raw floor: also accept plain TCP connections on a second loopback port (rawAddr) and publish quotes to them, one write per quote per connection, instead of to the ticker pages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -212,6 +237,15 @@ func cmdServe(args []string) error {
 		return err
 	}
 	info := serverInfo{Addr: ln.Addr().String(), URL: "http://" + ln.Addr().String() + "/parley/", PID: os.Getpid()}
+	if *raw {
+		host, _, _ := net.SplitHostPort(info.Addr)
+		if b.raw, err = listenRaw(host); err != nil {
+			return err
+		}
+		defer b.raw.close()
+		go b.raw.serve()
+		info.RawAddr = b.raw.ln.Addr().String()
+	}
 	if err := json.NewEncoder(os.Stdout).Encode(info); err != nil {
 		return err
 	}

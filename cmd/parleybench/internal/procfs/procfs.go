@@ -90,6 +90,52 @@ func ReadRSS(pid int) (uint64, error) {
 	return ParseStatusRSS(string(b))
 }
 
+// ParseSchedRuntime returns se.sum_exec_runtime from the contents of
+// /proc/PID/task/TID/sched: the time the thread has spent on a CPU, which
+// the kernel prints in milliseconds to the nanosecond.
+func ParseSchedRuntime(sched string) (time.Duration, error) {
+	sc := bufio.NewScanner(strings.NewReader(sched))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || strings.TrimSpace(k) != "se.sum_exec_runtime" {
+			continue
+		}
+		ms, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || ms < 0 {
+			return 0, fmt.Errorf("procfs: se.sum_exec_runtime %q", strings.TrimSpace(v))
+		}
+		return time.Duration(ms * float64(time.Millisecond)), nil
+	}
+	return 0, errors.New("procfs: sched has no se.sum_exec_runtime")
+}
+
+// ReadRuntime returns the time the threads of process pid have spent on a
+// CPU, summed over /proc/PID/task/*/sched. It is finer than the clock
+// ticks of ReadCPU, but leaves out threads that have exited.
+func ReadRuntime(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/sched")
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread exited since the directory was read
+		}
+		if err != nil {
+			return 0, err
+		}
+		d, err := ParseSchedRuntime(string(b))
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
 var (
 	tickOnce sync.Once
 	tick     = 100
@@ -115,7 +161,9 @@ func Seconds(ticks uint64) float64 { return float64(ticks) / float64(ClockTick()
 
 // Usage is what a Sampler saw of one process over a period.
 type Usage struct {
-	// CPUSeconds is the user plus system CPU time used in the period.
+	// CPUSeconds is the user plus system CPU time used in the period: from
+	// ReadRuntime where the kernel provides it and no thread exited, from
+	// the clock ticks of ReadCPU otherwise.
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// Wall is the length of the period.
 	Wall time.Duration `json:"wall"`
@@ -140,6 +188,7 @@ type Sampler struct {
 	pid   int
 	start time.Time
 	cpu0  CPUTicks
+	run0  time.Duration // ReadRuntime at the start; -1 if unreadable
 	stop  chan struct{}
 	done  chan struct{}
 
@@ -153,7 +202,11 @@ func Start(pid int, every time.Duration) (*Sampler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sampler{pid: pid, start: time.Now(), cpu0: cpu, stop: make(chan struct{}), done: make(chan struct{})}
+	run0, err := ReadRuntime(pid)
+	if err != nil {
+		run0 = -1
+	}
+	s := &Sampler{pid: pid, start: time.Now(), cpu0: cpu, run0: run0, stop: make(chan struct{}), done: make(chan struct{})}
 	s.sample()
 	go func() {
 		defer close(s.done)
@@ -190,11 +243,15 @@ func (s *Sampler) Stop() (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
+	seconds := Seconds(cpu.Total() - s.cpu0.Total())
+	if run, err := ReadRuntime(s.pid); err == nil && s.run0 >= 0 && run >= s.run0 {
+		seconds = (run - s.run0).Seconds()
+	}
 	end := s.sample()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Usage{
-		CPUSeconds: Seconds(cpu.Total() - s.cpu0.Total()),
+		CPUSeconds: seconds,
 		Wall:       time.Since(s.start),
 		PeakRSS:    s.peak,
 		EndRSS:     end,

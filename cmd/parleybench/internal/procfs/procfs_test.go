@@ -92,3 +92,46 @@ func TestParseMachine(t *testing.T) {
 		t.Fatalf("ParseMemTotal = %d", got)
 	}
 }
+
+func TestParseSchedRuntime(t *testing.T) {
+	t.Parallel()
+	sched := "parleybench (4242, #threads: 7)\n-------------------\nse.exec_start                                :       5180648.396771\nse.sum_exec_runtime                          :          1234.567891\nnr_switches                                  :                   12\n"
+	got, err := ParseSchedRuntime(sched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1234567891 * time.Nanosecond; got < want-time.Microsecond || got > want+time.Microsecond {
+		t.Fatalf("ParseSchedRuntime = %v, want %v", got, want)
+	}
+	for name, s := range map[string]string{
+		"missing":  "se.exec_start : 1.0\n",
+		"garbled":  "se.sum_exec_runtime : many\n",
+		"negative": "se.sum_exec_runtime : -3.5\n",
+	} {
+		if _, err := ParseSchedRuntime(s); err == nil {
+			t.Errorf("%s: ParseSchedRuntime(%q) did not fail", name, s)
+		}
+	}
+}
+
+func TestReadRuntimeSelf(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/sched"); err != nil {
+		t.Skip("this kernel has no /proc/PID/sched")
+	}
+	before, err := ReadRuntime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := 0
+	for i := range 20_000_000 {
+		x ^= i * i
+	}
+	after, err := ReadRuntime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("runtime went from %v to %v over a busy loop (%d)", before, after, x)
+	}
+}
