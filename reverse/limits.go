@@ -200,6 +200,39 @@ func (h *Hub) RotateBrowser(from, to string, s *Session) {
 		}
 		other.mu.Unlock()
 	}
+	if len(h.byHTTP[from]) > 0 {
+		until := h.now().Add(h.renameGrace())
+		time.AfterFunc(claimNudge, func() { h.safely("a renamed browser's pages", func() { h.nudge(from, to, until) }) })
+	}
+}
+
+// claimNudge is how often the pages of a renamed browser that have not
+// yet presented the new id are sent back to do so.
+const claimNudge = time.Second
+
+// nudge releases the held connections of the pages still waiting to
+// present the id to that their browser was renamed to from from: a
+// page may have come back before the reply that set the new cookie
+// reached its browser, still carrying the former id. It repeats every
+// claimNudge while such pages remain, until the grace ends.
+func (h *Hub) nudge(from, to string, until time.Time) {
+	h.mu.RLock()
+	waiting := false
+	for s := range h.byHTTP[from] {
+		if s.x.claimTo != to {
+			continue
+		}
+		waiting = true
+		s.mu.Lock()
+		if s.held != nil {
+			s.releaseLocked(s.held)
+		}
+		s.mu.Unlock()
+	}
+	h.mu.RUnlock()
+	if waiting && h.now().Before(until) {
+		time.AfterFunc(claimNudge, func() { h.safely("a renamed browser's pages", func() { h.nudge(from, to, until) }) })
+	}
 }
 
 // unclaimed returns the pages whose outbox was held back by a renaming of
