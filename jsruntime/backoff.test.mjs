@@ -3,42 +3,11 @@
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "./engine.js";
+import { jsonReply, streamReply } from "./fakes.mjs";
 
 // A storm is cut off at this many requests, so that a runtime that never
 // waits cannot hang the test; the bounds asserted are far below it.
 const CUTOFF = 2000;
-
-// jsonReply is what fetch resolves to for a JSON body.
-function jsonReply(status, body) {
-  return {
-    status,
-    ok: status < 300,
-    redirected: false,
-    headers: new Headers({ "Content-Type": "application/json" }),
-    json: async () => body,
-  };
-}
-
-// streamReply is an event stream that sends text, then ends.
-function streamReply(text) {
-  let sent = false;
-  return {
-    status: 200,
-    ok: true,
-    redirected: false,
-    headers: new Headers({ "Content-Type": "text/event-stream" }),
-    body: {
-      getReader: () => ({
-        read: async () => {
-          if (sent) return { done: true };
-          sent = true;
-          return { done: false, value: new TextEncoder().encode(text) };
-        },
-        cancel: async () => {},
-      }),
-    },
-  };
-}
 
 const refused = () => jsonReply(503, { error: { code: "resource_exhausted", message: "too many sessions" } });
 

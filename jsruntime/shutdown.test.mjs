@@ -3,37 +3,7 @@
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "./engine.js";
-
-function jsonReply(body) {
-  return {
-    status: 200,
-    ok: true,
-    redirected: false,
-    headers: new Headers({ "Content-Type": "application/json" }),
-    json: async () => body,
-  };
-}
-
-// streamOf is a whole event stream whose body is text.
-function streamOf(text) {
-  let sent = false;
-  return {
-    status: 200,
-    ok: true,
-    redirected: false,
-    headers: new Headers({ "Content-Type": "text/event-stream; charset=utf-8" }),
-    body: {
-      getReader: () => ({
-        read: async () => {
-          if (sent) return { done: true };
-          sent = true;
-          return { done: false, value: new TextEncoder().encode(text) };
-        },
-        cancel: async () => {},
-      }),
-    },
-  };
-}
+import { jsonReply, streamReply } from "./fakes.mjs";
 
 // never is a request that is not answered.
 const never = () => new Promise(() => {});
@@ -75,10 +45,10 @@ async function page(t, transport, fetch) {
 test("sse: a shutdown event ends the stream; the page resumes after a jittered delay, without a gap", async (t) => {
   let closedAt = 0;
   const { p, requests, ran, gaps } = await page(t, "sse", (r, n) => {
-    if (r.path === "session") return jsonReply({ session: "s1" });
+    if (r.path === "session") return jsonReply(200, { session: "s1" });
     if (r.path === "sse" && n === 1) {
       closedAt = Date.now();
-      return streamOf(
+      return streamReply(
         "retry: 1000\nevent: open\ndata: {}\n\n" +
           'id: 1\ndata: {"seq":1,"fn":"note","args":["before"]}\n\n' +
           'retry: 1000\nevent: shutdown\ndata: {"reconnect":1000}\n\n',
@@ -101,11 +71,11 @@ test("sse: a shutdown event ends the stream; the page resumes after a jittered d
 
 test("longpoll: a shutdown reply delivers its messages; a server that does not know the session resets it with the reason shutdown", async (t) => {
   const { requests, ran, gaps } = await page(t, "longpoll", (r, n) => {
-    if (r.path === "session") return jsonReply({ session: `s${n}` });
+    if (r.path === "session") return jsonReply(200, { session: `s${n}` });
     if (r.path === "poll" && n === 1) {
-      return jsonReply({ messages: [{ seq: 1, fn: "note", args: ["pending"] }], shutdown: { reconnect: 2000 } });
+      return jsonReply(200, { messages: [{ seq: 1, fn: "note", args: ["pending"] }], shutdown: { reconnect: 2000 } });
     }
-    if (r.path === "poll" && n === 2) return jsonReply({ reset: { reason: "expired" } });
+    if (r.path === "poll" && n === 2) return jsonReply(200, { reset: { reason: "expired" } });
     return never();
   });
   await runFor(5000);
@@ -120,9 +90,9 @@ test("longpoll: a shutdown reply delivers its messages; a server that does not k
 
 test("longpoll: a reset that does not follow a shutdown keeps its reason", async (t) => {
   const { gaps } = await page(t, "longpoll", (r, n) => {
-    if (r.path === "session") return jsonReply({ session: `s${n}` });
-    if (r.path === "poll" && n === 1) return jsonReply({ messages: [{ seq: 1, fn: "note", args: ["x"] }] });
-    if (r.path === "poll" && n === 2) return jsonReply({ reset: { reason: "expired" } });
+    if (r.path === "session") return jsonReply(200, { session: `s${n}` });
+    if (r.path === "poll" && n === 1) return jsonReply(200, { messages: [{ seq: 1, fn: "note", args: ["x"] }] });
+    if (r.path === "poll" && n === 2) return jsonReply(200, { reset: { reason: "expired" } });
     return never();
   });
   await runFor(3000);

@@ -3,38 +3,12 @@
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "./engine.js";
-
-function jsonReply(status, body) {
-  return {
-    status,
-    ok: status < 300,
-    redirected: false,
-    headers: new Headers({ "Content-Type": "application/json" }),
-    json: async () => body,
-  };
-}
+import { jsonReply, streamReply } from "./fakes.mjs";
 
 // failedStream is the reply to a stream the server cannot serve: one
 // error event carrying the error, then the end.
 function failedStream(code) {
-  const text = `retry: 5000\nevent: error\ndata: ${JSON.stringify({ code, message: "refused" })}\n\n`;
-  let sent = false;
-  return {
-    status: 200,
-    ok: true,
-    redirected: false,
-    headers: new Headers({ "Content-Type": "text/event-stream; charset=utf-8" }),
-    body: {
-      getReader: () => ({
-        read: async () => {
-          if (sent) return { done: true };
-          sent = true;
-          return { done: false, value: new TextEncoder().encode(text) };
-        },
-        cancel: async () => {},
-      }),
-    },
-  };
+  return streamReply(`retry: 5000\nevent: error\ndata: ${JSON.stringify({ code, message: "refused" })}\n\n`);
 }
 
 async function runFor(seconds) {
