@@ -101,7 +101,7 @@ func analyze(pkg *packages.Package) (*model, error) {
 		module = pkg.Module.Path
 	}
 	a := &analyzer{pkg: pkg, errs: errs, docs: docs, mapper: newTypeMapper(pkg.Types, module, docs, errs)}
-	a.mapper.flags = newFlagIndex(pkg, errs)
+	a.mapper.flags = newFlagIndex(pkg, errs, a.mapper.foreign)
 	m := &model{pkg: pkg, mapper: a.mapper}
 	for _, f := range pkg.Syntax {
 		sf := &sourceFile{base: filepath.Base(pkg.Fset.Position(f.Package).Filename)}

@@ -45,12 +45,33 @@ func (d docIndex) add(name *ast.Ident, doc *ast.CommentGroup) {
 	}
 }
 
+// sourceFiles parses the Go files of other packages of the module, which
+// were loaded from export data without syntax, once each, for what export
+// data lacks: doc comments and directives. A file that cannot be parsed
+// is kept as nil.
+type sourceFiles map[string]*ast.File
+
+// parse returns the syntax of the file name and the file set its
+// positions are in, or nil.
+func (sf sourceFiles) parse(fset *token.FileSet, name string) *ast.File {
+	if f, ok := sf[name]; ok {
+		return f
+	}
+	f, err := parser.ParseFile(fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
+	if err != nil {
+		f = nil
+	}
+	sf[name] = f
+	return f
+}
+
 // foreignDocs holds the doc comments of declarations in other packages of
 // the module, which were loaded from export data, without syntax: it reads
 // them from their source files, once per file. Export data keeps the line
 // of a declaration but not always its column, so docs are found by line.
 type foreignDocs struct {
-	fset *token.FileSet
+	fset *token.FileSet // the package's, which src's syntax is added to
+	src  sourceFiles
 	// files maps a file name to the doc comments of its declarations by
 	// line.
 	files map[string]map[int]string
@@ -64,23 +85,22 @@ func (f *foreignDocs) doc(pos token.Pos) string {
 	}
 	docs, ok := f.files[p.Filename]
 	if !ok {
-		docs = readDocs(p.Filename)
+		docs = f.readDocs(p.Filename)
 		f.files[p.Filename] = docs
 	}
 	return docs[p.Line]
 }
 
-// readDocs parses the Go file filename and returns the doc comments of its
-// declarations by line; nil if it cannot be parsed.
-func readDocs(filename string) map[int]string {
-	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, filename, nil, parser.ParseComments|parser.SkipObjectResolution)
-	if err != nil {
+// readDocs returns the doc comments of the declarations of the Go file
+// filename by line; nil if it cannot be parsed.
+func (f *foreignDocs) readDocs(filename string) map[int]string {
+	file := f.src.parse(f.fset, filename)
+	if file == nil {
 		return nil
 	}
 	out := map[int]string{}
 	for pos, doc := range indexDocs([]*ast.File{file}) {
-		out[fset.Position(pos).Line] = doc
+		out[f.fset.Position(pos).Line] = doc
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package codegen
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"go/types"
 	"strings"
@@ -27,13 +26,15 @@ type flagIndex struct {
 	// files holds, by file name, the lines of the names of the marked
 	// types of other packages' files read so far.
 	files map[string]map[int]string
+	// foreign reads other packages' files, once each for docs and flags.
+	foreign *foreignDocs
 }
 
 // newFlagIndex returns the flag index of pkg, reporting to errs every
 // //parley:flags line that is not in the doc comment of a named integer
 // type.
-func newFlagIndex(pkg *packages.Package, errs *errorList) *flagIndex {
-	x := &flagIndex{pkg: pkg.Types, fset: pkg.Fset, marked: map[token.Pos]bool{}, files: map[string]map[int]string{}}
+func newFlagIndex(pkg *packages.Package, errs *errorList, foreign *foreignDocs) *flagIndex {
+	x := &flagIndex{pkg: pkg.Types, fset: pkg.Fset, foreign: foreign, marked: map[token.Pos]bool{}, files: map[string]map[int]string{}}
 	for _, f := range pkg.Syntax {
 		placed := map[*ast.Comment]bool{}
 		for _, d := range f.Decls {
@@ -122,7 +123,7 @@ func (x *flagIndex) isFlags(obj *types.TypeName) bool {
 	pos := x.fset.Position(obj.Pos())
 	lines, read := x.files[pos.Filename]
 	if !read {
-		lines = flaggedLines(pos.Filename)
+		lines = x.flaggedLines(pos.Filename)
 		x.files[pos.Filename] = lines
 	}
 	return lines[pos.Line] == obj.Name()
@@ -131,10 +132,10 @@ func (x *flagIndex) isFlags(obj *types.TypeName) bool {
 // flaggedLines reads the Go file name and returns the names of its
 // types marked //parley:flags, by line. A file that cannot be read or
 // parsed has none.
-func flaggedLines(name string) map[int]string {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
-	if err != nil {
+func (x *flagIndex) flaggedLines(name string) map[int]string {
+	fset := x.foreign.fset
+	f := x.foreign.src.parse(fset, name)
+	if f == nil {
 		return nil
 	}
 	out := map[int]string{}

@@ -86,7 +86,7 @@ func newTypeMapper(pkg *types.Package, module string, docs docIndex, errs *error
 		pkg:     pkg,
 		module:  module,
 		docs:    docs,
-		foreign: &foreignDocs{fset: errs.fset, files: map[string]map[int]string{}},
+		foreign: &foreignDocs{fset: errs.fset, src: sourceFiles{}, files: map[string]map[int]string{}},
 		errs:    errs,
 		byObj:   map[*types.TypeName]*decl{},
 		byName:  map[string]*decl{},

@@ -3,20 +3,11 @@
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "./engine.js";
+import { jsonReply } from "./fakes.mjs";
 
 // The rule under test (PROTOCOL.md, "Acknowledgements").
 const DELAY_MS = 5000;
 const MAX_MESSAGES = 100;
-
-function jsonReply(body) {
-  return {
-    status: 200,
-    ok: true,
-    redirected: false,
-    headers: new Headers({ "Content-Type": "application/json" }),
-    json: async () => body,
-  };
-}
 
 // feed is an event stream the test writes to as it goes.
 function feed() {
@@ -94,9 +85,9 @@ async function ssePage(t) {
     }
     const body = JSON.parse(init.body);
     requests.push({ path, body });
-    if (path === "session") return jsonReply({ session: "s1" });
-    if (path === "call") return jsonReply({ results: body.calls.map((c) => ({ id: c.id, result: null })) });
-    return jsonReply({});
+    if (path === "session") return jsonReply(200, { session: "s1" });
+    if (path === "call") return jsonReply(200, { results: body.calls.map((c) => ({ id: c.id, result: null })) });
+    return jsonReply(200, {});
   };
   const p = createClient({ base: "http://test/parley/", fetch, page: () => "/", random: () => 0.5 });
   let ran = 0;

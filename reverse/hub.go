@@ -200,12 +200,7 @@ func (h *Hub) close(reason string) {
 	}
 	close(h.stop)
 	<-h.done
-	h.mu.RLock()
-	all := make([]*Session, 0, len(h.byID))
-	for _, s := range h.byID {
-		all = append(all, s)
-	}
-	h.mu.RUnlock()
+	all := h.sessions()
 	for _, s := range all {
 		h.endNow(s, reason)
 	}
@@ -273,14 +268,21 @@ type SessionInfo struct {
 	LastSeen time.Time
 }
 
-// Snapshot describes every live session, ordered by page and then id.
-func (h *Hub) Snapshot() []SessionInfo {
+// sessions returns every live session, taken under the read lock and
+// handed out after it, so that callers may lock each session in turn.
+func (h *Hub) sessions() []*Session {
 	h.mu.RLock()
+	defer h.mu.RUnlock()
 	all := make([]*Session, 0, len(h.byID))
 	for _, s := range h.byID {
 		all = append(all, s)
 	}
-	h.mu.RUnlock()
+	return all
+}
+
+// Snapshot describes every live session, ordered by page and then id.
+func (h *Hub) Snapshot() []SessionInfo {
+	all := h.sessions()
 	out := make([]SessionInfo, 0, len(all))
 	for _, s := range all {
 		s.mu.Lock()

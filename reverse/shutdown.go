@@ -112,12 +112,7 @@ func (h *Hub) Shutdown(ctx context.Context, servers ...*http.Server) error {
 // The hub polls its count of held connections, as http.Server.Shutdown
 // polls its connections.
 func (h *Hub) releaseAll(ctx context.Context) error {
-	h.mu.RLock()
-	all := make([]*Session, 0, len(h.byID))
-	for _, s := range h.byID {
-		all = append(all, s)
-	}
-	h.mu.RUnlock()
+	all := h.sessions()
 	for _, s := range all {
 		s.mu.Lock()
 		if hh := s.held; hh != nil {

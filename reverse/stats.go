@@ -69,12 +69,7 @@ func (h *Hub) Observe(o Observer) {
 // session, each under its own lock for a moment, and holds no lock of the
 // hub across them all.
 func (h *Hub) Stats() Stats {
-	h.mu.RLock()
-	all := make([]*Session, 0, len(h.byID))
-	for _, s := range h.byID {
-		all = append(all, s)
-	}
-	h.mu.RUnlock()
+	all := h.sessions()
 	st := Stats{Sessions: map[string]int{}, Held: map[string]int{}}
 	for _, s := range all {
 		s.mu.Lock()

@@ -144,12 +144,7 @@ func (t Target) envelope(body []byte) Envelope {
 
 // filterIDs returns the ids of this hub's sessions that keep accepts.
 func (h *Hub) filterIDs(keep func(*Session) bool) []string {
-	h.mu.RLock()
-	all := make([]*Session, 0, len(h.byID))
-	for _, s := range h.byID {
-		all = append(all, s)
-	}
-	h.mu.RUnlock()
+	all := h.sessions()
 	var ids []string
 	for _, s := range all {
 		if keep(s) {
