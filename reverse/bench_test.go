@@ -13,7 +13,7 @@ import (
 var benchQuote = json.RawMessage(`{"symbol":"PRLY","price":101.25,"seq":1}`)
 
 // BenchmarkOutboxAppendAck appends calls to one session's outbox and
-// acknowledges them, one at a time and ten at a time, as a page that acks
+// hands them to the page and acknowledges them, one at a time and ten at a time, as a page that acks
 // every reply (long-poll) or a batch of ten does.
 func BenchmarkOutboxAppendAck(b *testing.B) {
 	for _, batch := range []int{1, 10} {
@@ -31,7 +31,8 @@ func BenchmarkOutboxAppendAck(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				s.Ack(math.MaxUint64) // clamped to the last message sent
+				s.Pending(0) // handed to the page, as a reply carries them
+				s.Ack(math.MaxUint64)
 			}
 			if d := s.Pending(math.MaxUint64); len(d.Messages) != 0 || d.Reset != nil {
 				b.Fatalf("outbox not empty after the acks: %+v", d)
@@ -74,6 +75,7 @@ func BenchmarkFanoutPageIndex(b *testing.B) {
 				if n++; n%500 == 0 {
 					b.StopTimer()
 					for _, s := range reached {
+						s.Pending(0)
 						s.Ack(math.MaxUint64)
 					}
 					b.StartTimer()

@@ -256,46 +256,52 @@ func TestTombstonesAreBounded(t *testing.T) {
 	assert.Less(t, cap(ts.order), 100, "the queue shrinks")
 }
 
-// rawPair sends two copies of req in one write on a fresh connection and
-// returns everything the server sent until it closed the connection.
-func rawPair(t *testing.T, url, req string) string {
+// rawPipeline sends reqs in one write on a fresh connection and returns
+// the responses the server sent until it closed the connection.
+func rawPipeline(t *testing.T, url string, reqs ...string) []string {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	_, err = io.WriteString(conn, req+req)
+	_, err = io.WriteString(conn, strings.Join(reqs, ""))
 	require.NoError(t, err)
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
-	b, err := io.ReadAll(conn)
-	require.NoError(t, err, "the server closes the connection")
-	return string(b)
+	br := bufio.NewReader(conn)
+	var out []string
+	for range reqs {
+		res, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		out = append(out, res.Status+"\n"+string(body))
+	}
+	_, err = br.ReadByte()
+	require.ErrorIs(t, err, io.EOF, "the server closes the connection after the last reply")
+	return out
 }
 
-func TestPipelinedHeldRequestsAreRefusedCleanly(t *testing.T) {
+func TestPipelinedHeldRequestsAreAnsweredInOrder(t *testing.T) {
 	t.Parallel()
 	var logged syncBuffer
 	h := newTestHub(t, WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
 	url := transportServer(t, h)
-	s := open(t, h, "/", "h")
-	for _, tc := range []struct {
-		name, path, status, body string
-	}{
-		{"longpoll", "/lp", "503 Service Unavailable", `{"error":{"code":"unavailable","message":"` + errPipelined + `"}}`},
-		{"sse", "/sse", "200 OK", "retry: 5000\nevent: error\ndata: {\"code\":\"unavailable\",\"message\":\"" + errPipelined + "\"}\n\n"},
+	for _, tc := range []struct{ name, path, first string }{
+		{"longpoll", "/lp", `200 OK` + "\n" + `{"messages":[{"seq":1,"fn":"f","args":[]}]}`},
+		{"sse", "/sse", "200 OK\nretry: 1000\nevent: open\ndata: {}\n\nid: 1\ndata: {\"seq\":1,\"fn\":\"f\",\"args\":[]}\n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out := rawPair(t, url, "GET "+tc.path+"?session="+s.ID()+" HTTP/1.1\r\nHost: x\r\n\r\n")
-			res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
-			require.NoError(t, err)
-			body, err := io.ReadAll(res.Body)
-			require.NoError(t, err)
-			assert.Equal(t, tc.status, res.Status)
-			assert.True(t, res.Close, "Connection: close")
-			assert.Equal(t, tc.body, string(body))
+			s := open(t, h, "/", "h")
+			require.NoError(t, s.Call("f"))
+			q := "?session=" + s.ID()
+			out := rawPipeline(t, url,
+				"GET "+tc.path+q+" HTTP/1.1\r\nHost: x\r\n\r\n",
+				"GET /poll"+q+"&ack=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			assert.Equal(t, tc.first, out[0], "the held request is answered at once")
+			assert.Equal(t, "200 OK\n{\"advice\":{\"interval\":5000}}", out[1], "then the request behind it")
 			assert.False(t, heldNow(s), "nothing is held")
+			require.NoError(t, s.Call("g"))
+			assert.Len(t, get(t, url, "/lp", s, 1).Messages, 1, "the session still serves")
 		})
 	}
-	require.NoError(t, s.Call("f"))
-	assert.Len(t, get(t, url, "/lp", s, 0).Messages, 1, "the session still serves")
 	assert.NotContains(t, logged.String(), "panic")
 }

@@ -3,24 +3,54 @@ package reverse
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 )
 
-// held is a connection held open for a page: a long-poll waiting for
-// something to send, or an SSE stream.
-type held struct {
-	kind   string // LongPoll or SSE
-	out    sink
-	since  time.Time
-	timer  *time.Timer // LongPoll: ends the hold
-	gather *time.Timer // LongPoll: ends the gathering after a first message
+// heldTransport is one way of holding a connection open for a page:
+// long-poll (longpoll.go), SSE (sse.go) or WebSocket (websocket.go). The
+// hub calls it on its writers, with no lock held.
+type heldTransport interface {
+	// name is the transport's name: LongPoll, SSE or WebSocket.
+	name() string
+	// flush sends hh's page what it has to send now: new messages, the
+	// end of the session or of the hold, the shutdown notice; and a
+	// heartbeat if beat and there is nothing else. It ends hh when the
+	// hold is over.
+	flush(s *Session, hh *held, beat bool)
+	// release finishes hh after it was detached because a newer request
+	// replaced it or the hub let it go.
+	release(s *Session, hh *held)
+	// input acts on bytes the page sent on hh's parked connection.
+	input(s *Session, hh *held)
+}
 
-	// SSE only, guarded by the session's mu:
-	advice   *Advice // sent in the stream's first event
+// held is a connection held open for a page.
+type held struct {
+	t     heldTransport
+	out   sink
+	conn  *connSink // out, when the connection is parked
+	since time.Time
+	// once ends the hold after its first flush: a request with another
+	// pipelined behind it is answered at once.
+	once bool
+
+	// Guarded by the session's mu:
+	queued bool // in the writers' queue
+	beat   bool // a heartbeat is asked for
+
+	// LongPoll: deadlines in the hub's timers, and whether the reply is due.
+	timer  *deadline // ends the hold
+	gather *deadline // ends the gathering after a first message
+	due    bool
+
+	// Streams (SSE, WebSocket):
+	advice   *Advice // sent in the stream's first event or frame
 	begun    bool    // the headers and first event are written
 	sent     uint64  // the highest sequence number written
 	flushing bool    // a write is under way
 	again    bool    // more arrived while writing
+
 }
 
 // holdLocked makes hh the session's held connection, releasing the one
@@ -31,21 +61,19 @@ func (s *Session) holdLocked(hh *held) {
 	}
 	s.held = hh
 	s.hub.load.held.Add(1)
-	s.transport = hh.kind
+	s.transport = hh.t.name()
 }
 
-// releaseLocked detaches hh from the session and finishes it on its own
-// goroutine: an empty long-poll reply, or the end of a stream. Called with
-// s.mu held.
+// releaseLocked detaches hh from the session and has a writer finish it
+// (see heldTransport.release), unless a write to it is under way: that
+// writer finishes it. Called with s.mu held.
 func (s *Session) releaseLocked(hh *held) {
 	if s.held != hh {
 		return
 	}
 	s.detachLocked(hh)
-	if hh.kind == LongPoll {
-		s.hub.goSafely("a long-poll reply", func() { writeJSONTo(hh.out, Delivery{}) })
-	} else {
-		s.hub.goSafely("the end of a stream", hh.out.end)
+	if !hh.flushing {
+		s.hub.writers.run("the release of a held connection", func() { hh.t.release(s, hh) })
 	}
 }
 
@@ -55,29 +83,51 @@ func (s *Session) detachLocked(hh *held) {
 	s.hub.load.held.Add(-1)
 	s.lastSeen = s.hub.now()
 	if hh.timer != nil {
-		hh.timer.Stop()
+		s.hub.timers.remove(hh.timer)
 	}
 	if hh.gather != nil {
-		hh.gather.Stop()
+		s.hub.timers.remove(hh.gather)
 	}
 }
 
 // notifyLocked tells the held connection, if any, that there is
-// something to send: a message or the session's end. Called with s.mu held.
+// something to send: a message or the session's end. A stream, and a
+// long-poll that is due, are queued for the hub's writers; a long-poll
+// first gathers for Transports.MaxWaitAfterWrite, a deadline in the hub's
+// timers. Called with s.mu held.
 func (s *Session) notifyLocked() {
 	hh := s.held
 	switch {
 	case hh == nil:
 	case s.heldBack && s.ended == "" && !s.hub.drain.on.Load():
-	case hh.kind == SSE:
-		s.hub.goSafely("a stream write", func() { s.flushStream(hh, false) })
+	case hh.t != longPoll:
+		s.flushLocked(hh)
 	case s.ended != "" || s.hub.tc.MaxWaitAfterWrite < 0:
-		s.hub.goSafely("a long-poll reply", func() { s.flushLongPoll(hh) })
+		hh.due = true
+		s.flushLocked(hh)
 	case hh.gather == nil:
-		hh.gather = time.AfterFunc(s.hub.tc.MaxWaitAfterWrite, func() {
-			s.hub.safely("a long-poll reply", func() { s.flushLongPoll(hh) })
-		})
+		hh.gather = s.hub.timers.add(s.hub.tc.MaxWaitAfterWrite, s, hh)
 	}
+}
+
+// flushLocked queues hh for a writer, once however often it is asked
+// before a writer takes it. Called with s.mu held.
+func (s *Session) flushLocked(hh *held) {
+	if hh.queued {
+		return
+	}
+	hh.queued = true
+	s.hub.writers.add(task{s: s, hh: hh})
+}
+
+// flushQueued sends what hh has to send; a writer runs it.
+func (s *Session) flushQueued(hh *held) {
+	s.mu.Lock()
+	hh.queued = false
+	beat := hh.beat
+	hh.beat = false
+	s.mu.Unlock()
+	hh.t.flush(s, hh, beat)
 }
 
 // writeJSONTo writes v as a whole JSON reply to out and finishes it.
@@ -98,36 +148,41 @@ var jsonHeader = http.Header{
 	"X-Content-Type-Options": {"nosniff"},
 }
 
-// serve holds w for s as hh.kind, parking the connection when it can.
-// When it cannot, serve blocks until the hold ends or the request's
-// context is done. first runs with s.mu held once hh is the session's
-// held connection; it reports whether there is already something to send.
-// A request with another pipelined behind it is not held: it is answered
-// unavailable at once (see refusePipelined).
+// serve holds r's connection for s as hh, parking it where it can: then
+// the handler returns at once, and the hub's poller watches the
+// connection. Where it cannot, serve blocks until the hold ends or the
+// request's context is done. first runs with s.mu held once hh is the
+// session's held connection; it reports whether there is already
+// something to send. A request with another pipelined behind it is
+// answered at once, and the one behind is served after it.
 func (s *Session) serve(w http.ResponseWriter, r *http.Request, hh *held, first func(*held) bool) {
 	var hs *handlerSink
-	switch cs, p := s.parkable(w); p {
+	switch cs, p := s.parkable(w, r); p {
 	case pipelined:
-		refusePipelined(cs, hh.kind)
-		return
+		hh.out, hh.conn, hh.once = cs, cs, true
 	case parked:
-		hh.out = cs
+		hh.out, hh.conn = cs, cs
 	default:
 		hs = newHandlerSink(w)
 		hh.out = hs
 	}
 	s.mu.Lock()
 	s.holdLocked(hh)
-	if first(hh) {
+	send := first(hh)
+	if hh.once {
+		hh.due = true
+		s.flushLocked(hh)
+	} else if send {
 		s.notifyLocked()
 	}
 	s.mu.Unlock()
+	if hh.conn != nil && !hh.once {
+		s.watch(hh)
+	}
 	if hs == nil {
 		return
 	}
-	select {
-	case <-hs.done:
-	case <-r.Context().Done():
+	if hs.waitFor(r.Context()) {
 		s.mu.Lock()
 		if s.held == hh {
 			s.detachLocked(hh)
@@ -137,36 +192,66 @@ func (s *Session) serve(w http.ResponseWriter, r *http.Request, hh *held, first 
 	hs.leave()
 }
 
-// parkable parks w's connection unless parking is off.
-func (s *Session) parkable(w http.ResponseWriter) (*connSink, parking) {
-	if s.hub.tc.NoParking {
+// parkable parks r's connection, unless parking is off or there is no
+// poller to watch parked connections.
+func (s *Session) parkable(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
+	if s.hub.tc.NoParking || s.hub.poller() == nil {
 		return nil, notParked
 	}
-	return park(w)
+	return park(w, r)
 }
 
-// refusePipelined answers a held request of kind that has another request
-// pipelined behind it, on its taken-over connection, and closes it: a
-// long-poll gets 503 with the error unavailable; a stream, which a plain
-// EventSource must be able to read, gets a stream with one error event
-// (see ServeStreamError). The requests behind it are not read; the client
-// sends them again on a new connection.
-func refusePipelined(out sink, kind string) {
-	if kind == SSE {
-		buf := appendStreamEvent(nil, "error", wireError{Code: "unavailable", Message: errPipelined}, streamErrorRetry)
-		if out.begin(http.StatusOK, sseHeader, -1) == nil {
-			_ = out.write(buf)
-		}
-		out.end()
+// watch puts hh's parked connection in the hub's poller, unless its reply
+// has ended already. A connection the poller cannot watch stays parked
+// unwatched: its hold still ends by time, and a write finds a peer gone.
+func (s *Session) watch(hh *held) {
+	c := hh.conn
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
 		return
 	}
+	w, err := s.hub.poller().watch(c.conn, 2*s.hub.tc.Heartbeat, func() { s.onInput(hh) })
+	if err == nil {
+		c.w = w
+	}
+}
+
+// onInput handles an event of the poller on hh's parked connection: its
+// peer went away (the hold ends and the connection closes), or it sent
+// bytes (the transport acts on them).
+func (s *Session) onInput(hh *held) {
+	c := hh.conn
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	state := c.w.peek()
+	if state == peerQuiet {
+		c.w.rearm()
+	}
+	c.mu.Unlock()
+	switch state {
+	case peerGone:
+		s.mu.Lock()
+		if s.held == hh {
+			s.detachLocked(hh)
+		}
+		s.mu.Unlock()
+		c.drop()
+		s.hub.stats.peerGone.Add(1)
+	case peerSent:
+		hh.t.input(s, hh)
+	}
+}
+
+// refuseWire is the body of an error reply the hub writes itself.
+func refuseWire(code, message string) []byte {
 	b, _ := json.Marshal(struct {
 		Error wireError `json:"error"`
-	}{wireError{Code: "unavailable", Message: errPipelined}})
-	if out.begin(http.StatusServiceUnavailable, jsonHeader, len(b)) == nil {
-		_ = out.write(b)
-	}
-	out.end()
+	}{wireError{Code: code, Message: message}})
+	return b
 }
 
 // wireError is the {code, message} shape of rpc.Error, for the few errors
@@ -174,4 +259,32 @@ func refusePipelined(out sink, kind string) {
 type wireError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+// netState is the hub's poller, started when a first connection parks.
+type netState struct {
+	once sync.Once
+	p    *poller
+}
+
+// poller returns the hub's poller, starting it the first time; nil where
+// there is none (see netpoll_other.go) or it could not start.
+func (h *Hub) poller() *poller {
+	h.net.once.Do(func() {
+		p, err := newPoller(h)
+		if err != nil {
+			h.log.Debug("parley: held connections wait on their handlers", "err", err)
+			return
+		}
+		h.net.p = p
+	})
+	return h.net.p
+}
+
+// close stops the poller, if it started. No connection parks after.
+func (n *netState) close() {
+	n.once.Do(func() {})
+	if n.p != nil {
+		n.p.close()
+	}
 }

@@ -142,6 +142,10 @@ type Hub struct {
 	// one global order.
 	deliverMu sync.Mutex
 
+	writers writers // write to held connections: see pool.go
+	timers  timers  // the deadlines of held long-polls: see timers.go
+	net     netState
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -182,6 +186,8 @@ func NewHub(opts ...Option) *Hub {
 		h.tc = Transports{}.withDefaults()
 	}
 	h.load.limits = h.tc.Load
+	h.writers.start(h)
+	h.timers.start(h)
 	go h.sweep()
 	return h
 }
@@ -205,6 +211,9 @@ func (h *Hub) close(reason string) {
 		h.endNow(s, reason)
 	}
 	h.unsub()
+	h.timers.close()
+	h.writers.stop()
+	h.net.close()
 }
 
 // NormalizePage maps a page URL or path to the key pages are indexed by:

@@ -3,8 +3,52 @@ package reverse
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 )
+
+// longPollTransport holds a request until there is something to send or
+// the hold ends, then answers it with a Content-Length: the connection
+// stays open for the page's next poll.
+type longPollTransport struct{}
+
+// longPoll is the long-poll transport.
+var longPoll heldTransport = longPollTransport{}
+
+func (longPollTransport) name() string { return LongPoll }
+
+// flush answers hh if its reply is due: the hold ended, the gathering
+// after a first message ended, or the session ended.
+func (longPollTransport) flush(s *Session, hh *held, _ bool) {
+	s.mu.Lock()
+	if s.held != hh || !hh.due {
+		s.mu.Unlock()
+		return
+	}
+	s.answerLocked(hh)
+}
+
+// release answers hh, which a newer request of the page replaced, empty.
+func (longPollTransport) release(_ *Session, hh *held) { writeJSONTo(hh.out, Delivery{}) }
+
+// input answers hh at once: the page sent a request behind it on its
+// connection, which net/http serves once hh's reply is written.
+func (longPollTransport) input(s *Session, hh *held) {
+	s.mu.Lock()
+	if s.held != hh {
+		s.mu.Unlock()
+		return
+	}
+	s.answerLocked(hh)
+}
+
+// answerLocked detaches hh and answers it with what is pending. Called
+// with s.mu held; it unlocks it.
+func (s *Session) answerLocked(hh *held) {
+	s.detachLocked(hh)
+	d := s.deliveryLocked()
+	s.hub.addNotice(&d)
+	s.mu.Unlock()
+	writeJSONTo(hh.out, d)
+}
 
 // ServeLongPoll answers a long-poll from s's page, which has run every
 // message up to ack: at once if there is something to send or advice to
@@ -30,10 +74,8 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 		return
 	}
 	s.mu.Unlock()
-	s.serve(w, r, &held{kind: LongPoll, since: h.now()}, func(hh *held) bool {
-		hh.timer = time.AfterFunc(h.tc.Hold, func() {
-			h.safely("a long-poll reply", func() { s.flushLongPoll(hh) })
-		})
+	s.serve(w, r, &held{t: longPoll, since: h.now()}, func(hh *held) bool {
+		hh.timer = h.timers.add(h.tc.Hold, s, hh)
 		return s.deliverableLocked() || s.ended != "" || h.drain.on.Load()
 	})
 }
@@ -68,21 +110,6 @@ func (h *Hub) ServeAck(w http.ResponseWriter, s *Session, ack uint64) {
 	}
 	s.mu.Unlock()
 	replyJSON(w, d)
-}
-
-// flushLongPoll answers the held long-poll hh with what is pending, unless
-// it was answered already.
-func (s *Session) flushLongPoll(hh *held) {
-	s.mu.Lock()
-	if s.held != hh {
-		s.mu.Unlock()
-		return
-	}
-	s.detachLocked(hh)
-	d := s.deliveryLocked()
-	s.hub.addNotice(&d)
-	s.mu.Unlock()
-	writeJSONTo(hh.out, d)
 }
 
 // replyJSON answers a request at once with v.

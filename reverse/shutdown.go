@@ -116,11 +116,8 @@ func (h *Hub) releaseAll(ctx context.Context) error {
 	for _, s := range all {
 		s.mu.Lock()
 		if hh := s.held; hh != nil {
-			if hh.kind == SSE {
-				h.goSafely("the end of a stream", func() { s.flushStream(hh, false) })
-			} else {
-				h.goSafely("a long-poll reply", func() { s.flushLongPoll(hh) })
-			}
+			hh.due = true
+			s.flushLocked(hh)
 		}
 		s.mu.Unlock()
 	}

@@ -1,9 +1,13 @@
 package reverse
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +23,12 @@ type sink interface {
 	begin(status int, h http.Header, contentLength int) error
 	// write sends part of the body, flushed to the network.
 	write(p []byte) error
-	// end finishes the reply and lets the connection go.
+	// end finishes the reply and lets the connection go: back to net/http
+	// for the page's next request where it can, closed otherwise. Only the
+	// first call does anything; writes after it fail.
 	end()
+	// drop closes the connection at once: its peer is gone.
+	drop()
 }
 
 // writeTimeout bounds every write to a page, so a page that stopped
@@ -29,13 +37,33 @@ const writeTimeout = 10 * time.Second
 
 // connSink is a connection taken over from net/http (hijacked) and parked
 // with no goroutine: the costs of a held page are the socket and a few
-// small structs. Its replies close the connection when done.
+// small structs. The hub's poller watches it while it is parked, so a page
+// that leaves is noticed at once and a request sent behind the held one
+// is served. A finished reply hands the connection back to the http.Server
+// it came from (keep-alive), which reads the page's next request: a
+// long-poll reply has a Content-Length and a stream is chunked.
 type connSink struct {
 	conn net.Conn
 	// pre holds the headers set on the ResponseWriter before it was
 	// taken over (by middleware, CORS, a new cookie): the reply carries
 	// them under its own. Nil when there were none.
 	pre http.Header
+	// srv is the server the connection goes back to when the reply is
+	// done; nil when it cannot (HTTP/1.0, "Connection: close", a request
+	// pipelined behind over TLS, a server shutting down): the reply then
+	// says "Connection: close" and the connection is closed.
+	srv *http.Server
+	// rest holds the bytes net/http had read past the held request (a
+	// request pipelined behind it), served once the reply is done.
+	rest []byte
+
+	mu      sync.Mutex
+	w       *watch       // the poller's watch, while parked
+	chunks  io.WriteCloser // a stream's body, chunked
+	body    int          // bytes of a Content-Length body still to write
+	ended   bool
+	failed  bool // a write failed: the connection cannot be reused
+	stopped bool // the watch was stopped
 }
 
 // parking is what park did with a request's connection.
@@ -48,38 +76,56 @@ const (
 	// parked: the connection is the sink's. The ResponseWriter must not be
 	// touched again.
 	parked
-	// pipelined: the connection was taken over but another request is
-	// pipelined behind this one, so it cannot be parked without a reader.
-	// The caller answers this request through the sink, which closes the
-	// connection. The ResponseWriter must not be touched again.
+	// pipelined: the connection was taken over, and another request is
+	// pipelined behind this one. The caller answers the held request at
+	// once through the sink; the request behind it is served after, on
+	// the same connection. The ResponseWriter must not be touched again.
 	pipelined
 )
 
-// park takes the connection of w over from net/http, if it can be (HTTP/1.x),
-// so the handler can return while the page is held. Whatever it reports
-// but notParked, w belongs to net/http no more.
-func park(w http.ResponseWriter) (*connSink, parking) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
+// park takes the connection of w over from net/http, if it can be (HTTP/1.x
+// through http.ResponseController, which sees through wrapped writers), so
+// the handler can return while the page is held. Whatever it reports but
+// notParked, w belongs to net/http no more.
+func park(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
+	if r.ProtoMajor != 1 {
 		return nil, notParked
 	}
 	var pre http.Header
 	if h := w.Header(); len(h) > 0 {
 		pre = h.Clone()
 	}
-	conn, rw, err := hj.Hijack()
+	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, notParked
 	}
-	if rw.Reader.Buffered() > 0 {
-		return &connSink{conn: conn, pre: pre}, pipelined
+	cs := &connSink{conn: conn, pre: pre}
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && r.ProtoAtLeast(1, 1) && !r.Close {
+		cs.srv = srv
 	}
-	return &connSink{conn: conn, pre: pre}, parked
+	n := rw.Reader.Buffered()
+	if n == 0 {
+		return cs, parked
+	}
+	if _, isTLS := conn.(*tls.Conn); isTLS {
+		// What net/http read past the request is plaintext a TLS
+		// connection cannot take back: the reply closes the connection,
+		// and the client sends the rest again.
+		cs.srv = nil
+	} else {
+		cs.rest, _ = rw.Reader.Peek(n)
+	}
+	return cs, pipelined
 }
 
-// errPipelined is the message of the error that answers a held request
-// with another request pipelined behind it on its connection.
-const errPipelined = "a held request cannot have another request pipelined behind it; send it again on a connection of its own"
+// socketOf returns the network connection under c: the socket under a
+// TLS connection, or c itself.
+func socketOf(c net.Conn) net.Conn {
+	if t, ok := c.(*tls.Conn); ok {
+		return t.NetConn()
+	}
+	return c
+}
 
 func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	var b strings.Builder
@@ -96,27 +142,159 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 		h = merged
 	}
 	_ = h.WriteSubset(&b, map[string]bool{"Connection": true, "Content-Length": true, "Transfer-Encoding": true})
-	if contentLength >= 0 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := c.srv != nil
+	switch {
+	case contentLength >= 0:
 		b.WriteString("Content-Length: ")
 		b.WriteString(strconv.Itoa(contentLength))
 		b.WriteString("\r\n")
+		c.body = contentLength
+	case keep:
+		b.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	b.WriteString("Connection: close\r\n\r\n")
-	return c.write([]byte(b.String()))
+	if !keep {
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	if err := c.writeLocked([]byte(b.String())); err != nil {
+		return err
+	}
+	if contentLength < 0 && keep {
+		c.chunks = httputil.NewChunkedWriter(connWriter{c})
+	}
+	return nil
 }
 
 func (c *connSink) write(p []byte) error {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.conn.Write(p)
-	return err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return errGone
+	}
+	if c.chunks != nil {
+		_, err := c.chunks.Write(p)
+		return err
+	}
+	c.body -= len(p)
+	return c.writeLocked(p)
 }
 
-func (c *connSink) end() { _ = c.conn.Close() }
+// connWriter writes a chunked body through its sink, whose mu is held.
+type connWriter struct{ c *connSink }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	if err := w.c.writeLocked(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeLocked writes p to the connection. Called with c.mu held.
+func (c *connSink) writeLocked(p []byte) error {
+	if c.failed {
+		return errGone
+	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.conn.Write(p); err != nil {
+		c.failed = true
+		return err
+	}
+	return nil
+}
+
+func (c *connSink) end() {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	if c.chunks != nil && !c.failed {
+		// The last chunk, and the end of an empty trailer.
+		if c.chunks.Close() == nil {
+			_ = c.writeLocked([]byte("\r\n"))
+		}
+	}
+	reuse := c.srv != nil && !c.failed && c.body == 0
+	c.stopWatchLocked()
+	c.mu.Unlock()
+	if !reuse {
+		_ = c.conn.Close()
+		return
+	}
+	_ = c.conn.SetWriteDeadline(time.Time{})
+	conn := c.conn
+	if len(c.rest) > 0 {
+		conn = &pipelinedConn{Conn: conn, r: io.MultiReader(strings.NewReader(string(c.rest)), conn)}
+	}
+	resume(c.srv, conn)
+}
+
+func (c *connSink) drop() {
+	c.mu.Lock()
+	c.ended = true
+	c.failed = true
+	c.stopWatchLocked()
+	c.mu.Unlock()
+	_ = c.conn.Close()
+}
+
+// stopWatchLocked takes the connection out of the poller. Called with c.mu
+// held.
+func (c *connSink) stopWatchLocked() {
+	if c.w != nil && !c.stopped {
+		c.stopped = true
+		c.w.stop()
+	}
+}
+
+// pipelinedConn is a connection whose first bytes were read already: a
+// request pipelined behind a held one.
+type pipelinedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *pipelinedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// resume hands conn back to srv, which reads and serves the requests that
+// follow on it as on any kept-alive connection (its ConnState hook sees it
+// as new). A server that is shutting down closes it.
+func resume(srv *http.Server, conn net.Conn) {
+	l := &oneConn{conn: conn}
+	if err := srv.Serve(l); err != nil && !l.taken {
+		_ = conn.Close()
+	}
+}
+
+// oneConn is a listener that yields one connection, then fails: what
+// http.Server.Serve takes to serve a connection handed back to it.
+type oneConn struct {
+	conn  net.Conn
+	taken bool
+}
+
+// errOneConn ends the Serve of a oneConn once it has its connection.
+var errOneConn = errors.New("reverse: connection handed back")
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	if l.taken {
+		return nil, errOneConn
+	}
+	l.taken = true
+	return l.conn, nil
+}
+
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.conn.LocalAddr() }
 
 // handlerSink writes through the ResponseWriter of a handler that waits
-// for done: the fallback where a connection cannot be parked (HTTP/2).
-// Once the handler has left, writes fail instead of touching the
-// finished ResponseWriter.
+// for done: the fallback where a connection cannot be parked (HTTP/2, a
+// system without a poller, Transports.NoParking). net/http notices a peer
+// that goes away and cancels the request's context. Once the handler has
+// left, writes fail instead of touching the finished ResponseWriter.
 type handlerSink struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
@@ -163,11 +341,23 @@ func (s *handlerSink) write(p []byte) error {
 	return s.rc.Flush()
 }
 
-func (s *handlerSink) end() { s.once.Do(func() { close(s.done) }) }
+func (s *handlerSink) end()  { s.once.Do(func() { close(s.done) }) }
+func (s *handlerSink) drop() { s.end() }
 
 // leave marks the handler as returned: no write reaches w after it.
 func (s *handlerSink) leave() {
 	s.mu.Lock()
 	s.gone = true
 	s.mu.Unlock()
+}
+
+// waitFor blocks the handler until the hold ends or ctx is done, and
+// reports whether ctx ended it.
+func (s *handlerSink) waitFor(ctx context.Context) bool {
+	select {
+	case <-s.done:
+		return false
+	case <-ctx.Done():
+		return true
+	}
 }

@@ -7,6 +7,37 @@ import (
 	"time"
 )
 
+// sseTransport streams messages as server-sent events on one held
+// response, chunked so that the connection outlives the stream.
+type sseTransport struct{}
+
+// sse is the SSE transport.
+var sse heldTransport = sseTransport{}
+
+func (sseTransport) name() string { return SSE }
+
+func (sseTransport) flush(s *Session, hh *held, beat bool) { s.flushStream(hh, beat) }
+
+// release ends the stream; the page opens another.
+func (sseTransport) release(_ *Session, hh *held) { hh.out.end() }
+
+// input ends the stream: the page sent a request behind it on its
+// connection, which net/http serves once the stream has ended. A write
+// under way ends it instead, once done.
+func (sseTransport) input(s *Session, hh *held) {
+	s.mu.Lock()
+	if s.held != hh {
+		s.mu.Unlock()
+		return
+	}
+	s.detachLocked(hh)
+	writing := hh.flushing
+	s.mu.Unlock()
+	if !writing {
+		hh.out.end()
+	}
+}
+
 var sseHeader = http.Header{
 	"Content-Type":           {"text/event-stream; charset=utf-8"},
 	"Cache-Control":          {"no-cache, no-transform"},
@@ -29,7 +60,7 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, s *Session, lastE
 	s.lastSeen = h.now()
 	advice := h.adviseLocked(s, SSE)
 	s.mu.Unlock()
-	s.serve(w, r, &held{kind: SSE, since: h.now(), advice: advice}, func(hh *held) bool {
+	s.serve(w, r, &held{t: sse, since: h.now(), advice: advice}, func(hh *held) bool {
 		hh.sent = s.acked
 		return true // the first flush writes the headers and the open event
 	})
@@ -94,7 +125,7 @@ func (s *Session) flushStream(hh *held, heartbeat bool) {
 		hh.flushing = false
 		again := hh.again
 		hh.again = false
-		stop := err != nil || ended != "" || notice != nil || old || hh.advice != nil && hh.advice.Transport == Polling
+		stop := err != nil || ended != "" || notice != nil || old || hh.once || hh.advice != nil && hh.advice.Transport == Polling
 		if stop && s.held == hh {
 			s.detachLocked(hh)
 		}
@@ -136,25 +167,16 @@ func appendJSON(buf []byte, v any) ([]byte, error) {
 	return append(buf, b...), err
 }
 
-// heartbeat writes a heartbeat to every held stream, ending those past
-// their age or whose page is gone.
+// heartbeat queues a heartbeat (an SSE comment, a WebSocket ping) for
+// every held stream, ending those past their age or whose page is gone.
 func (h *Hub) heartbeat() {
-	type stream struct {
-		s  *Session
-		hh *held
-	}
-	var streams []stream
-	h.mu.RLock()
-	for _, s := range h.byID {
+	for _, s := range h.sessions() {
 		s.mu.Lock()
-		if hh := s.held; hh != nil && hh.kind == SSE {
-			streams = append(streams, stream{s, hh})
+		if hh := s.held; hh != nil && hh.t != longPoll {
+			hh.beat = true
+			s.flushLocked(hh)
 		}
 		s.mu.Unlock()
-	}
-	h.mu.RUnlock()
-	for _, st := range streams {
-		h.goSafely("a stream heartbeat", func() { st.s.flushStream(st.hh, true) })
 	}
 }
 

@@ -16,7 +16,7 @@ type Stats struct {
 	// that is still starting.
 	Sessions map[string]int
 	// Held counts the connections held open for pages now, by transport
-	// (LongPoll or SSE).
+	// (LongPoll, SSE or WebSocket).
 	Held map[string]int
 	// OutboxMessages and OutboxBytes are the unacknowledged messages, and
 	// their bytes, summed over every live session's outbox.
@@ -38,6 +38,9 @@ type Stats struct {
 	// Acked counts the messages pages acknowledged, which left their
 	// outboxes.
 	Acked uint64
+	// PeersGone counts the held connections released because their page
+	// closed them (or the network dropped them) while they were held.
+	PeersGone uint64
 }
 
 // Observer is told of what happens on a hub as it happens, for metrics
@@ -76,7 +79,7 @@ func (h *Hub) Stats() Stats {
 		if s.ended == "" {
 			st.Sessions[s.transport]++
 			if s.held != nil {
-				st.Held[s.held.kind]++
+				st.Held[s.held.t.name()]++
 			}
 			st.OutboxMessages += len(s.msgs)
 			st.OutboxBytes += s.bytes
@@ -90,6 +93,7 @@ func (h *Hub) Stats() Stats {
 	st.Messages = c.messages.Load()
 	st.MessageBytes = c.messageBytes.Load()
 	st.Acked = c.acked.Load()
+	st.PeersGone = c.peerGone.Load()
 	c.mu.Lock()
 	st.Ended = make(map[string]uint64, len(c.ended))
 	for reason, n := range c.ended {
@@ -106,6 +110,7 @@ type hubStats struct {
 	messages     atomic.Uint64
 	messageBytes atomic.Uint64
 	acked        atomic.Uint64
+	peerGone     atomic.Uint64
 	observers    atomic.Pointer[[]Observer] // copied on write under mu
 
 	mu    sync.Mutex

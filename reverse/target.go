@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/parley-go/parley/jsruntime"
 )
@@ -205,10 +206,44 @@ func (h *Hub) deliverLocal(env Envelope) {
 		h.log.Error("parley: envelope with a malformed call dropped", "kind", env.Kind, "origin", env.Origin)
 		return
 	}
+	// The hub's lock is held only to list the sessions env reaches; the
+	// fan-out to their outboxes runs without it.
+	list := targetLists.Get().(*[]*Session)
+	targets := (*list)[:0]
+	add := func(s *Session) { targets = append(targets, s) }
+	h.mu.RLock()
+	switch env.Kind {
+	case kindPage:
+		targets = appendSet(targets, h.byPage[env.Key])
+	case kindSession:
+		if s := h.byID[env.Key]; s != nil {
+			add(s)
+		}
+	case kindBrowser:
+		targets = appendSet(targets, h.byHTTP[env.Key])
+	case kindUser:
+		targets = appendSet(targets, h.byUser[env.Key])
+	case kindGroup:
+		targets = appendSet(targets, h.byGroup[env.Key])
+	case kindAll:
+		for _, s := range h.byID {
+			add(s)
+		}
+	case kindSessions:
+		for _, id := range env.IDs {
+			if s := h.byID[id]; s != nil {
+				add(s)
+			}
+		}
+	case kindTopic:
+		h.topics.match(env.Key, add)
+	default:
+		h.log.Error("parley: envelope of unknown kind dropped", "kind", env.Kind, "origin", env.Origin)
+	}
+	h.mu.RUnlock()
 	var overflowed []*Session
 	var reached []string
-	h.mu.RLock()
-	push := func(s *Session) {
+	for _, s := range targets {
 		if env.Invoke != "" {
 			s.x.addPending(env.Invoke, env.Origin, h.limits.PendingInvocations)
 			reached = append(reached, s.id)
@@ -217,40 +252,9 @@ func (h *Hub) deliverLocal(env Envelope) {
 			overflowed = append(overflowed, s)
 		}
 	}
-	pushAll := func(set map[*Session]struct{}) {
-		for s := range set {
-			push(s)
-		}
-	}
-	switch env.Kind {
-	case kindPage:
-		pushAll(h.byPage[env.Key])
-	case kindSession:
-		if s := h.byID[env.Key]; s != nil {
-			push(s)
-		}
-	case kindBrowser:
-		pushAll(h.byHTTP[env.Key])
-	case kindUser:
-		pushAll(h.byUser[env.Key])
-	case kindGroup:
-		pushAll(h.byGroup[env.Key])
-	case kindAll:
-		for _, s := range h.byID {
-			push(s)
-		}
-	case kindSessions:
-		for _, id := range env.IDs {
-			if s := h.byID[id]; s != nil {
-				push(s)
-			}
-		}
-	case kindTopic:
-		h.topics.match(env.Key, push)
-	default:
-		h.log.Error("parley: envelope of unknown kind dropped", "kind", env.Kind, "origin", env.Origin)
-	}
-	h.mu.RUnlock()
+	clear(targets)
+	*list = targets[:0]
+	targetLists.Put(list)
 	if env.Invoke != "" {
 		h.control(Envelope{Kind: kindReached, To: env.Origin, Invoke: env.Invoke, IDs: reached})
 	}
@@ -258,6 +262,17 @@ func (h *Hub) deliverLocal(env Envelope) {
 		h.log.Warn("parley: outbox overflow, ending session", "session", s.id, "page", s.page)
 		h.end(s, ReasonOverflow)
 	}
+}
+
+// targetLists recycles the lists of sessions a delivery reaches.
+var targetLists = sync.Pool{New: func() any { return new([]*Session) }}
+
+// appendSet appends the sessions of set to list.
+func appendSet(list []*Session, set map[*Session]struct{}) []*Session {
+	for s := range set {
+		list = append(list, s)
+	}
+	return list
 }
 
 // messageBody turns the JSON object {"fn":…} into the `"fn":…` part a

@@ -1,0 +1,130 @@
+package reverse
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// countingClient returns an HTTP client that keeps connections alive and
+// counts the connections it opens.
+func countingClient(t *testing.T) (*http.Client, *atomic.Int32) {
+	var dials atomic.Int32
+	var d net.Dialer
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}, &dials
+}
+
+func TestLongPollKeepsItsConnection(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	c, dials := countingClient(t)
+	var ack uint64
+	for i := range 10 {
+		done := make(chan Delivery, 1)
+		go func() {
+			res, err := c.Get(url + "/lp?session=" + s.ID() + "&ack=" + strconv.FormatUint(ack, 10))
+			if !assert.NoError(t, err) {
+				close(done)
+				return
+			}
+			defer res.Body.Close()
+			assert.NotEmpty(t, res.Header.Get("Content-Length"), "a parked reply has a length")
+			assert.False(t, res.Close, "and keeps its connection")
+			var d Delivery
+			assert.NoError(t, json.NewDecoder(res.Body).Decode(&d))
+			done <- d
+		}()
+		require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+		require.NoError(t, s.Call("f", i))
+		d := <-done
+		require.Len(t, d.Messages, 1)
+		ack = d.Messages[0].Seq
+	}
+	assert.EqualValues(t, 1, dials.Load(), "10 deliveries, 1 connection")
+}
+
+func TestStreamEndKeepsItsConnection(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithTransports(Transports{StreamMaxAge: time.Nanosecond, Heartbeat: time.Hour}))
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	c, dials := countingClient(t)
+	for range 3 {
+		res, err := c.Get(url + "/sse?session=" + s.ID())
+		require.NoError(t, err)
+		assert.Equal(t, []string{"chunked"}, res.TransferEncoding)
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err, "the stream past its age ends cleanly")
+		res.Body.Close()
+		assert.Contains(t, string(b), "event: open")
+	}
+	assert.EqualValues(t, 1, dials.Load(), "3 streams, 1 connection")
+}
+
+// rawHold opens a connection, sends a held request for s on path and
+// waits until the hub holds it.
+func rawHold(t *testing.T, url, path string, s *Session) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	_, err = io.WriteString(conn, "GET "+path+"?session="+s.ID()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	return conn
+}
+
+func TestParkedConnectionsAreRead(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/lp", "/sse"} {
+		t.Run(path+"/closed by the page", func(t *testing.T) {
+			t.Parallel()
+			h := newTestHub(t)
+			url := transportServer(t, h)
+			s := open(t, h, "/", "h")
+			conn := rawHold(t, url, path, s)
+			require.NoError(t, conn.Close())
+			require.Eventually(t, func() bool { return !heldNow(s) }, 5*time.Second, time.Millisecond,
+				"a page that closed its held connection is released")
+			assert.EqualValues(t, 1, h.Stats().PeersGone)
+			assert.Zero(t, h.Stats().Held[strings.TrimPrefix(path, "/")])
+		})
+		t.Run(path+"/request behind", func(t *testing.T) {
+			t.Parallel()
+			h := newTestHub(t)
+			url := transportServer(t, h)
+			s := open(t, h, "/", "h")
+			conn := rawHold(t, url, path, s)
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)), "detects a hang")
+			_, err := io.WriteString(conn, "GET /poll?session="+s.ID()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			require.NoError(t, err)
+			br := bufio.NewReader(conn)
+			held, err := http.ReadResponse(br, nil)
+			require.NoError(t, err)
+			_, err = io.ReadAll(held.Body)
+			require.NoError(t, err, "the held reply ends")
+			res, err := http.ReadResponse(br, nil)
+			require.NoError(t, err, "and the request sent behind it is served on the same connection")
+			assert.Equal(t, http.StatusOK, res.StatusCode)
+			assert.False(t, heldNow(s))
+		})
+	}
+}
