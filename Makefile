@@ -72,6 +72,6 @@ bench:
 	$(GO) test -run '^$$' -bench 'Dispatch|OutboxAppendAck|FanoutPageIndex' -benchmem ./rpc ./reverse | tee $(BENCH_OUT)/gobench.txt
 	$(GO) build -o $(BENCH_OUT)/.parleybench ./cmd/parleybench
 	$(BENCH_OUT)/.parleybench paper -users 100,1000,5000,18000 -intervals 5,15,50 -messages 10 -time-scale 0.02 -out $(BENCH_OUT)
-	$(BENCH_OUT)/.parleybench fanout -pages 1000,10000,18000 -transports longpoll,sse -repeat 3 -timeout 10s -out $(BENCH_OUT)
-	$(BENCH_OUT)/.parleybench idle -pages 18000 -transports longpoll,sse,poll,passive -baseline -out $(BENCH_OUT)
+	$(BENCH_OUT)/.parleybench fanout -pages 1000,10000,18000 -transports longpoll,sse,websocket -repeat 3 -timeout 10s -out $(BENCH_OUT)
+	$(BENCH_OUT)/.parleybench idle -pages 18000 -transports longpoll,sse,websocket,sse-h2,poll,passive -baseline -release longpoll,sse,websocket -out $(BENCH_OUT)
 	@rm -f $(BENCH_OUT)/.parleybench

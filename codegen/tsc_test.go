@@ -113,7 +113,7 @@ export async function run(): Promise<void> {
   await parley.unsubscribe("/stocks/*");
   const code: ErrorCode = new ParleyError("not_found", "no").code;
   const mine = createClient({ base: "https://example.com/parley/", random: () => 0.5 });
-  const transport: "" | "sse" | "longpoll" | "poll" | "passive" = mine.transport;
+  const transport: "" | "websocket" | "sse" | "longpoll" | "poll" | "passive" = mine.transport;
   console.log(n, v + 1, done, code, topicMatches("/a/*", "/a/b"), mine.session, mine.state, transport, parley.ParleyError);
   parley.stop();
 }
@@ -131,7 +131,7 @@ const c: Color = await Palette.paint("red", { callback: () => {} });
 await Store.tree({ label: "root", children: null }, 1);
 `,
 	"transport": `import parley from "./engine.js";
-await parley.start({ transport: "websocket" });
+await parley.start({ transport: "carrier-pigeon" });
 `,
 	"errorCode": `import { ParleyError } from "./engine.js";
 throw new ParleyError("teapot", "short and stout");
@@ -211,6 +211,6 @@ func TestDeclarationsTypeCheck(t *testing.T) {
 		})
 	}
 	assert.Contains(t, out, `"blue"`)
-	assert.Contains(t, out, `"websocket"`)
+	assert.Contains(t, out, `"carrier-pigeon"`)
 	assert.Contains(t, out, `"teapot"`)
 }

@@ -60,6 +60,8 @@ func startBrowser(t testing.TB) context.Context {
 			chromedp.Flag("disable-component-update", true),
 			chromedp.Flag("disable-sync", true),
 			chromedp.Flag("disable-quic", true),
+			// Trust the test servers' certificates (serveTLS).
+			chromedp.Flag("ignore-certificate-errors", true),
 		)...)
 		ctx, cancelCtx := chromedp.NewContext(alloc)
 		browser.ctx = ctx
@@ -94,6 +96,17 @@ func newTab(t *testing.T, ctx context.Context) context.Context {
 func serve(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// serveTLS runs h on a loopback test server over TLS, with HTTP/2 offered
+// by ALPN, for the test's duration. Chromium accepts its certificate.
+func serveTLS(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(h)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	return ts.URL
 }

@@ -61,7 +61,7 @@ func TestTickerPushThenPull(t *testing.T) {
 	// Push: quotes arrive over the held connection.
 	waitFor(t, page, `document.getElementById("mode").textContent.startsWith("push")`)
 	for _, q := range tickAndSee(t, page, app.Market) {
-		assert.Contains(t, []string{"sse", "longpoll"}, q.Via)
+		assert.Contains(t, []string{"websocket", "sse", "longpoll"}, q.Via)
 		assert.Regexp(t, ageText, q.Age, "each price shows its age")
 	}
 
@@ -79,7 +79,7 @@ func TestTickerPushThenPull(t *testing.T) {
 	require.NoError(t, chromedp.Do(page, chromedp.Click(chromedp.ID("push"))))
 	waitFor(t, page, `document.getElementById("mode").textContent.startsWith("push")`)
 	for _, q := range tickAndSee(t, page, app.Market) {
-		assert.Contains(t, []string{"sse", "longpoll"}, q.Via)
+		assert.Contains(t, []string{"websocket", "sse", "longpoll"}, q.Via)
 	}
 	assert.Equal(t, 1, app.Hub.Len(), "switching transports keeps the one session and its subscription")
 }

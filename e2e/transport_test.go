@@ -90,6 +90,13 @@ func (n *netSwitch) set(down bool) {
 // transportServer serves the transports test page with an Echo service.
 func transportServer(t *testing.T) (*reverse.Hub, string) {
 	t.Helper()
+	return transportServerWith(t, serve)
+}
+
+// transportServerWith is transportServer on a server that start starts:
+// serve or serveTLS.
+func transportServerWith(t *testing.T, start func(testing.TB, http.Handler) string) (*reverse.Hub, string) {
+	t.Helper()
 	hub := reverse.NewHub(reverse.WithTransports(reverse.Transports{PollInterval: 100 * time.Millisecond}))
 	t.Cleanup(hub.Close)
 	srv := rpc.NewServer(rpc.WithHub(hub))
@@ -104,7 +111,7 @@ func transportServer(t *testing.T) (*reverse.Hub, string) {
 	mux := http.NewServeMux()
 	mux.Handle("/parley/", srv)
 	mux.Handle("/transports/", http.StripPrefix("/transports/", http.FileServer(http.Dir("testdata/transports"))))
-	return hub, serve(t, mux)
+	return hub, start(t, mux)
 }
 
 // setOffline cuts the page's network, or gives it back: the connections
@@ -126,16 +133,26 @@ func setOffline(t *testing.T, ctx context.Context, sw *netSwitch, offline bool) 
 
 // TestTransportsInChromium forces each transport in a real page, sends it
 // reverse calls, cuts its network while more are sent, and gives the
-// network back: every call must run exactly once, in order.
+// network back: every call must run exactly once, in order. It does so
+// over plain HTTP/1.1 and over TLS, where every request and held stream
+// must go over HTTP/2.
 func TestTransportsInChromium(t *testing.T) {
+	for _, sc := range schemes {
+		t.Run(sc.name, func(t *testing.T) { transportsInChromium(t, sc) })
+	}
+}
+
+// transportsInChromium runs TestTransportsInChromium over sc.
+func transportsInChromium(t *testing.T, sc scheme) {
 	for _, tc := range []struct{ ask, want string }{
-		{"auto", "sse"}, {"sse", "sse"}, {"longpoll", "longpoll"}, {"poll", "poll"}, {"passive", "passive"},
+		{"auto", "websocket"}, {"websocket", "websocket"}, {"sse", "sse"}, {"longpoll", "longpoll"}, {"poll", "poll"}, {"passive", "passive"},
 	} {
 		t.Run(tc.ask, func(t *testing.T) {
-			hub, url := transportServer(t)
-			sw := newNetSwitch(t, strings.TrimPrefix(url, "http://"))
+			hub, url := transportServerWith(t, sc.serve)
+			sw := newNetSwitch(t, strings.TrimPrefix(url, sc.name+"://"))
 			ctx := newUser(t)
-			openPage(t, ctx, "http://"+sw.ln.Addr().String()+"/transports/?transport="+tc.ask)
+			protos := watchProtocols(t, ctx)
+			openPage(t, ctx, sc.name+"://"+sw.ln.Addr().String()+"/transports/?transport="+tc.ask)
 			assert.Equal(t, tc.want, eval[string](t, ctx, `parley.transport`))
 			page := hub.Session(eval[string](t, ctx, `document.body.dataset.session`))
 			want := func(n int) string {
@@ -173,6 +190,7 @@ func TestTransportsInChromium(t *testing.T) {
 			}
 			assert.Empty(t, eval[[]string](t, ctx, `window.gaps`), "nothing was lost")
 			assert.Equal(t, tc.want, eval[string](t, ctx, `parley.transport`))
+			protos.check(t, ctx, tc.want, sc.proto)
 		})
 	}
 }

@@ -44,15 +44,28 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 5000, 10000];
 // The most a page waits before it reconnects after a server's shutdown
 // notice that names no delay.
 const SHUTDOWN_RECONNECT_MS = 2000;
-const TRANSPORTS = ["auto", "sse", "longpoll", "poll", "passive"];
+const TRANSPORTS = ["auto", "websocket", "sse", "longpoll", "poll", "passive"];
+// The held transports "auto" tries, best first.
+const COMETS = ["websocket", "sse", "longpoll"];
 // A streaming page acknowledges what it has run on its next request; when
-// none comes, ACK_DELAY_MS after the first message left unacknowledged, or
-// at once when ACK_MAX_MESSAGES messages or ACK_MAX_BYTES of event data
-// are (PROTOCOL.md, "Acknowledgements").
+// none comes, ACK_DELAY_MS (SSE: POST ack) or WS_ACK_DELAY_MS (WebSocket:
+// an ack frame) after the first message left unacknowledged, or at once
+// when ACK_MAX_MESSAGES messages or ACK_MAX_BYTES of data are
+// (PROTOCOL.md, "Acknowledgements").
 const ACK_DELAY_MS = 5000;
+const WS_ACK_DELAY_MS = 1000;
 const ACK_MAX_MESSAGES = 100;
 const ACK_MAX_BYTES = 64 * 1024;
 const MIN_STREAM_MS = 1000;
+// How long the choice of "auto" is remembered, and under what key.
+const REMEMBER_MS = 24 * 60 * 60 * 1000;
+const REMEMBER_PREFIX = "parley:transport:";
+// A call batch whose frame would be larger than the server's default body
+// limit goes by POST call, which refuses it with a clear error.
+const WS_FRAME_LIMIT = 1 << 20;
+// WebSocket readyState values.
+const WS_OPEN = 1;
+const WS_CLOSING = 2;
 
 // The service the runtime calls for subscriptions and Invoke results, and
 // the prefix of the functions it implements itself (which pages cannot
@@ -130,16 +143,20 @@ function errorOutcome(err) {
 
 /**
  * createClient returns an independent Parley client. Pages use the default
- * export; tests and embedders pass their own `fetch`, `base` URL (the
- * server's prefix, ending in "/") and `page` (a function returning the
- * page's path).
+ * export; tests and embedders pass their own `fetch`, `WebSocket` (a
+ * class; null for none), `storage` (where "auto" remembers its choice, a
+ * Storage; null for none), `base` URL (the server's prefix, ending in "/")
+ * and `page` (a function returning the page's path).
  */
 export function createClient({
   base,
   fetch: fetchFn = (...a) => globalThis.fetch(...a),
+  WebSocket: WebSocketClass = globalThis.WebSocket,
+  storage: storageOption,
   page = () => globalThis.location?.pathname ?? "/",
   random = Math.random,
   sseOpenTimeout = 3000,
+  wsOpenTimeout = 5000,
 } = {}) {
   const exposed = new Map();
   const listeners = new Map();
@@ -158,8 +175,9 @@ export function createClient({
   let ownInterval = 0; // what start() asked for
   let loops = 0; // bumped by start(), so an old receive loop knows to end
   let advisedPoll = false;
-  let sseBroken = false;
-  let sseFaults = 0;
+  // skipped holds the held transports "auto" passes over: those that
+  // failed on this page, and those above the remembered choice.
+  const skipped = new Set();
   let inFlight = null;
   // failures counts the network failures, failed session opens and resets
   // since the last success; it sets how long backoff() waits.
@@ -419,7 +437,7 @@ export function createClient({
     lastSeq = 0;
     markAcked();
     emit("gap", { reason });
-    if (running && current === "passive") reopen();
+    if (running && !active().receive) reopen();
   }
 
   // reopen opens a passive page's next session, after backoff() before
@@ -428,9 +446,9 @@ export function createClient({
     if (reopening) return;
     reopening = true;
     try {
-      while (running && current === "passive" && !session) {
+      while (running && !active().receive && !session) {
         await backoff();
-        if (!running || current !== "passive" || session) break;
+        if (!running || active().receive || session) break;
         await ensureSession().catch(() => {});
       }
     } finally {
@@ -547,7 +565,7 @@ export function createClient({
         return;
       }
       let timer;
-      const c = { id: nextId++, service, method, args, timeout: timeout > 0 ? Math.ceil(timeout) : 0, settled: false, req: null };
+      const c = { id: nextId++, service, method, args, timeout: timeout > 0 ? Math.ceil(timeout) : 0, signalled: Boolean(signal), settled: false, req: null };
       const settle = (fn) => (v) => {
         if (c.settled) return;
         c.settled = true;
@@ -631,13 +649,13 @@ export function createClient({
   // sendBatch sends calls in one request: multipart/form-data when an
   // argument is a Blob, each Blob in a part of its own and replaced in the
   // arguments by {"$upload": PART}. The request is aborted when every one
-  // of its calls has given up (canceled or timed out).
+  // of its calls has given up (canceled or timed out). A batch with no
+  // Blob, no signal and no headers of its own goes over the transport's
+  // connection instead when it can carry calls (WebSocket).
   async function sendBatch(batch, headers, ordered) {
     batch = batch.filter((c) => !c.settled);
     if (batch.length === 0) return;
     const from = session;
-    const abort = new AbortController();
-    const req = { gaveUp: () => batch.every((c) => c.settled) && abort.abort() };
     const files = [];
     const calls = batch.map(({ id, service, method, args, timeout }) => {
       const out = { id, service, method, args };
@@ -651,6 +669,9 @@ export function createClient({
       if (timeout > 0) out.timeout = timeout;
       return out;
     });
+    if (files.length === 0 && !headers && !batch.some((c) => c.signalled) && active()?.carry(batch, calls, ordered)) return;
+    const abort = new AbortController();
+    const req = { gaveUp: () => batch.every((c) => c.settled) && abort.abort() };
     for (const c of batch) c.req = req;
     const envelope = { session: from, ack: lastSeq, calls };
     const ackedBefore = markAcked();
@@ -671,6 +692,17 @@ export function createClient({
     }
     deliver(reply, from);
     ackLater(from, 0);
+    settleCalls(batch, reply);
+  }
+
+  // settleCalls settles each call of a batch from the reply to it: its
+  // result or error, matched by id, or the error of the whole batch.
+  function settleCalls(batch, reply) {
+    if (reply.error) {
+      const err = toError(reply.error);
+      for (const c of batch) c.reject(err);
+      return;
+    }
     const results = new Map((reply.results ?? []).map((r) => [r.id, r]));
     for (const c of batch) {
       const r = results.get(c.id);
@@ -717,10 +749,12 @@ export function createClient({
     inFlight?.abort();
   }
 
-  // comet is the held transport the page prefers.
+  // comet is the held transport the page prefers: the one asked for, or in
+  // "auto" the first of COMETS that this browser has and that neither
+  // failed on this page nor is passed over by the remembered choice.
   function comet() {
     if (preferred !== "auto") return preferred;
-    return sseBroken || typeof ReadableStream === "undefined" ? "longpoll" : "sse";
+    return COMETS.find((t) => !skipped.has(t) && transports[t].usable()) ?? "longpoll";
   }
 
   function switchTo(t) {
@@ -728,6 +762,15 @@ export function createClient({
     current = t;
     emit("transport", t);
     wake();
+  }
+
+  // active is the object of the transport in use.
+  function active() {
+    return transports[current];
+  }
+
+  function online() {
+    return globalThis.navigator?.onLine !== false;
   }
 
   // advise follows the server's advice: poll while it is loaded, at the
@@ -743,34 +786,58 @@ export function createClient({
     }
   }
 
+  // The choice of "auto" is remembered per server (origin and prefix) for
+  // REMEMBER_MS, as {t, at}: the transport that worked and when it was
+  // chosen. Until then a page starts from it; afterwards it tries from the
+  // top again. Without storage (private modes, sandboxed frames) every page
+  // tries from the top.
+  const rememberKey = REMEMBER_PREFIX + String(base);
+
+  function storage() {
+    try {
+      return storageOption === undefined ? (globalThis.localStorage ?? null) : storageOption;
+    } catch {
+      return null;
+    }
+  }
+
+  // remembered returns the transport "auto" chose on this server less than
+  // REMEMBER_MS ago, or "".
+  function remembered() {
+    try {
+      const v = JSON.parse(storage()?.getItem(rememberKey) ?? "null");
+      const age = Date.now() - v?.at;
+      return COMETS.includes(v?.t) && age >= 0 && age < REMEMBER_MS ? v.t : "";
+    } catch {
+      return "";
+    }
+  }
+
+  // worked records that transport t delivered for an "auto" page, unless
+  // that is already the remembered choice (whose time is when it was made).
+  function worked(t) {
+    if (preferred !== "auto" || remembered() === t) return;
+    try {
+      storage()?.setItem(rememberKey, JSON.stringify({ t, at: Date.now() }));
+    } catch {
+      // Storage full or refused: the next page tries from the top.
+    }
+  }
+
+  // receiveLoop receives reverse calls with the transport in use, one
+  // connection or request at a time, until the page stops or switches to
+  // a transport that has no loop. What a transport does lives in its
+  // object; the loop opens sessions, follows shutdown notices and resets,
+  // backs off after failures, and in "auto" moves on to the next transport
+  // when the one in use says it is not for this page.
   async function receiveLoop() {
     const loop = ++loops;
-    while (running && loop === loops && current !== "passive") {
+    while (running && loop === loops && active().receive) {
+      const t = active();
       const ctl = (inFlight = new AbortController());
-      let began = 0;
       try {
         await ensureSession();
-        const from = session;
-        let notice;
-        if (current === "sse") {
-          began = Date.now();
-          notice = await stream(from, ctl.signal);
-          // A stream that ends as soon as it began (a proxy cutting it) must
-          // not make the page reconnect in a tight loop.
-          if (!notice && running && current === "sse" && session === from && Date.now() - began < MIN_STREAM_MS) {
-            throw new ParleyError("unavailable", "the event stream closed at once");
-          }
-          sseFaults = 0;
-        } else {
-          const wait = current !== "poll";
-          const body = { session: from, ack: lastSeq, ...(wait ? {} : { wait }) };
-          markAcked();
-          const reply = await post("poll", body, ctl.signal);
-          setState("connected");
-          deliver(reply, from);
-          if (session === from) notice = reply.shutdown;
-          if (!notice && !wait && running && current === "poll" && session === from) await sleep(interval);
-        }
+        const notice = await t.receive(session, ctl.signal);
         if (notice) {
           await serverLeaving(notice);
           continue;
@@ -785,23 +852,305 @@ export function createClient({
         if (!running) break;
         if (ctl.signal.aborted) continue; // a switch or the network coming back: go on at once
         if (err.code === "permission_denied" && session) reset("expired");
-        // A stream that is buffered, or that keeps breaking soon after it
-        // opens while the network is up, is not for this page: fall back to
-        // long-poll. A network failure, or a stream that served a while
-        // before it broke, is no fault of the stream.
-        const brief = Date.now() - began < MIN_STREAM_MS;
-        if (current === "sse" && brief && !err.network && globalThis.navigator?.onLine !== false) sseFaults++;
-        if (preferred === "auto" && current === "sse" && (err.buffered || sseFaults >= 2)) {
-          sseBroken = true;
-          switchTo("longpoll");
+        if (t.failed(err) && preferred === "auto" && t === active()) {
+          skipped.add(t.name);
+          switchTo(comet());
           failures = 0;
           continue;
         }
-        setState(globalThis.navigator?.onLine === false ? "offline" : "reconnecting");
+        setState(online() ? "reconnecting" : "offline");
         await backoff();
       }
     }
   }
+
+  // Transports: one object per way of receiving reverse calls, all of one
+  // shape:
+  //
+  //   name     what start(), the transport event and parley.transport call it.
+  //   usable() whether this browser has what the transport needs.
+  //   receive(from, signal)
+  //            makes one connection or request for session `from` and runs
+  //            what arrives on it. It resolves when that ends as it should
+  //            (to the server's shutdown notice, if the server sent one),
+  //            throws a ParleyError when it fails, and ends at once when
+  //            signal aborts. null: the transport has no receive loop, and
+  //            messages arrive only on the replies to calls.
+  //   failed(err)
+  //            counts a failure of receive and reports whether the
+  //            transport is not for this page, so that "auto" moves on.
+  //   ack      how a page acknowledges what it ran when no request of its
+  //            own carries the ack soon: {delay, send(from)}; null when the
+  //            next request carries it (see ackLater).
+  //   carry(batch, calls, ordered)
+  //            sends a batch of calls over the transport's own connection
+  //            and settles them from the reply; false when it cannot, and
+  //            the batch goes by POST call.
+  const passiveTransport = { name: "passive", usable: () => true, receive: null, failed: () => false, ack: null, carry: () => false };
+
+  // pollTransport is long-poll (wait) or polling (not wait): each request
+  // carries the ack, and its reply carries the messages.
+  function pollTransport(name, wait) {
+    return {
+      name,
+      usable: () => true,
+      async receive(from, signal) {
+        const body = { session: from, ack: lastSeq, ...(wait ? {} : { wait }) };
+        markAcked();
+        const reply = await post("poll", body, signal);
+        setState("connected");
+        deliver(reply, from);
+        if (wait && session === from) worked(name);
+        const notice = session === from ? reply.shutdown : undefined;
+        if (!notice && !wait && running && current === name && session === from) await sleep(interval);
+        return notice;
+      },
+      // A failed request is the network's or the server's, never the
+      // transport's: long-poll is the last resort.
+      failed: () => false,
+      ack: null,
+      carry: () => false,
+    };
+  }
+
+  // sseTransport streams. A stream that is buffered, or that keeps
+  // breaking soon after it opens while the network is up, is not for this
+  // page. A network failure, or a stream that served a while before it
+  // broke, is no fault of the stream.
+  function sseTransport() {
+    let faults = 0;
+    return {
+      name: "sse",
+      usable: () => typeof ReadableStream !== "undefined",
+      async receive(from, signal) {
+        const began = Date.now();
+        let notice;
+        try {
+          notice = await stream(from, signal);
+        } catch (err) {
+          err.brief = Date.now() - began < MIN_STREAM_MS;
+          throw err;
+        }
+        // A stream that ends as soon as it began (a proxy cutting it) must
+        // not make the page reconnect in a tight loop.
+        if (!notice && running && current === "sse" && session === from && Date.now() - began < MIN_STREAM_MS) {
+          throw Object.assign(new ParleyError("unavailable", "the event stream closed at once"), { brief: true });
+        }
+        faults = 0;
+        return notice;
+      },
+      failed(err) {
+        if (err.brief && !err.network && online()) faults++;
+        return Boolean(err.buffered) || faults >= 2;
+      },
+      ack: { delay: ACK_DELAY_MS, send: postAck },
+      carry: () => false,
+    };
+  }
+
+  // websocketTransport receives and calls over one socket (PROTOCOL.md,
+  // "WebSocket"). A socket that fails before the server's open frame, or
+  // whose open frame does not come within wsOpenTimeout, is not for this
+  // page, and neither is one that keeps closing soon after it opened.
+  function websocketTransport() {
+    let faults = 0;
+    // sock is the open socket: {ws, from, ready (the open frame came),
+    // opened (when), closing (takes no more calls), batches (re -> the
+    // calls in flight), nextRe, notice (the server's shutdown notice)}.
+    let sock = null;
+
+    function socketURL(from) {
+      const u = new URL(`ws?session=${encodeURIComponent(from)}&ack=${lastSeq}`, base);
+      u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+      return u.href;
+    }
+
+    function receive(from, signal) {
+      return new Promise((resolve, reject) => {
+        let settled = false;
+        let openTimer = null;
+        const finish = (fn, v) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(openTimer);
+          signal.removeEventListener("abort", onAbort);
+          fn(v);
+        };
+        const s = { ws: null, from, ready: false, opened: 0, closing: false, batches: new Map(), nextRe: 1, notice: undefined };
+        try {
+          s.ws = new WebSocketClass(socketURL(from));
+        } catch (err) {
+          finish(reject, Object.assign(new ParleyError("unavailable", `no WebSocket: ${err?.message ?? err}`), { upgrade: true }));
+          return;
+        }
+        markAcked();
+        sock = s;
+        const onAbort = () => {
+          s.closing = true;
+          drain(s);
+          finish(reject, new ParleyError("canceled", "socket closed"));
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        openTimer = setTimeout(() => {
+          s.closing = true;
+          s.ws.close(1000);
+          finish(reject, Object.assign(new ParleyError("unavailable", `no open frame within ${wsOpenTimeout} ms`), { buffered: true }));
+        }, wsOpenTimeout);
+        s.ws.addEventListener("message", (e) => {
+          if (onFrame(s, e.data)) clearTimeout(openTimer);
+        });
+        s.ws.addEventListener("close", (e) => {
+          if (sock === s) sock = null;
+          s.closing = true;
+          failBatches(s, e.code);
+          if (settled) return;
+          if (!s.ready) {
+            // A browser tells nothing of why an upgrade failed. Ask the
+            // server over HTTP: a network or server that is down, or a
+            // session it refuses or reset, is no fault of the socket.
+            const failed = Object.assign(new ParleyError("unavailable", `the WebSocket upgrade failed (code ${e.code})`), { upgrade: true });
+            post("ack", { session: from, ack: lastSeq }, signal).then(
+              (reply) => {
+                deliver(reply, from);
+                if (session === from) finish(reject, failed);
+                else finish(resolve);
+              },
+              (err) => finish(reject, err),
+            );
+            return;
+          }
+          if (s.notice || session !== from) {
+            faults = 0;
+            finish(resolve, s.notice);
+          } else if (Date.now() - s.opened < MIN_STREAM_MS) {
+            finish(reject, Object.assign(new ParleyError("unavailable", "the WebSocket closed at once"), { brief: true }));
+          } else if (e.code === 1000 || e.code === 1001) {
+            faults = 0;
+            finish(resolve);
+          } else {
+            faults = 0;
+            finish(reject, new ParleyError("unavailable", `network error: the WebSocket closed (code ${e.code})`));
+          }
+        });
+      });
+    }
+
+    // onFrame handles one frame from the server; it reports whether it was
+    // the open frame.
+    function onFrame(s, data) {
+      if (typeof data !== "string") return false;
+      let f;
+      try {
+        f = JSON.parse(data);
+      } catch {
+        f = null;
+      }
+      if (f === null || typeof f !== "object") {
+        emit("error", new ParleyError("internal", "a WebSocket frame is not a JSON object"));
+        return false;
+      }
+      if (f.open === true) {
+        s.ready = true;
+        s.opened = Date.now();
+        setState("connected");
+        worked("websocket");
+        if (f.advice) advise(f.advice);
+        return true;
+      }
+      if (f.re !== undefined) {
+        const batch = s.batches.get(f.re);
+        if (batch) {
+          s.batches.delete(f.re);
+          const settle = () => {
+            settleCalls(batch, f);
+            drain(s);
+          };
+          // The calls set a cookie, which only an HTTP reply can carry:
+          // fetch it before the calls settle, so what follows sends it.
+          if (f.cookie === true) post("ack", { session: s.from, ack: acked }).then(settle, settle);
+          else settle();
+        }
+        return false;
+      }
+      if (f.error) {
+        // A batch the server could not read well enough to answer.
+        emit("error", toError(f.error));
+        return false;
+      }
+      deliver(f, s.from);
+      if (f.shutdown && s.from === session) s.notice = f.shutdown;
+      ackLater(s.from, data.length);
+      return false;
+    }
+
+    // drain closes a socket that takes no more calls once none is in flight.
+    function drain(s) {
+      if (s.closing && s.batches.size === 0 && s.ws.readyState < WS_CLOSING) s.ws.close(1000);
+    }
+
+    // failBatches fails the calls in flight on a socket that closed, as a
+    // failed fetch fails them: they were sent, so they are not sent again.
+    function failBatches(s, code) {
+      const err = new ParleyError("unavailable", `network error: the WebSocket closed (code ${code})`);
+      const batches = [...s.batches.values()];
+      s.batches.clear();
+      for (const batch of batches) for (const c of batch) c.reject(err);
+    }
+
+    // open returns the socket if it can carry frames for the session now.
+    function open() {
+      const s = sock;
+      return s && s.ready && !s.closing && s.from === session && s.ws.readyState === WS_OPEN ? s : null;
+    }
+
+    return {
+      name: "websocket",
+      usable: () => typeof WebSocketClass === "function",
+      receive,
+      failed(err) {
+        if (!online()) return false;
+        if (err.brief) faults++;
+        return Boolean(err.upgrade || err.buffered) || faults >= 2;
+      },
+      ack: {
+        delay: WS_ACK_DELAY_MS,
+        send(from) {
+          const s = open();
+          if (!s || s.from !== from) {
+            postAck(from);
+            return;
+          }
+          s.ws.send(JSON.stringify({ ack: lastSeq }));
+          markAcked();
+        },
+      },
+      carry(batch, calls, ordered) {
+        const s = open();
+        if (!s) return false;
+        const re = s.nextRe++;
+        const text = JSON.stringify({ re, calls, ordered, ack: lastSeq });
+        if (text.length > WS_FRAME_LIMIT / 3 && new TextEncoder().encode(text).length > WS_FRAME_LIMIT) return false;
+        s.batches.set(re, batch);
+        const req = {
+          gaveUp: () => {
+            if (batch.every((c) => c.settled) && s.batches.delete(re)) drain(s);
+          },
+        };
+        for (const c of batch) c.req = req;
+        s.ws.send(text);
+        markAcked();
+        return true;
+      },
+    };
+  }
+
+  const transports = {
+    websocket: websocketTransport(),
+    sse: sseTransport(),
+    longpoll: pollTransport("longpoll", true),
+    poll: pollTransport("poll", false),
+    passive: passiveTransport,
+  };
 
   // stream reads reverse calls from an SSE stream until it ends. The
   // stream must open with an "open" event in time, or a proxy is buffering
@@ -863,6 +1212,7 @@ export function createClient({
           if (event === "open") {
             opened = true;
             setState("connected");
+            worked("sse");
             if (payload.advice) advise(payload.advice);
           } else if (event === "reset") {
             deliver({ reset: payload }, from);
@@ -886,9 +1236,9 @@ export function createClient({
     }
   }
 
-  // markAcked records that a request being sent carries lastSeq as the
-  // page's ack, so nothing is pending until more messages run. It returns
-  // the ack carried before, for ackLost.
+  // markAcked records that a request or frame being sent carries lastSeq
+  // as the page's ack, so nothing is pending until more messages run. It
+  // returns the ack carried before, for ackLost.
   function markAcked() {
     const before = acked;
     acked = lastSeq;
@@ -898,24 +1248,25 @@ export function createClient({
     return before;
   }
 
-  // ackLater acknowledges, on a streaming page, what the page has run and
-  // no request has carried: at once past ACK_MAX_MESSAGES messages or
-  // ACK_MAX_BYTES of event data, else ACK_DELAY_MS after the first of
+  // ackLater acknowledges what the page has run and no request has
+  // carried, on a transport whose own requests do not carry acks soon
+  // (SSE, WebSocket): at once past ACK_MAX_MESSAGES messages or
+  // ACK_MAX_BYTES of data, else the transport's delay after the first of
   // them. The other transports carry the ack on their next request.
   function ackLater(from, bytes) {
-    if (from !== session || !running || current !== "sse" || lastSeq <= acked) return;
+    if (from !== session || !running || !active()?.ack || lastSeq <= acked) return;
     unackedBytes += bytes;
     if (lastSeq - acked >= ACK_MAX_MESSAGES || unackedBytes >= ACK_MAX_BYTES) sendAck(from);
     else armAckTimer(from);
   }
 
-  // armAckTimer sends the page's ack ACK_DELAY_MS from now, unless a
+  // armAckTimer sends the page's ack after the transport's delay, unless a
   // request carries it first or a timer is already running.
   function armAckTimer(from) {
     ackTimer ??= setTimeout(() => {
       ackTimer = null;
       sendAck(from);
-    }, ACK_DELAY_MS);
+    }, active()?.ack?.delay ?? ACK_DELAY_MS);
   }
 
   // ackLost undoes markAcked for a request that may not have reached the
@@ -924,12 +1275,18 @@ export function createClient({
     if (err.code !== "unavailable" && err.code !== "canceled") return;
     if (from !== session || acked !== seq) return;
     acked = before;
-    if (running && current === "sse" && lastSeq > acked) armAckTimer(from);
+    if (running && active()?.ack && lastSeq > acked) armAckTimer(from);
   }
 
-  // sendAck posts the page's ack now, if a request has not carried it.
+  // sendAck sends the page's ack now, if a request has not carried it: as
+  // the transport does it, or by POST ack.
   function sendAck(from) {
     if (from !== session || lastSeq <= acked) return;
+    (active()?.ack?.send ?? postAck)(from);
+  }
+
+  // postAck posts the page's ack.
+  function postAck(from) {
     const seq = lastSeq;
     const before = markAcked();
     post("ack", { session: from, ack: seq })
@@ -963,19 +1320,27 @@ export function createClient({
 
   /**
    * start opens the page's script session and begins receiving reverse
-   * calls. transport: "auto" (the default: SSE, falling back to long-poll
-   * when streaming fails or is buffered), "sse", "longpoll", "poll" (every
-   * `interval` ms, or the server's advised interval if that is longer), or
-   * "passive" (only on the replies to calls). The server may advise
-   * polling while it is loaded; the page follows, and comes back when
-   * advised.
+   * calls. transport: "auto" (the default: WebSocket, falling back to SSE
+   * when the socket cannot open, and to long-poll when streaming fails or
+   * is buffered; what worked is remembered for a day), "websocket",
+   * "sse", "longpoll", "poll" (every `interval` ms, or the server's
+   * advised interval if that is longer), or "passive" (only on the
+   * replies to calls). The server may advise polling while it is loaded;
+   * the page follows, and comes back when advised.
    */
   async function start({ transport = "auto", interval: ms } = {}) {
     if (running) return;
     if (!TRANSPORTS.includes(transport)) {
       throw new ParleyError("invalid_argument", `unknown transport ${transport}`);
     }
+    if (transport !== "auto" && !transports[transport].usable()) {
+      throw new ParleyError("unimplemented", `this browser cannot use the transport ${transport}`);
+    }
     preferred = transport;
+    if (transport === "auto") {
+      const choice = remembered();
+      if (choice) COMETS.slice(0, COMETS.indexOf(choice)).forEach((t) => skipped.add(t));
+    }
     ownInterval = ms > 0 ? ms : 0;
     if (ownInterval) interval = ownInterval;
     advisedPoll = false;

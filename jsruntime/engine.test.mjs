@@ -281,7 +281,7 @@ test("auto: a buffered stream falls back to long-poll", async () => {
     poll: () => (++polls === 1 ? { messages: [{ seq: 1, fn: "f", args: ["via long-poll"] }] } : new Promise(() => {})),
   });
   const { fetch } = fetchWithSSE(srv, () => sseResponse().res); // never sends the open event
-  const p = createClient({ base: "http://test/parley/", fetch, page: () => "/", sseOpenTimeout: 30 });
+  const p = createClient({ base: "http://test/parley/", fetch, WebSocket: null, storage: null, page: () => "/", sseOpenTimeout: 30 });
   p.expose("f", (x) => ran.push(x));
   p.on("transport", (t) => transports.push(t));
   await p.start();
@@ -352,7 +352,7 @@ test("sse: streams that close at once back off, and auto falls back to long-poll
     f.close(); // a proxy that ends every stream right after it opens
     return f.res;
   });
-  const p = createClient({ base: "http://test/parley/", fetch, page: () => "/", random: () => 0 });
+  const p = createClient({ base: "http://test/parley/", fetch, WebSocket: null, storage: null, page: () => "/", random: () => 0 });
   p.on("transport", (t) => transports.push(t));
   await p.start();
   await until(() => transports.length === 1);

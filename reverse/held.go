@@ -51,6 +51,7 @@ type held struct {
 	flushing bool    // a write is under way
 	again    bool    // more arrived while writing
 
+	ws *wsState // WebSocket: the socket's own state
 }
 
 // holdLocked makes hh the session's held connection, releasing the one
@@ -240,6 +241,9 @@ func (s *Session) onInput(hh *held) {
 		}
 		s.mu.Unlock()
 		c.drop()
+		if hh.ws != nil {
+			hh.ws.cancel()
+		}
 		s.hub.stats.peerGone.Add(1)
 	case peerSent:
 		hh.t.input(s, hh)

@@ -12,10 +12,12 @@ import (
 // reach it before a writer takes it, so that they leave in one write.
 //
 // The pool keeps a few writers (twice GOMAXPROCS) and grows, up to
-// maxWriters, only while every writer is busy and work waits: a page
-// that stopped reading can hold a writer for as long as writeTimeout, and
-// must not hold up the others. Writers beyond the base number leave after
-// a second with nothing to do.
+// maxWriters, only when work waits and no writer has finished anything
+// for stallCheck: the writers are blocked (a page that stopped reading can
+// hold a writer for as long as writeTimeout) and must not hold up the
+// other pages. Busy writers that make progress get no help: more
+// goroutines would not write faster. Writers beyond the base number leave
+// after a second with nothing to do.
 type writers struct {
 	h    *Hub
 	base int
@@ -24,11 +26,16 @@ type writers struct {
 	cond    sync.Cond
 	queue   []task // queue[head:] waits for a writer
 	head    int
-	running int // writers alive
-	idle    int // writers waiting for work
+	running int    // writers alive
+	idle    int    // writers waiting for work
+	done    uint64 // tasks finished
 	stopped bool
 	wg      sync.WaitGroup
+	quit    chan struct{} // stops the watchdog
 }
+
+// stallCheck is how often the pool looks for writers that are all blocked.
+const stallCheck = 50 * time.Millisecond
 
 // maxWriters bounds the writers of one hub.
 const maxWriters = 4096
@@ -38,11 +45,36 @@ func (w *writers) start(h *Hub) {
 	w.h = h
 	w.base = 2 * runtime.GOMAXPROCS(0)
 	w.cond.L = &w.mu
+	w.quit = make(chan struct{})
 	w.mu.Lock()
 	for range w.base {
 		w.spawnLocked()
 	}
 	w.mu.Unlock()
+	w.wg.Go(w.watchdog)
+}
+
+// watchdog doubles the writers, up to maxWriters, whenever work waited a
+// whole stallCheck with no writer finishing anything.
+func (w *writers) watchdog() {
+	t := time.NewTicker(stallCheck)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		if w.head < len(w.queue) && w.done == last && w.idle == 0 {
+			for range min(w.running, maxWriters-w.running) {
+				w.spawnLocked()
+			}
+		}
+		last = w.done
+		w.mu.Unlock()
+	}
 }
 
 // stop lets the writers leave once the queue is empty, and waits for them.
@@ -51,6 +83,7 @@ func (w *writers) stop() {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
+	close(w.quit)
 	w.cond.Broadcast()
 	w.wg.Wait()
 }
@@ -85,9 +118,6 @@ func (w *writers) add(t task) {
 		return
 	}
 	w.queue = append(w.queue, t)
-	if w.idle == 0 && w.running < maxWriters {
-		w.spawnLocked()
-	}
 	w.mu.Unlock()
 	w.cond.Signal()
 }
@@ -146,5 +176,6 @@ func (w *writers) loop(extra bool) {
 		w.mu.Unlock()
 		job.do(w.h)
 		w.mu.Lock()
+		w.done++
 	}
 }

@@ -1,6 +1,7 @@
 package reverse
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -58,9 +59,9 @@ type connSink struct {
 	rest []byte
 
 	mu      sync.Mutex
-	w       *watch       // the poller's watch, while parked
-	chunks  io.WriteCloser // a stream's body, chunked
-	body    int          // bytes of a Content-Length body still to write
+	w       *watch // the poller's watch, while parked
+	chunked bool   // a stream's body is sent chunked
+	body    int    // bytes of a Content-Length body still to write
 	ended   bool
 	failed  bool // a write failed: the connection cannot be reused
 	stopped bool // the watch was stopped
@@ -161,9 +162,7 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	if err := c.writeLocked([]byte(b.String())); err != nil {
 		return err
 	}
-	if contentLength < 0 && keep {
-		c.chunks = httputil.NewChunkedWriter(connWriter{c})
-	}
+	c.chunked = contentLength < 0 && keep
 	return nil
 }
 
@@ -173,22 +172,31 @@ func (c *connSink) write(p []byte) error {
 	if c.ended {
 		return errGone
 	}
-	if c.chunks != nil {
-		_, err := c.chunks.Write(p)
-		return err
+	if c.chunked {
+		return c.writeChunkLocked(p, false)
 	}
 	c.body -= len(p)
 	return c.writeLocked(p)
 }
 
-// connWriter writes a chunked body through its sink, whose mu is held.
-type connWriter struct{ c *connSink }
+// chunkBufs recycles the buffers chunks are framed in.
+var chunkBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func (w connWriter) Write(p []byte) (int, error) {
-	if err := w.c.writeLocked(p); err != nil {
-		return 0, err
+// writeChunkLocked writes p as one chunk of a chunked body, and the last
+// chunk after it if last, in one write. Called with c.mu held.
+func (c *connSink) writeChunkLocked(p []byte, last bool) error {
+	b := chunkBufs.Get().(*bytes.Buffer)
+	defer chunkBufs.Put(b)
+	b.Reset()
+	cw := httputil.NewChunkedWriter(b)
+	if len(p) > 0 {
+		_, _ = cw.Write(p)
 	}
-	return len(p), nil
+	if last {
+		_ = cw.Close()
+		b.WriteString("\r\n") // the end of an empty trailer
+	}
+	return c.writeLocked(b.Bytes())
 }
 
 // writeLocked writes p to the connection. Called with c.mu held.
@@ -211,11 +219,8 @@ func (c *connSink) end() {
 		return
 	}
 	c.ended = true
-	if c.chunks != nil && !c.failed {
-		// The last chunk, and the end of an empty trailer.
-		if c.chunks.Close() == nil {
-			_ = c.writeLocked([]byte("\r\n"))
-		}
+	if c.chunked && !c.failed {
+		_ = c.writeChunkLocked(nil, true)
 	}
 	reuse := c.srv != nil && !c.failed && c.body == 0
 	c.stopWatchLocked()

@@ -12,6 +12,8 @@ const (
 	LongPoll = "longpoll"
 	// SSE streams messages as server-sent events on one held response.
 	SSE = "sse"
+	// WebSocket carries messages, acks and calls both ways over one socket.
+	WebSocket = "websocket"
 	// Polling asks at an interval the server advises, and is answered at once.
 	Polling = "poll"
 	// Passive never asks: messages ride on the replies to calls (piggyback).
@@ -29,8 +31,9 @@ type Transports struct {
 	// message, to gather more into the same reply. Default 10ms; negative
 	// means reply at once.
 	MaxWaitAfterWrite time.Duration
-	// Heartbeat is the interval of SSE heartbeats, which keep proxies from
-	// closing an idle stream and find pages that are gone. Default 15s.
+	// Heartbeat is the interval of SSE heartbeats and WebSocket pings,
+	// which keep proxies from closing an idle stream and find pages that
+	// are gone. Default 15s.
 	Heartbeat time.Duration
 	// StreamMaxAge is how long one SSE stream lasts before the server ends
 	// it and the page reconnects, resuming by Last-Event-ID. Default 10m.
@@ -133,7 +136,7 @@ func (h *Hub) adviseLocked(s *Session, transport string) *Advice {
 	overloaded := h.load.request(h.now())
 	interval := h.tc.PollInterval.Milliseconds()
 	switch {
-	case overloaded && (transport == LongPoll || transport == SSE):
+	case overloaded && (transport == LongPoll || transport == SSE || transport == WebSocket):
 		s.advised = true
 		return &Advice{Transport: Polling, Interval: interval}
 	case transport == Polling && s.advised && !overloaded:

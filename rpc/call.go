@@ -150,6 +150,38 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, x *exchange) 
 		}
 	}
 
+	reply := getBuf()
+	b := s.runBatch(append(reply.b[:0], '{'), r, x, script)
+
+	var d reverse.Delivery
+	switch {
+	case reset != nil:
+		d.Reset = reset
+	case script != nil:
+		d = script.Pending(x.req.Ack)
+	}
+	s.saveSession(w, x)
+
+	if d.Messages != nil || d.Reset != nil || d.Advice != nil {
+		pending := d
+		if more, err := json.Marshal(&pending); err == nil && len(more) > 2 {
+			b = append(b, ',')
+			b = append(b, more[1:len(more)-1]...)
+		} else if err != nil {
+			s.log.Error("parley: encoding reverse calls", "err", err)
+		}
+	}
+	b = append(b, '}')
+	writeJSONBytes(w, http.StatusOK, b)
+	reply.b = b
+	putBuf(reply)
+}
+
+// runBatch runs the calls of x's batch for script's page, concurrently
+// unless the batch is ordered, and appends their outcomes to b as the
+// member "results":[...] of a reply.
+func (s *Server) runBatch(b []byte, r *http.Request, x *exchange, script *reverse.Session) []byte {
+	calls := x.req.Calls
 	var single wireResult // the outcome of a batch of one, which needs no slice
 	var res []wireResult
 	switch {
@@ -165,17 +197,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, x *exchange) 
 		s.invokeConcurrently(r, x, script, calls, res)
 	}
 
-	var d reverse.Delivery
-	switch {
-	case reset != nil:
-		d.Reset = reset
-	case script != nil:
-		d = script.Pending(x.req.Ack)
-	}
-	s.saveSession(w, x)
-
-	reply := getBuf()
-	b := append(reply.b[:0], `{"results":[`...)
+	b = append(b, `"results":[`...)
 	for i := range calls {
 		if i > 0 {
 			b = append(b, ',')
@@ -200,20 +222,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, x *exchange) 
 		}
 		b = append(b, '}')
 	}
-	b = append(b, ']')
-	if d.Messages != nil || d.Reset != nil || d.Advice != nil {
-		pending := d
-		if more, err := json.Marshal(&pending); err == nil && len(more) > 2 {
-			b = append(b, ',')
-			b = append(b, more[1:len(more)-1]...)
-		} else if err != nil {
-			s.log.Error("parley: encoding reverse calls", "err", err)
-		}
-	}
-	b = append(b, '}')
-	writeJSONBytes(w, http.StatusOK, b)
-	reply.b = b
-	putBuf(reply)
+	return append(b, ']')
 }
 
 // invokeConcurrently runs the calls of a batch at once, each in its own

@@ -153,7 +153,7 @@ func (s *Server) methods(rest string) string {
 		switch {
 		case s.hub == nil:
 			return ""
-		case rest == "sse":
+		case rest == "sse", rest == "ws":
 			return http.MethodGet
 		}
 		return http.MethodPost

@@ -71,7 +71,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 // Ajax, served only by a server with a hub.
 func isReverseEndpoint(rest string) bool {
 	switch rest {
-	case "session", "poll", "sse", "ack", "bye":
+	case "session", "poll", "sse", "ws", "ack", "bye":
 		return true
 	}
 	return false
@@ -83,6 +83,8 @@ func (s *Server) serveReverse(w http.ResponseWriter, r *http.Request, rest strin
 	switch rest {
 	case "sse":
 		s.serveSSE(w, r)
+	case "ws":
+		s.serveWebSocket(w, r)
 	case "bye":
 		s.serveBye(w, r)
 	case "session":
@@ -127,6 +129,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, x *exchange) 
 // serveAck records what a streaming page has run.
 func (s *Server) serveAck(w http.ResponseWriter, r *http.Request, x *exchange) {
 	if script := s.liveSession(w, x); script != nil {
+		takeCookies(w, script)
 		s.hub.ServeAck(w, script, x.req.Ack)
 	}
 }

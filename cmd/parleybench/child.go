@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,6 +100,11 @@ func (p *proc) stop() {
 type benchProc struct {
 	*proc
 	info serverInfo
+	// control is the client of the control endpoint.
+	control *http.Client
+	// caFile, for a server run with -tls, holds its certificate, for
+	// loaders to trust.
+	caFile string
 }
 
 // startServer starts `parleybench serve` on a free loopback port, with
@@ -117,23 +123,68 @@ func startServer(pollInterval time.Duration, extra ...string) (*benchProc, error
 		p.stop()
 		return nil, err
 	}
+	b.control = &http.Client{Timeout: time.Minute}
+	if b.info.CertPEM != "" {
+		if err := b.trust(); err != nil {
+			b.stop()
+			return nil, err
+		}
+	}
 	return b, nil
+}
+
+// trust writes the server's certificate to a file for the loaders, and
+// makes the control client trust it.
+func (b *benchProc) trust() error {
+	conf, err := trustPEM([]byte(b.info.CertPEM))
+	if err != nil {
+		return err
+	}
+	b.control.Transport = &http.Transport{TLSClientConfig: conf}
+	f, err := os.CreateTemp("", "parleybench-*.pem")
+	if err != nil {
+		return err
+	}
+	b.caFile = f.Name()
+	if _, err := f.WriteString(b.info.CertPEM); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// stop ends the server and removes its certificate file.
+func (b *benchProc) stop() {
+	b.proc.stop()
+	if b.caFile != "" {
+		_ = os.Remove(b.caFile)
+	}
+}
+
+// loaderArgs returns the flags loaders of this server need beyond the
+// URL: the certificate to trust, for a server run with -tls.
+func (b *benchProc) loaderArgs() []string {
+	if b.caFile == "" {
+		return nil
+	}
+	return []string{"-ca", b.caFile}
 }
 
 // call posts to (or, with a nil body, gets) a control endpoint of the
 // bench server and decodes its JSON reply.
 func (b *benchProc) call(path string, body, out any) error {
-	u := "http://" + b.info.Addr + "/bench/" + path
+	base, _, _ := strings.Cut(b.info.URL, "/parley/")
+	u := base + "/bench/" + path
 	var res *http.Response
 	var err error
 	if body == nil && path == "stats" {
-		res, err = http.Get(u)
+		res, err = b.control.Get(u)
 	} else {
 		var buf []byte
 		if buf, err = json.Marshal(body); err != nil {
 			return err
 		}
-		res, err = http.Post(u, "application/json", bytes.NewReader(buf))
+		res, err = b.control.Post(u, "application/json", bytes.NewReader(buf))
 	}
 	if err != nil {
 		return err
@@ -170,8 +221,9 @@ const sourcesPerLoader = 4
 // startFleet starts loaders for pages pages in all, at most perProc each,
 // and waits until every page is open or opening takes longer than
 // openTimeout. It returns the number of pages open. url is the server's
-// Parley URL, or in mode "raw" the address of its raw connections.
-func startFleet(url string, pages, perProc int, mode string, interval, openTimeout time.Duration) (*fleet, int, error) {
+// Parley URL, or in mode "raw" the address of its raw connections; extra
+// are more flags for every loader.
+func startFleet(url string, pages, perProc int, mode string, interval, openTimeout time.Duration, extra ...string) (*fleet, int, error) {
 	f := &fleet{}
 	n := (pages + perProc - 1) / perProc
 	if 2+n*sourcesPerLoader > 254 {
@@ -186,10 +238,10 @@ func startFleet(url string, pages, perProc int, mode string, interval, openTimeo
 		if mode == modeRaw {
 			target = "-raw"
 		}
-		p, err := spawn("load", "-control", target, url, "-pages", strconv.Itoa(share),
+		p, err := spawn(append([]string{"load", "-control", target, url, "-pages", strconv.Itoa(share),
 			"-transport", mode, "-interval", interval.String(),
-			"-source-first", strconv.Itoa(2+i*sourcesPerLoader), "-sources", strconv.Itoa(sourcesPerLoader),
-			"-duration", "1h")
+			"-source-first", strconv.Itoa(2 + i*sourcesPerLoader), "-sources", strconv.Itoa(sourcesPerLoader),
+			"-duration", "1h"}, extra...)...)
 		if err != nil {
 			f.stop()
 			return nil, 0, err
@@ -206,6 +258,10 @@ func startFleet(url string, pages, perProc int, mode string, interval, openTimeo
 		if line.Ready == nil {
 			f.stop()
 			return nil, 0, errors.New("a loader did not say it was ready")
+		}
+		if line.Error != "" {
+			f.stop()
+			return nil, 0, fmt.Errorf("%s pages: %s", mode, line.Error)
 		}
 		ready += *line.Ready
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,8 +41,12 @@ type fanoutRow struct {
 	// when none was missed.
 	Delivered uint64 `json:"delivered"`
 	// CPUPerDelivery is the server's CPU microseconds per delivery, over
-	// all repeats.
+	// all repeats. Each repeat's window runs from the publish until every
+	// page has the quote and has acknowledged it, so acks are included.
 	CPUPerDelivery float64 `json:"cpuPerDelivery"`
+	// Unacked counts messages still unacknowledged when a repeat's window
+	// closed, summed over repeats: 0 when every ack was in the window.
+	Unacked int `json:"unacked"`
 	// Floor compares the row with the raw floor at the same number of
 	// pages; it is absent from the floor's own rows, and when the floor
 	// was not measured.
@@ -49,6 +55,9 @@ type fanoutRow struct {
 
 // floorRatio is a transport's figures as ratios of the raw floor's.
 type floorRatio struct {
+	// P50 and P99 are the transport's trip percentiles over the floor's.
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
 	// PerSecond is the transport's deliveries per second over the
 	// floor's: 1 is the floor's speed.
 	PerSecond float64 `json:"perSecond"`
@@ -74,6 +83,9 @@ func compareWithFloor(rows []fanoutRow) {
 			continue
 		}
 		r.Floor = &floorRatio{PerSecond: r.PerSecond / f.PerSecond}
+		if f.Trip.P50 > 0 {
+			r.Floor.P50, r.Floor.P99 = r.Trip.P50/f.Trip.P50, r.Trip.P99/f.Trip.P99
+		}
 		if f.CPUPerDelivery > 0 {
 			r.Floor.CPUPerDelivery = r.CPUPerDelivery / f.CPUPerDelivery
 		}
@@ -89,13 +101,13 @@ type fanoutResult struct {
 func cmdFanout(args []string) error {
 	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
 	pages := fs.String("pages", "1000,10000,18000", "numbers of pages")
-	transports := fs.String("transports", "longpoll,sse", "transports: longpoll, sse, poll")
+	transports := fs.String("transports", "longpoll,sse,websocket", "transports: longpoll, sse, websocket, sse-h2 (SSE over HTTP/2 with TLS), poll")
 	repeats := fs.Int("repeat", 5, "publishes per set of pages")
 	pollInterval := fs.Duration("poll-interval", time.Second, "interval of the poll transport")
 	timeout := fs.Duration("timeout", 30*time.Second, "longest wait for one publish to reach every page")
 	perProc := fs.Int("per-process", 9000, "pages per loader process")
 	floor := fs.Bool("floor", true, "also measure the raw floor at each number of pages: as many plain TCP connections, each sent the same bytes in one write per quote, and report the transports as ratios of it")
-	out := fs.String("out", "cmd/parleybench/results", "directory for fanout.md, fanout.json and fanout.svg")
+	out := fs.String("out", "cmd/parleybench/results", "directory for fanout.md, fanout.json and the charts fanout-p99.svg and fanout-rate.svg")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,14 +120,15 @@ func cmdFanout(args []string) error {
 	}
 	ts := grid.ParseList(*transports)
 	for _, t := range ts {
-		if t != modeLongPoll && t != modeSSE && t != modePoll {
-			return fmt.Errorf("fanout measures longpoll, sse and poll, not %q", t)
+		if t != modeLongPoll && t != modeSSE && t != modeWebSocket && t != modeSSEH2 && t != modePoll {
+			return fmt.Errorf("fanout measures longpoll, sse, websocket, sse-h2 and poll, not %q", t)
 		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	res := fanoutResult{Machine: procfs.DescribeMachine()}
+	var failed []error // runs that failed; the others are still reported
 	if *floor {
 		ts = append(ts, modeRaw)
 	}
@@ -123,9 +136,12 @@ func cmdFanout(args []string) error {
 		for _, n := range ns {
 			row, err := runFanout(t, n, *repeats, *pollInterval, *timeout, *perProc)
 			if err != nil {
-				return fmt.Errorf("%s to %d pages: %w", t, n, err)
+				failed = append(failed, fmt.Errorf("%s to %d pages: %w", t, n, err))
+				log.Print(failed[len(failed)-1])
+				continue
 			}
-			log.Printf("fanout: %s to %d pages: p99 %.1f ms, all in %.1f ms", t, n, row.Trip.P99*1000, row.AllHave.Mean*1000)
+			log.Printf("fanout: %s to %d pages: p99 %.1f ms, all in %.1f ms, %.0f deliveries/s, %.1f µs CPU per delivery",
+				t, n, row.Trip.P99*1000, row.AllHave.Mean*1000, row.PerSecond, row.CPUPerDelivery)
 			res.Rows = append(res.Rows, row)
 		}
 	}
@@ -133,7 +149,34 @@ func cmdFanout(args []string) error {
 	if err := writeResults(*out, "fanout", res, func(w io.Writer) error { return fanoutMarkdown(w, res, *pollInterval) }); err != nil {
 		return err
 	}
-	return fanoutChart(filepath.Join(*out, "fanout.svg"), res)
+	if err := fanoutCharts(*out, res); err != nil {
+		return err
+	}
+	return errors.Join(failed...)
+}
+
+// serverArgs returns the flags the bench server of transport t needs.
+func serverArgs(t string) []string {
+	switch t {
+	case modeRaw:
+		return []string{"-raw"}
+	case modeSSEH2:
+		return []string{"-tls"}
+	}
+	return nil
+}
+
+// fdSlack is the open files a server needs beyond one per page: its
+// listeners, the control connections, the keep-alive connections of
+// session opens.
+const fdSlack = 500
+
+// checkOpenFiles fails if the server's open-file limit cannot hold pages.
+func checkOpenFiles(info serverInfo, pages int) error {
+	if info.NoFile > 0 && info.NoFile < pages+fdSlack {
+		return fmt.Errorf("the server may open %d files, too few for %d pages; raise its hard limit (ulimit -Hn) or use fewer pages", info.NoFile, pages)
+	}
+	return nil
 }
 
 // runFanout publishes one quote at a time to n pages on transport t,
@@ -141,20 +184,19 @@ func cmdFanout(args []string) error {
 // "raw" is the raw floor.
 func runFanout(t string, n, repeats int, pollInterval, timeout time.Duration, perProc int) (fanoutRow, error) {
 	row := fanoutRow{Transport: t, Pages: n, Repeats: repeats}
-	var extra []string
-	if t == modeRaw {
-		extra = append(extra, "-raw")
-	}
-	srv, err := startServer(pollInterval, extra...)
+	srv, err := startServer(pollInterval, serverArgs(t)...)
 	if err != nil {
 		return row, err
 	}
 	defer srv.stop()
+	if err := checkOpenFiles(srv.info, n); err != nil {
+		return row, err
+	}
 	target := srv.info.URL
 	if t == modeRaw {
 		target = srv.info.RawAddr
 	}
-	fl, ready, err := startFleet(target, n, perProc, t, pollInterval, openTimeout(n))
+	fl, ready, err := startFleet(target, n, perProc, t, pollInterval, openTimeout(n), srv.loaderArgs()...)
 	if err != nil {
 		return row, err
 	}
@@ -167,6 +209,11 @@ func runFanout(t string, n, repeats int, pollInterval, timeout time.Duration, pe
 			return err
 		},
 		snap: fl.snap,
+		pending: func() (int, error) {
+			var st serverStats
+			err := srv.call("stats", nil, &st)
+			return st.Pending, err
+		},
 	}, timeout)
 	return row, err
 }
@@ -180,11 +227,19 @@ type fanoutRig struct {
 	publish func(run string) error
 	// snap returns what the pages received since the previous snap.
 	snap func() (Snapshot, error)
+	// pending returns the number of messages the server holds that pages
+	// have not acknowledged.
+	pending func() (int, error)
 }
+
+// ackWait is the longest a repeat's window stays open, after every page
+// has the quote, for the acks.
+const ackWait = 10 * time.Second
 
 // measureFanout publishes row.Repeats quotes, one at a time, to the
 // row.Ready pages of rig, each time waiting until every page has it or
-// timeout has passed, and fills in row's figures.
+// timeout has passed, then until the server holds no unacknowledged
+// message or ackWait has passed, and fills in row's figures.
 func measureFanout(row *fanoutRow, rig fanoutRig, timeout time.Duration) error {
 	var trips []float64
 	var allHave, rates []float64
@@ -217,6 +272,12 @@ func measureFanout(row *fanoutRow, rig fanoutRig, timeout time.Duration) error {
 				got.TripsMicros = append(got.TripsMicros, d.TripsMicros...)
 			}
 		}
+		unacked, err := waitAcks(rig.pending)
+		if err != nil {
+			_, _, _ = w.close()
+			return err
+		}
+		row.Unacked += unacked
 		usage, _, err := w.close()
 		if err != nil {
 			return err
@@ -243,6 +304,19 @@ func measureFanout(row *fanoutRow, rig fanoutRig, timeout time.Duration) error {
 	return nil
 }
 
+// waitAcks polls pending until it is 0 or ackWait has passed, and returns
+// its last value.
+func waitAcks(pending func() (int, error)) (int, error) {
+	deadline := time.Now().Add(ackWait)
+	for {
+		n, err := pending()
+		if err != nil || n == 0 || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) error {
 	fmt.Fprintf(w, "# Fan-out: one publish to many pages\n\n")
 	if err := report.WriteMachine(w, res.Machine); err != nil {
@@ -250,12 +324,14 @@ func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) e
 	}
 	fmt.Fprintf(w, "\nOne quote is published to every page of `/ticker`, and the next only once every page has it (or the wait timed out). ")
 	fmt.Fprintf(w, "*trip* is each page's receive time less the publish time, over all pages and repeats; *all have it* is the time until the last page had it, over repeats; ")
-	fmt.Fprintf(w, "*deliveries/s* is pages reached per second until then; *CPU per delivery* is the server's CPU time, from `/proc`, over all deliveries. The poll transport, where measured, polls every %v.\n\n", pollInterval)
-	fmt.Fprintf(w, "The **%s** rows, where measured, are the raw floor: as many plain TCP connections on loopback, held by the same server process and loaders, each sent the bytes of the server-sent event a Parley SSE page receives for the quote, in one write per connection, with no HTTP, session, outbox or ack. ", modeRaw)
+	fmt.Fprintf(w, "*deliveries/s* is pages reached per second until then; *CPU per delivery* is the server's CPU time, from `/proc`, over all deliveries, ")
+	fmt.Fprintf(w, "in a window from the publish until every page has the quote and the server holds no unacknowledged message (at most %v more), so acks are included; *unacked* counts messages still unacknowledged when a window closed. ", ackWait)
+	fmt.Fprintf(w, "The poll transport, where measured, polls every %v; *%s* is SSE over HTTP/2 with TLS, many pages' streams on one connection.\n\n", pollInterval, modeSSEH2)
+	fmt.Fprintf(w, "The **%s** rows, where measured, are the raw floor: as many plain TCP connections on loopback, held by the same server process and loaders, each sent the bytes of the server-sent event a Parley SSE page receives for the quote, in one write per connection from one goroutine per CPU, with no HTTP, session, outbox or ack. ", modeRaw)
 	fmt.Fprintf(w, "It is this machine's ceiling for one write per page.\n\n")
 	t := report.Table{
-		Header: []string{"transport", "pages", "repeats", "trip p50", "trip p99", "all have it (mean)", "all have it (max)", "deliveries/s", "missed", "server CPU per publish", "CPU per delivery"},
-		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true},
+		Header: []string{"transport", "pages", "repeats", "trip p50", "trip p99", "all have it (mean)", "all have it (max)", "deliveries/s", "missed", "unacked", "server CPU per publish", "CPU per delivery"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true},
 	}
 	for _, r := range res.Rows {
 		pages := strconv.Itoa(r.Pages)
@@ -264,7 +340,7 @@ func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) e
 		}
 		t.Add(r.Transport, pages, strconv.Itoa(r.Repeats), report.Millis(r.Trip.P50), report.Millis(r.Trip.P99),
 			report.Millis(r.AllHave.Mean), report.Millis(r.AllHave.Max), fmt.Sprintf("%.0f", r.PerSecond),
-			strconv.FormatUint(r.Missed, 10), fmt.Sprintf("%.3f s", r.ServerCPU), fmt.Sprintf("%.1f µs", r.CPUPerDelivery))
+			strconv.FormatUint(r.Missed, 10), strconv.Itoa(r.Unacked), fmt.Sprintf("%.3f s", r.ServerCPU), fmt.Sprintf("%.1f µs", r.CPUPerDelivery))
 	}
 	if err := t.WriteMarkdown(w); err != nil {
 		return err
@@ -272,7 +348,7 @@ func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) e
 	if err := floorMarkdown(w, res.Rows); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n![Fan-out p99 trip time against pages](fanout.svg)\n")
+	_, err := fmt.Fprintf(w, "\n![Fan-out p99 trip time against pages](fanout-p99.svg)\n\n![Fan-out deliveries per second against pages, with the raw floor](fanout-rate.svg)\n")
 	return err
 }
 
@@ -280,19 +356,21 @@ func fanoutMarkdown(w io.Writer, res fanoutResult, pollInterval time.Duration) e
 // floor, if any row has been compared with it.
 func floorMarkdown(w io.Writer, rows []fanoutRow) error {
 	t := report.Table{
-		Header: []string{"transport", "pages", "deliveries/s", "of the floor's", "CPU per delivery", "× the floor's"},
-		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true},
+		Header: []string{"transport", "pages", "p50 × floor's", "p99 × floor's", "deliveries/s", "of the floor's", "CPU per delivery", "× the floor's"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true},
+	}
+	times := func(x float64) string {
+		if x <= 0 {
+			return "unmeasured"
+		}
+		return fmt.Sprintf("%.1f×", x)
 	}
 	for _, r := range rows {
 		if r.Floor == nil {
 			continue
 		}
-		times := "unmeasured"
-		if r.Floor.CPUPerDelivery > 0 {
-			times = fmt.Sprintf("%.1f×", r.Floor.CPUPerDelivery)
-		}
-		t.Add(r.Transport, strconv.Itoa(r.Pages), fmt.Sprintf("%.0f", r.PerSecond), fmt.Sprintf("%.0f%%", 100*r.Floor.PerSecond),
-			fmt.Sprintf("%.1f µs", r.CPUPerDelivery), times)
+		t.Add(r.Transport, strconv.Itoa(r.Pages), times(r.Floor.P50), times(r.Floor.P99), fmt.Sprintf("%.0f", r.PerSecond),
+			fmt.Sprintf("%.0f%%", 100*r.Floor.PerSecond), fmt.Sprintf("%.1f µs", r.CPUPerDelivery), times(r.Floor.CPUPerDelivery))
 	}
 	if len(t.Rows) == 0 {
 		return nil
@@ -301,25 +379,65 @@ func floorMarkdown(w io.Writer, rows []fanoutRow) error {
 	return t.WriteMarkdown(w)
 }
 
-func fanoutChart(path string, res fanoutResult) error {
-	var series []report.Series
+// fanoutCharts draws, into dir, fanout-p99.svg (p99 trip time against
+// pages, per transport) and fanout-rate.svg (deliveries per second
+// against pages, per transport, with the raw floor as a line of its own).
+func fanoutCharts(dir string, res fanoutResult) error {
 	var names []string
 	for _, r := range res.Rows {
 		if !slices.Contains(names, r.Transport) {
 			names = append(names, r.Transport)
 		}
 	}
+	var p99s, rates []report.Series
 	for _, name := range names {
-		p50 := report.Series{Name: name + " p50"}
-		p99 := report.Series{Name: name + " p99"}
+		label := name
+		if name == modeRaw {
+			label = "raw floor"
+		}
+		p99 := report.Series{Name: label}
+		rate := report.Series{Name: label}
 		for _, r := range res.Rows {
 			if r.Transport == name {
-				p50.X, p50.Y = append(p50.X, float64(r.Pages)), append(p50.Y, r.Trip.P50*1000)
 				p99.X, p99.Y = append(p99.X, float64(r.Pages)), append(p99.Y, r.Trip.P99*1000)
+				rate.X, rate.Y = append(rate.X, float64(r.Pages)), append(rate.Y, r.PerSecond)
 			}
 		}
-		series = append(series, p50, p99)
+		p99s, rates = append(p99s, p99), append(rates, rate)
 	}
-	c := report.Chart{Title: "Fan-out of one publish", XLabel: "pages", YLabel: "trip time (ms)", LogX: true, LogY: true, Series: series}
-	return c.SaveSVG(path)
+	charts := map[string]report.Chart{
+		"fanout-p99.svg":  {Title: "Fan-out of one publish: p99 trip time", XLabel: "pages", YLabel: "trip time p99 (ms)", LogX: true, LogY: true, Series: p99s},
+		"fanout-rate.svg": {Title: "Fan-out of one publish: deliveries per second", XLabel: "pages", YLabel: "deliveries/s", LogX: true, Series: rates},
+	}
+	for name, c := range charts {
+		if err := c.SaveSVG(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdChart(args []string) error {
+	fs := flag.NewFlagSet("chart", flag.ContinueOnError)
+	in := fs.String("in", "cmd/parleybench/results/fanout.json", "the results of a fanout run")
+	out := fs.String("out", "", "directory for fanout-p99.svg and fanout-rate.svg (default: the directory of -in)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		return err
+	}
+	var res fanoutResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", *in, err)
+	}
+	if len(res.Rows) == 0 {
+		return fmt.Errorf("%s holds no fanout rows", *in)
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Dir(*in)
+	}
+	return fanoutCharts(dir, res)
 }

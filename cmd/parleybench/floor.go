@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -15,7 +16,7 @@ import (
 // The raw floor is what this machine does without Parley: plain TCP
 // connections on loopback, each sent every quote as the bytes of the
 // server-sent event a Parley SSE page receives for it, in one write per
-// quote per connection, with no HTTP, no session, no outbox and no ack.
+// quote per connection, from one goroutine per CPU, with no HTTP, no session, no outbox and no ack.
 // Fan-out measures it in the same run as the transports, and reports
 // their figures as ratios of it.
 
@@ -67,8 +68,9 @@ func (f *rawFloor) serve() {
 	}
 }
 
-// send writes q, as a server-sent event, to every connection in turn, one
-// write each. A connection whose write fails is closed and dropped.
+// send writes q, as a server-sent event, to every connection, one write
+// each: one goroutine per CPU writes to its share of the connections. A
+// connection whose write fails is closed and dropped.
 func (f *rawFloor) send(q *quote) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -77,13 +79,26 @@ func (f *rawFloor) send(q *quote) error {
 	if err != nil {
 		return err
 	}
+	failed := make([]bool, len(f.conns))
+	workers := min(runtime.GOMAXPROCS(0), len(f.conns))
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(f.conns)/workers, (w+1)*len(f.conns)/workers
+		wg.Go(func() {
+			for i, c := range f.conns[lo:hi] {
+				if _, err := c.Write(payload); err != nil {
+					_ = c.Close()
+					failed[lo+i] = true
+				}
+			}
+		})
+	}
+	wg.Wait()
 	live := f.conns[:0]
-	for _, c := range f.conns {
-		if _, err := c.Write(payload); err != nil {
-			_ = c.Close()
-			continue
+	for i, c := range f.conns {
+		if !failed[i] {
+			live = append(live, c)
 		}
-		live = append(live, c)
 	}
 	clear(f.conns[len(live):])
 	f.conns = live

@@ -67,7 +67,8 @@ func rigFor(b *benchServer, l *loader) fanoutRig {
 			}
 			return nil
 		},
-		snap: func() (Snapshot, error) { return l.snapshot(), nil },
+		snap:    func() (Snapshot, error) { return l.snapshot(), nil },
+		pending: func() (int, error) { return b.stats().Pending, nil },
 	}
 }
 
@@ -99,6 +100,9 @@ func TestFanoutFloor(t *testing.T) {
 	compareWithFloor(rows)
 	for _, r := range rows {
 		t.Run(r.Transport, func(t *testing.T) {
+			if r.Unacked != 0 {
+				t.Fatalf("%d messages unacknowledged when the windows closed", r.Unacked)
+			}
 			if r.Delivered != pages*repeats || r.Missed != 0 || r.Trip.N != pages*repeats || r.AllHave.N != repeats {
 				t.Fatalf("delivered %d, missed %d, %d trips over %d repeats; want %d, 0, %d over %d",
 					r.Delivered, r.Missed, r.Trip.N, r.AllHave.N, pages*repeats, pages*repeats, repeats)
@@ -124,6 +128,9 @@ func TestFanoutFloor(t *testing.T) {
 	if s.Floor == nil {
 		t.Fatal("SSE is not compared with the floor")
 	}
+	if !near(s.Floor.P99, s.Trip.P99/f.Trip.P99) || !near(s.Floor.P50, s.Trip.P50/f.Trip.P50) {
+		t.Fatalf("SSE trip at %+v of the floor's; p99 %.6f / %.6f", s.Floor, s.Trip.P99, f.Trip.P99)
+	}
 	if !near(s.Floor.PerSecond, s.PerSecond/f.PerSecond) {
 		t.Fatalf("SSE at %.3f of the floor's deliveries/s; %.0f / %.0f is %.3f", s.Floor.PerSecond, s.PerSecond, f.PerSecond, s.PerSecond/f.PerSecond)
 	}
@@ -135,7 +142,7 @@ func TestFanoutFloor(t *testing.T) {
 	if err := fanoutMarkdown(&md, fanoutResult{Rows: rows}, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| raw | 50 | 3 |", "Against the raw floor", "| sse | 50 |", "| transport | pages | deliveries/s | of the floor's |"} {
+	for _, want := range []string{"| raw | 50 | 3 |", "Against the raw floor", "| sse | 50 |", "| transport | pages | p50 × floor's | p99 × floor's | deliveries/s | of the floor's |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, md.String())
 		}

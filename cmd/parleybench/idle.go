@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/parley-go/parley/cmd/parleybench/internal/grid"
 	"github.com/parley-go/parley/cmd/parleybench/internal/procfs"
 	"github.com/parley-go/parley/cmd/parleybench/internal/report"
+	"github.com/parley-go/parley/cmd/parleybench/internal/stats"
 )
 
 // idleRow is the server's memory with pages held idle on one transport.
@@ -23,8 +28,13 @@ type idleRow struct {
 	Ready     int  `json:"ready"`
 	// Held is the number of connections the server held at the end.
 	Held int `json:"held"`
-	// RSSBefore and RSSAfter are the server's resident memory with no
-	// pages and with the pages held, after a garbage collection.
+	// NaturalBefore and NaturalAfter are the server's resident memory
+	// with no pages and with the pages held, as ps and top show it: no
+	// collection is forced.
+	NaturalBefore uint64 `json:"naturalBefore"`
+	NaturalAfter  uint64 `json:"naturalAfter"`
+	// RSSBefore and RSSAfter are the same after a forced garbage
+	// collection that returns free memory to the system.
 	RSSBefore uint64 `json:"rssBefore"`
 	RSSAfter  uint64 `json:"rssAfter"`
 	// HeapBefore and HeapAfter are the Go heap in use at the same times.
@@ -48,21 +58,46 @@ func (r idleRow) label() string {
 	return r.Transport
 }
 
+// releaseRow is how long the server took to release held pages that went
+// away, on one transport.
+type releaseRow struct {
+	Transport string `json:"transport"`
+	// Cause is "fin" (the page closed its TCP connection) or "silent"
+	// (the page's packets stopped: no FIN, no RST, no ACK).
+	Cause string `json:"cause"`
+	// Pages is the number of pages held when they went away; Released,
+	// how many the server released within Timeout.
+	Pages    int           `json:"pages"`
+	Released int           `json:"released"`
+	Timeout  time.Duration `json:"timeout"`
+	// Times summarises the released pages' times, in seconds.
+	Times stats.Summary `json:"times"`
+	// Skipped says why the row was not measured, if it was not.
+	Skipped string `json:"skipped,omitempty"`
+}
+
 // idleResult is everything idle writes to idle.json.
 type idleResult struct {
 	Machine procfs.Machine `json:"machine"`
 	Hold    time.Duration  `json:"hold"`
 	Rows    []idleRow      `json:"rows"`
+	// Heartbeat is the server's heartbeat in the release runs.
+	Heartbeat time.Duration `json:"heartbeat"`
+	Releases  []releaseRow  `json:"releases,omitempty"`
 }
 
 func cmdIdle(args []string) error {
 	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
 	pages := fs.Int("pages", 10000, "number of pages held")
-	transports := fs.String("transports", "longpoll,sse,poll,passive", "transports to measure")
+	transports := fs.String("transports", "longpoll,sse,websocket,sse-h2,poll,passive", "transports to measure: longpoll, sse, websocket, sse-h2 (SSE over HTTP/2 with TLS), poll, passive")
 	hold := fs.Duration("hold", 3*time.Second, "how long the pages are held before the server is measured")
 	perProc := fs.Int("per-process", 9000, "pages per loader process")
 	out := fs.String("out", "cmd/parleybench/results", "directory for idle.md and idle.json")
 	baseline := fs.Bool("baseline", false, "also hold long-poll and SSE pages with parking off, on a handler goroutine each as plain net/http does: the baseline")
+	releases := fs.String("release", "longpoll,sse,websocket", "held transports whose release times are measured (empty: none)")
+	releasePages := fs.Int("release-pages", 200, "pages that go away at once in each release run")
+	heartbeat := fs.Duration("heartbeat", 2*time.Second, "the server's heartbeat in the release runs")
+	releaseTimeout := fs.Duration("release-timeout", 40*time.Second, "longest wait for the server to release the pages of a release run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,10 +107,14 @@ func cmdIdle(args []string) error {
 	if *hold <= 0 || *hold > 20*time.Second {
 		return fmt.Errorf("-hold %v must be above 0 and at most 20s, below the long-poll hold of 25s", *hold)
 	}
+	if *releasePages < 1 || *releasePages > 5000 || *releaseTimeout <= 0 || *releaseTimeout > 5*time.Minute {
+		return fmt.Errorf("-release-pages must be in 1..5000 and -release-timeout in (0, 5m]")
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	res := idleResult{Machine: procfs.DescribeMachine(), Hold: *hold}
+	res := idleResult{Machine: procfs.DescribeMachine(), Hold: *hold, Heartbeat: *heartbeat}
+	var failed []error // runs that failed; the others are still reported
 	for _, t := range grid.ParseList(*transports) {
 		if !validMode(t) || t == modePull {
 			return fmt.Errorf("idle measures longpoll, sse, poll and passive, not %q", t)
@@ -87,13 +126,140 @@ func cmdIdle(args []string) error {
 		for _, noParking := range variants {
 			row, err := runIdle(t, *pages, *hold, *perProc, noParking)
 			if err != nil {
-				return fmt.Errorf("%s: %w", t, err)
+				failed = append(failed, fmt.Errorf("%s: %w", t, err))
+				log.Print(failed[len(failed)-1])
+				continue
 			}
-			log.Printf("idle: %s: %d pages, %s RSS per page", row.label(), row.Ready, report.Bytes(row.perPage(row.RSSBefore, row.RSSAfter)))
+			log.Printf("idle: %s: %d pages, %s RSS per page (%s after a forced GC)", row.label(), row.Ready,
+				report.Bytes(row.perPage(row.NaturalBefore, row.NaturalAfter)), report.Bytes(row.perPage(row.RSSBefore, row.RSSAfter)))
 			res.Rows = append(res.Rows, row)
 		}
 	}
-	return writeResults(*out, "idle", res, func(w io.Writer) error { return idleMarkdown(w, res) })
+	for _, t := range grid.ParseList(*releases) {
+		if t != modeLongPoll && t != modeSSE && t != modeWebSocket {
+			return fmt.Errorf("release times are measured on longpoll, sse and websocket, not %q", t)
+		}
+		for _, cause := range []string{causeFIN, causeSilent} {
+			row, err := runRelease(t, cause, *releasePages, *heartbeat, *releaseTimeout)
+			if err != nil {
+				failed = append(failed, fmt.Errorf("release of %s pages (%s): %w", t, cause, err))
+				log.Print(failed[len(failed)-1])
+				continue
+			}
+			if row.Skipped != "" {
+				log.Printf("idle: release of %s pages (%s) skipped: %s", t, cause, row.Skipped)
+			} else {
+				log.Printf("idle: release of %s pages (%s): %d of %d released, p50 %s, p99 %s, max %s",
+					t, cause, row.Released, row.Pages, report.Millis(row.Times.P50), report.Millis(row.Times.P99), report.Millis(row.Times.Max))
+			}
+			res.Releases = append(res.Releases, row)
+		}
+	}
+	if err := writeResults(*out, "idle", res, func(w io.Writer) error { return idleMarkdown(w, res) }); err != nil {
+		return err
+	}
+	return errors.Join(failed...)
+}
+
+// The causes of a release run.
+const (
+	causeFIN    = "fin"
+	causeSilent = "silent"
+)
+
+// releaseSource is the loopback address release pages connect from; the
+// silent runs make its packets vanish.
+var releaseSource = netip.AddrFrom4([4]byte{127, 0, 0, 250})
+
+// runRelease holds pages pages of transport t, in this process, on a
+// server with the given heartbeat; then they all go away at once, by
+// cause, and the server's held count is watched until it reaches 0 or
+// timeout passes. Each drop of the count is a page released.
+func runRelease(t, cause string, pages int, heartbeat, timeout time.Duration) (releaseRow, error) {
+	row := releaseRow{Transport: t, Cause: cause, Pages: pages, Timeout: timeout}
+	srv, err := startServer(idlePoll, "-heartbeat", heartbeat.String())
+	if err != nil {
+		return row, err
+	}
+	defer srv.stop()
+	l, err := newLoader(loadConfig{URL: srv.info.URL, Pages: pages, Mode: t, Interval: idlePoll,
+		Sources: []netip.Addr{releaseSource}, Opening: 64, Abrupt: true})
+	if err != nil {
+		return row, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := make(chan struct{})
+	go func() {
+		l.start(ctx)
+		close(opened)
+	}()
+	select {
+	case <-opened:
+	case <-time.After(openTimeout(pages)):
+		return row, errors.New("the pages did not open")
+	}
+	if err := l.err(); err != nil {
+		return row, err
+	}
+	held := func() (int, error) {
+		var st serverStats
+		err := srv.call("stats", nil, &st)
+		return st.Held, err
+	}
+	if err := waitHeld(held, pages, 10*time.Second); err != nil {
+		return row, err
+	}
+	if cause == causeSilent {
+		_, port, _ := net.SplitHostPort(srv.info.Addr)
+		p, _ := strconv.Atoi(port)
+		undo, err := silence(releaseSource, p)
+		if err != nil {
+			row.Skipped = err.Error()
+			return row, nil
+		}
+		defer undo()
+	}
+	start := time.Now()
+	if cause == causeFIN {
+		cancel()
+	}
+	var times []float64
+	released := 0
+	for released < pages && time.Since(start) < timeout {
+		n, err := held()
+		if err != nil {
+			return row, err
+		}
+		now := time.Since(start).Seconds()
+		for ; released < pages-n; released++ {
+			times = append(times, now)
+		}
+		if cause == causeSilent && time.Since(start) > 100*time.Millisecond {
+			cancel() // the pages' own FINs vanish too
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	row.Released, row.Times = released, stats.Summarize(times)
+	return row, nil
+}
+
+// waitHeld waits until held reports want connections, for at most wait.
+func waitHeld(held func() (int, error), want int, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		n, err := held()
+		if err != nil {
+			return err
+		}
+		if n == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the server holds %d connections, want %d", n, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // idlePoll is the poll interval of idle polling pages: long, so that they
@@ -104,7 +270,7 @@ const idlePoll = 10 * time.Second
 // after; noParking runs the server with parking off.
 func runIdle(t string, pages int, hold time.Duration, perProc int, noParking bool) (idleRow, error) {
 	row := idleRow{Transport: t, Pages: pages, NoParking: noParking}
-	var extra []string
+	extra := serverArgs(t)
 	if noParking {
 		extra = append(extra, "-no-parking")
 	}
@@ -114,6 +280,12 @@ func runIdle(t string, pages int, hold time.Duration, perProc int, noParking boo
 	}
 	defer srv.stop()
 	var st serverStats
+	if err := checkOpenFiles(srv.info, pages); err != nil {
+		return row, err
+	}
+	if row.NaturalBefore, err = procfs.ReadRSS(srv.info.PID); err != nil {
+		return row, err
+	}
 	if err := srv.call("gc", struct{}{}, &st); err != nil {
 		return row, err
 	}
@@ -121,13 +293,16 @@ func runIdle(t string, pages int, hold time.Duration, perProc int, noParking boo
 	if row.RSSBefore, err = procfs.ReadRSS(srv.info.PID); err != nil {
 		return row, err
 	}
-	fl, ready, err := startFleet(srv.info.URL, pages, perProc, t, idlePoll, openTimeout(pages))
+	fl, ready, err := startFleet(srv.info.URL, pages, perProc, t, idlePoll, openTimeout(pages), srv.loaderArgs()...)
 	if err != nil {
 		return row, err
 	}
 	defer fl.stop()
 	row.Ready = ready
 	time.Sleep(hold)
+	if row.NaturalAfter, err = procfs.ReadRSS(srv.info.PID); err != nil {
+		return row, err
+	}
 	if err := srv.call("gc", struct{}{}, &st); err != nil {
 		return row, err
 	}
@@ -141,20 +316,49 @@ func idleMarkdown(w io.Writer, res idleResult) error {
 	if err := report.WriteMachine(w, res.Machine); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nPages open a script session and wait; nothing is published. The server is measured with no pages and again after the pages have been held for %v, ", res.Hold)
-	fmt.Fprintf(w, "each time after a garbage collection that returns free memory to the system. *RSS per page* is the growth of the server's resident memory (`VmRSS`) over the open pages; ")
-	fmt.Fprintf(w, "*heap per page* is the growth of the Go heap in use. Kernel socket buffers are not in either. Polling pages poll every %v; passive pages never ask.\n\n", idlePoll)
+	fmt.Fprintf(w, "\nPages open a script session and wait; nothing is published. The server is measured with no pages and again after the pages have been held for %v. ", res.Hold)
+	fmt.Fprintf(w, "*RSS per page* is the growth of the server's resident memory (`VmRSS`) over the open pages as an operator reads it with `ps` or `top`: no collection is forced. ")
+	fmt.Fprintf(w, "*after GC* is the same growth when each reading follows a forced garbage collection that returns free memory to the system; *heap per page* is the growth of the Go heap in use after it. ")
+	fmt.Fprintf(w, "Kernel socket buffers are in none of them. *%s* is SSE over HTTP/2 with TLS, the server allowing 100 streams per connection. Polling pages poll every %v; passive pages never ask.\n\n", modeSSEH2, idlePoll)
 	t := report.Table{
-		Header: []string{"transport", "pages", "held", "RSS before", "RSS after", "RSS per page", "heap per page"},
-		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true},
+		Header: []string{"transport", "pages", "held", "RSS before", "RSS after", "RSS per page", "after GC", "heap per page"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true},
 	}
 	for _, r := range res.Rows {
 		pages := strconv.Itoa(r.Pages)
 		if r.Ready != r.Pages {
 			pages = fmt.Sprintf("%d (%d open)", r.Pages, r.Ready)
 		}
-		t.Add(r.label(), pages, strconv.Itoa(r.Held), report.Bytes(float64(r.RSSBefore)), report.Bytes(float64(r.RSSAfter)),
-			report.Bytes(r.perPage(r.RSSBefore, r.RSSAfter)), report.Bytes(r.perPage(r.HeapBefore, r.HeapAfter)))
+		t.Add(r.label(), pages, strconv.Itoa(r.Held), report.Bytes(float64(r.NaturalBefore)), report.Bytes(float64(r.NaturalAfter)),
+			report.Bytes(r.perPage(r.NaturalBefore, r.NaturalAfter)), report.Bytes(r.perPage(r.RSSBefore, r.RSSAfter)),
+			report.Bytes(r.perPage(r.HeapBefore, r.HeapAfter)))
 	}
-	return t.WriteMarkdown(w)
+	if err := t.WriteMarkdown(w); err != nil {
+		return err
+	}
+	if len(res.Releases) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\n## Pages that go away\n\n")
+	fmt.Fprintf(w, "A server with a heartbeat of %v holds the pages of one loader; then all go away at once, and the server's held count is read every 5 ms until it reaches 0. ", res.Heartbeat)
+	fmt.Fprintf(w, "Each page's time is from its going away to the count's drop that released it. ")
+	fmt.Fprintf(w, "*fin*: the page closes its TCP connection (WebSocket pages without a close frame). ")
+	fmt.Fprintf(w, "*silent*: the page's packets vanish on the loopback interface (tc), so the server sees no FIN, no RST and no ACK, as when a laptop lid closes or a network goes away.\n\n")
+	rt := report.Table{
+		Header: []string{"transport", "cause", "pages", "released", "p50", "p99", "max"},
+		Right:  map[int]bool{2: true, 3: true, 4: true, 5: true, 6: true},
+	}
+	for _, r := range res.Releases {
+		if r.Skipped != "" {
+			rt.Add(r.Transport, r.Cause, strconv.Itoa(r.Pages), "skipped: "+r.Skipped, "", "", "")
+			continue
+		}
+		released := fmt.Sprintf("%d in %v", r.Released, r.Timeout)
+		if r.Released == 0 {
+			rt.Add(r.Transport, r.Cause, strconv.Itoa(r.Pages), released, "", "", "")
+			continue
+		}
+		rt.Add(r.Transport, r.Cause, strconv.Itoa(r.Pages), released, report.Millis(r.Times.P50), report.Millis(r.Times.P99), report.Millis(r.Times.Max))
+	}
+	return rt.WriteMarkdown(w)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -31,11 +32,14 @@ const (
 	modePoll     = "poll"
 	modePassive  = "passive"
 	modePull     = "pull"
+	// modeSSEH2 is the SSE transport over HTTP/2 with TLS: many pages'
+	// streams share one connection, as a browser's tabs do.
+	modeSSEH2 = "sse-h2"
 )
 
 func validMode(m string) bool {
 	switch m {
-	case modeLongPoll, modeSSE, modePoll, modePassive, modePull:
+	case modeLongPoll, modeSSE, modePoll, modePassive, modePull, modeWebSocket, modeSSEH2:
 		return true
 	}
 	return false
@@ -60,6 +64,12 @@ type loadConfig struct {
 	Sources []netip.Addr
 	// Opening is how many pages open their sessions at once.
 	Opening int
+	// TLS configures https URLs; it must trust the server's certificate.
+	TLS *tls.Config
+	// Abrupt makes WebSocket pages, when they stop, close their TCP
+	// connections without a close frame or a last ack, as a page that
+	// vanishes does.
+	Abrupt bool
 }
 
 // RunData is what the pages received of one run.
@@ -129,6 +139,7 @@ func (r *RunData) Trips() stats.Summary {
 type loader struct {
 	cfg      loadConfig
 	clients  []*client.Client
+	wsPages  []*wsPage
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	ready    atomic.Int64
 	requests atomic.Uint64
@@ -138,6 +149,8 @@ type loader struct {
 	runs  map[string]*RunData
 	prev  client.Stats // the client totals at the previous snapshot
 	pages []seqtrack.Page
+	// fatal is the first error that stopped a page for good.
+	fatal error
 }
 
 func newLoader(cfg loadConfig) (*loader, error) {
@@ -167,10 +180,29 @@ func newLoader(cfg loadConfig) (*loader, error) {
 	if cfg.Mode == modeRaw {
 		return l, nil // raw pages dial their own connections
 	}
-	rt := &countingTransport{next: newTransport(l.dial, cfg.Pages), n: &l.requests}
+	ht := newTransport(l.dial, cfg.Pages)
+	if cfg.TLS != nil {
+		ht.TLSClientConfig = cfg.TLS
+		ht.ForceAttemptHTTP2 = cfg.Mode == modeSSEH2
+	}
+	rt := &countingTransport{next: ht, n: &l.requests}
 	transport := cfg.Mode
-	if transport == modePull {
+	switch transport {
+	case modePull:
 		transport = modePassive // never used to receive: pull pages do not Run
+	case modeSSEH2:
+		transport = modeSSE
+	case modeWebSocket:
+		for i := range cfg.Pages {
+			jar, _ := cookiejar.New(nil)
+			p, err := newWSPage(cfg.URL, &http.Client{Jar: jar, Transport: rt}, tickerPage, func(m client.Message) { l.handle(i, m) })
+			if err != nil {
+				return nil, err
+			}
+			p.dial, p.tls, p.abrupt = l.dial, cfg.TLS, cfg.Abrupt
+			l.wsPages = append(l.wsPages, p)
+		}
+		return l, nil
 	}
 	for range cfg.Pages {
 		jar, _ := cookiejar.New(nil)
@@ -281,15 +313,18 @@ func (l *loader) runPage(ctx context.Context, i int, ready func()) {
 		l.runRawPage(ctx, i, ready)
 		return
 	}
-	c := l.clients[i]
-	handle := func(m client.Message) {
-		now := time.Now()
-		var q quote
-		if m.Fn != "quote" || len(m.Args) != 1 || json.Unmarshal(m.Args[0], &q) != nil {
-			return
+	if l.cfg.Mode == modeWebSocket {
+		if err := l.wsPages[i].run(ctx, ready); err != nil {
+			l.mu.Lock()
+			if l.fatal == nil {
+				l.fatal = err
+			}
+			l.mu.Unlock()
 		}
-		l.observe(i, q, now)
+		return
 	}
+	c := l.clients[i]
+	handle := func(m client.Message) { l.handle(i, m) }
 	switch l.cfg.Mode {
 	case modePull:
 		// A pulling page has no session to open: it is ready at once, so
@@ -309,6 +344,23 @@ func (l *loader) runPage(ctx context.Context, i int, ready func()) {
 	if waitSession(ctx, c) {
 		ready()
 	}
+}
+
+// handle accounts for message m received by page i, if it is a quote.
+func (l *loader) handle(i int, m client.Message) {
+	now := time.Now()
+	var q quote
+	if m.Fn != "quote" || len(m.Args) != 1 || json.Unmarshal(m.Args[0], &q) != nil {
+		return
+	}
+	l.observe(i, q, now)
+}
+
+// err returns the first error that stopped a page for good, if any.
+func (l *loader) err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fatal
 }
 
 // waitSession waits until c has a script session or ctx ends.
@@ -356,7 +408,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // snapshot returns what happened since the previous snapshot.
 func (l *loader) snapshot() Snapshot {
 	var total client.Stats
+	all := make([]interface{ Stats() client.Stats }, 0, len(l.clients)+len(l.wsPages))
 	for _, c := range l.clients {
+		all = append(all, c)
+	}
+	for _, p := range l.wsPages {
+		all = append(all, p)
+	}
+	for _, c := range all {
 		s := c.Stats()
 		total.Bytes += s.Bytes
 		total.Duplicates += s.Duplicates
@@ -384,7 +443,9 @@ func (l *loader) snapshot() Snapshot {
 // loaderLine is a line a controlled loader prints: ready once, then one
 // snapshot per "snap" it reads.
 type loaderLine struct {
-	Ready    *int      `json:"ready,omitempty"`
+	Ready *int `json:"ready,omitempty"`
+	// Error says why pages could not open, if they could not.
+	Error    string    `json:"error,omitempty"`
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 }
 
@@ -392,7 +453,8 @@ func cmdLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	url := fs.String("url", "", "the server's Parley prefix URL on loopback, e.g. http://127.0.0.1:8080/parley/")
 	pages := fs.Int("pages", 100, "number of simulated pages (about 18,000 at most per process)")
-	mode := fs.String("transport", modeLongPoll, "longpoll, sse, poll, passive, pull (Ticker.latest every interval, no session), or raw (plain TCP connections to -raw: the raw floor)")
+	mode := fs.String("transport", modeLongPoll, "longpoll, sse, websocket, sse-h2 (SSE over HTTP/2 with TLS, -url https://…), poll, passive, pull (Ticker.latest every interval, no session), or raw (plain TCP connections to -raw: the raw floor)")
+	ca := fs.String("ca", "", "PEM file of the certificate an https -url is checked against (serve -tls prints it)")
 	raw := fs.String("raw", "", "with -transport raw, the loopback address of the raw connections of a server run with serve -raw")
 	interval := fs.Duration("interval", 5*time.Second, "poll interval (poll), or interval between Ticker.latest calls (passive, pull)")
 	duration := fs.Duration("duration", 30*time.Second, "how long to run; with -control, the most it runs")
@@ -410,7 +472,13 @@ func cmdLoad(args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := newLoader(loadConfig{URL: *url, Raw: *raw, Pages: *pages, Mode: *mode, Interval: *interval, Sources: src, Opening: *opening})
+	var tlsConf *tls.Config
+	if *ca != "" {
+		if tlsConf, err = trustPEMFile(*ca); err != nil {
+			return err
+		}
+	}
+	l, err := newLoader(loadConfig{URL: *url, Raw: *raw, Pages: *pages, Mode: *mode, Interval: *interval, Sources: src, Opening: *opening, TLS: tlsConf})
 	if err != nil {
 		return err
 	}
@@ -418,12 +486,19 @@ func cmdLoad(args []string) error {
 	defer cancel()
 	out := json.NewEncoder(os.Stdout)
 	l.start(ctx)
+	if err := l.err(); err != nil && !*control {
+		return err
+	}
 	if !*control {
 		<-ctx.Done()
 		return printLoadSummary(l.snapshot())
 	}
 	n := int(l.ready.Load())
-	if err := out.Encode(loaderLine{Ready: &n}); err != nil {
+	first := loaderLine{Ready: &n}
+	if err := l.err(); err != nil {
+		first.Error = err.Error()
+	}
+	if err := out.Encode(first); err != nil {
 		return err
 	}
 	in := bufio.NewScanner(os.Stdin)

@@ -6,7 +6,8 @@
 //	parleybench load    -url URL [-pages N] [-transport T]      N simulated pages against a running server
 //	parleybench paper   [-time-scale 0.05] [-out DIR]           the push-versus-pull grid of Bozdag et al. (2007)
 //	parleybench fanout  [-pages 1000,10000,18000] [-out DIR]    one publish to N pages, repeated
-//	parleybench idle    [-pages 10000] [-out DIR]               server memory per held page
+//	parleybench idle    [-pages 10000] [-out DIR]               server memory per held page, and release times
+//	parleybench chart   [-in fanout.json] [-out DIR]            the SVG charts of a fanout run
 //
 // Every command sends traffic to loopback addresses (127.0.0.0/8) only,
 // and every run is bounded in count and time. paper, fanout and idle
@@ -28,7 +29,8 @@ commands:
   load     run simulated pages against a bench server
   paper    run the push-versus-pull grid and write a report
   fanout   measure one publish to many pages, per transport
-  idle     measure server memory per idle held page, per transport
+  idle     measure server memory per idle held page, and how soon pages that go away are released, per transport
+  chart    draw the SVG charts of a fanout run from its JSON results
 
 Run "parleybench COMMAND -h" for a command's flags.
 `
@@ -44,6 +46,7 @@ func main() {
 		"paper":  cmdPaper,
 		"fanout": cmdFanout,
 		"idle":   cmdIdle,
+		"chart":  cmdChart,
 	}
 	run, ok := commands[os.Args[1]]
 	if !ok {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +81,7 @@ func TestLoaderAccounts(t *testing.T) {
 
 func TestLoaderRefusesOtherHosts(t *testing.T) {
 	t.Parallel()
-	for _, url := range []string{"http://10.0.0.1:8080/parley/", "http://example.com/parley/", "https://127.0.0.1/parley/"} {
+	for _, url := range []string{"http://10.0.0.1:8080/parley/", "http://example.com/parley/", "https://example.com/parley/"} {
 		if _, err := newLoader(loadConfig{URL: url, Pages: 1, Mode: modeLongPoll}); err == nil {
 			t.Errorf("newLoader(%q) accepted", url)
 		}
@@ -155,20 +157,68 @@ func TestFanoutAndIdleMarkdown(t *testing.T) {
 	if err := fanoutMarkdown(&b, fres, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if want := "| longpoll | 1000 (990 open) | 3 | 100 ms | 300 ms | 300 ms | 350 ms | 3300 | 0 | 0.200 s |"; !strings.Contains(b.String(), want) {
+	if want := "| longpoll | 1000 (990 open) | 3 | 100 ms | 300 ms | 300 ms | 350 ms | 3300 | 0 | 0 | 0.200 s |"; !strings.Contains(b.String(), want) {
 		t.Errorf("fanout report lacks %q:\n%s", want, b.String())
 	}
-	if err := fanoutChart(t.TempDir()+"/fanout.svg", fres); err != nil {
+	dir := t.TempDir()
+	if err := fanoutCharts(dir, fres); err != nil {
 		t.Fatal(err)
+	}
+	for _, name := range []string{"fanout-p99.svg", "fanout-rate.svg"} {
+		if svg, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !strings.Contains(string(svg), "<svg") {
+			t.Errorf("%s: %v, %.40q", name, err, svg)
+		}
 	}
 
 	b.Reset()
-	ires := idleResult{Hold: time.Second, Rows: []idleRow{{Transport: "sse", Pages: 1000, Ready: 1000, Held: 1000,
-		RSSBefore: 10 << 20, RSSAfter: 10<<20 + 4096*1000, HeapBefore: 1 << 20, HeapAfter: 1<<20 + 2048*1000}}}
+	ires := idleResult{Hold: time.Second, Heartbeat: 2 * time.Second, Rows: []idleRow{{Transport: "sse", Pages: 1000, Ready: 1000, Held: 1000,
+		NaturalBefore: 12 << 20, NaturalAfter: 12<<20 + 6144*1000,
+		RSSBefore: 10 << 20, RSSAfter: 10<<20 + 4096*1000, HeapBefore: 1 << 20, HeapAfter: 1<<20 + 2048*1000}},
+		Releases: []releaseRow{
+			{Transport: "sse", Cause: causeFIN, Pages: 200, Released: 200, Timeout: 40 * time.Second, Times: stats.Summary{P50: 0.002, P99: 0.005, Max: 0.006}},
+			{Transport: "sse", Cause: causeSilent, Pages: 200, Timeout: 40 * time.Second, Skipped: "not root"},
+		}}
 	if err := idleMarkdown(&b, ires); err != nil {
 		t.Fatal(err)
 	}
-	if want := "| sse | 1000 | 1000 | 10.0 MiB | 13.9 MiB | 4.0 KiB | 2.0 KiB |"; !strings.Contains(b.String(), want) {
-		t.Errorf("idle report lacks %q:\n%s", want, b.String())
+	for _, want := range []string{
+		"| sse | 1000 | 1000 | 12.0 MiB | 17.9 MiB | 6.0 KiB | 4.0 KiB | 2.0 KiB |",
+		"| sse | fin | 200 | 200 in 40s | 2.00 ms | 5.00 ms | 6.00 ms |",
+		"| sse | silent | 200 | skipped: not root |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("idle report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestChartCommand draws the charts of a fanout results file, and refuses
+// a file with no rows.
+func TestChartCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	res := fanoutResult{Rows: []fanoutRow{
+		{Transport: "sse", Pages: 100, Trip: stats.Summary{P99: 0.01}, PerSecond: 9000},
+		{Transport: "sse", Pages: 1000, Trip: stats.Summary{P99: 0.05}, PerSecond: 20000},
+		{Transport: modeRaw, Pages: 100, Trip: stats.Summary{P99: 0.002}, PerSecond: 50000},
+	}}
+	if err := writeJSON(dir, "fanout.json", res); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdChart([]string{"-in", filepath.Join(dir, "fanout.json")}); err != nil {
+		t.Fatal(err)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "fanout-rate.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(svg), "raw floor") {
+		t.Error("the rate chart has no raw floor line")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "empty.json"), []byte(`{"rows":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdChart([]string{"-in", filepath.Join(dir, "empty.json")}); err == nil {
+		t.Error("charts were drawn from no rows")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -56,8 +57,14 @@ type publishReply struct {
 
 // serverStats is the bench server's view of itself.
 type serverStats struct {
-	Sessions   int    `json:"sessions"`
-	Held       int    `json:"held"`
+	Sessions int `json:"sessions"`
+	// Held counts the connections held open for pages, and HeldBy the
+	// same by transport.
+	Held   int            `json:"held"`
+	HeldBy map[string]int `json:"heldBy,omitempty"`
+	// Pending counts the messages in outboxes that pages have not
+	// acknowledged.
+	Pending    int    `json:"pending"`
 	HeapInuse  uint64 `json:"heapInuse"`
 	Goroutines int    `json:"goroutines"`
 	// Raw is the number of raw connections held in floor mode.
@@ -194,13 +201,13 @@ func (b *benchServer) publish(ctx context.Context, req publishRequest) publishRe
 func (b *benchServer) stats() serverStats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	hs := b.hub.Stats()
 	held := 0
-	for _, s := range b.hub.Snapshot() {
-		if s.Held {
-			held++
-		}
+	for _, n := range hs.Held {
+		held += n
 	}
-	st := serverStats{Sessions: b.hub.Len(), Held: held, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+	st := serverStats{Sessions: b.hub.Len(), Held: held, HeldBy: hs.Held, Pending: hs.OutboxMessages,
+		HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
 	if b.raw != nil {
 		st.Raw = b.raw.len()
 	}
@@ -214,6 +221,22 @@ type serverInfo struct {
 	PID  int    `json:"pid"`
 	// RawAddr is the address of the raw connections, in floor mode.
 	RawAddr string `json:"rawAddr,omitempty"`
+	// NoFile is the process's limit on open files (the soft limit, which
+	// Go raises to the hard limit as the process starts).
+	NoFile int `json:"noFile"`
+	// CertPEM is the certificate of a server run with -tls, which clients
+	// trust.
+	CertPEM string `json:"certPEM,omitempty"`
+}
+
+// openFiles returns the process's limit on open files, or 0 if it cannot
+// be read.
+func openFiles() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	return int(min(l.Cur, math.MaxInt32))
 }
 
 func cmdServe(args []string) error {
@@ -223,6 +246,9 @@ func cmdServe(args []string) error {
 	tick := fs.Duration("tick", 0, "publish a quote to the ticker pages every tick on its own, in runs named tick-1, tick-2… (0: only on request)")
 	lifetime := fs.Duration("lifetime", time.Hour, "stop after this long")
 	noParking := fs.Bool("no-parking", false, "hold every page on a waiting handler goroutine, as plain net/http does, instead of parking its connection: the baseline")
+	heartbeat := fs.Duration("heartbeat", 0, "interval of heartbeats and pings on held connections (0: the server's default)")
+	useTLS := fs.Bool("tls", false, "serve HTTPS, HTTP/2 included, with a fresh self-signed certificate for the address, which the info line carries (certPEM)")
+	h2Streams := fs.Int("h2-streams", 100, "with -tls, the most HTTP/2 streams one connection may hold at once: clients open another connection past it")
 	raw := fs.Bool("raw", false, "serve the raw floor: also accept plain TCP connections on a second loopback port (rawAddr) and publish quotes to them, one write per quote per connection, instead of to the ticker pages")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -230,13 +256,23 @@ func cmdServe(args []string) error {
 	if err := loopback.HostPort(*addr); err != nil {
 		return err
 	}
-	b := newBenchServer(reverse.WithTransports(reverse.Transports{PollInterval: *pollInterval, NoParking: *noParking}))
+	b := newBenchServer(reverse.WithTransports(reverse.Transports{PollInterval: *pollInterval, NoParking: *noParking, Heartbeat: *heartbeat}))
 	defer b.hub.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	info := serverInfo{Addr: ln.Addr().String(), URL: "http://" + ln.Addr().String() + "/parley/", PID: os.Getpid()}
+	info := serverInfo{Addr: ln.Addr().String(), URL: "http://" + ln.Addr().String() + "/parley/", PID: os.Getpid(), NoFile: openFiles()}
+	srv := &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
+	if *useTLS {
+		cert, pemCert, err := selfSigned(ln.Addr().(*net.TCPAddr).IP)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: *h2Streams}
+		info.URL, info.CertPEM = "https://"+info.Addr+"/parley/", string(pemCert)
+	}
 	if *raw {
 		host, _, _ := net.SplitHostPort(info.Addr)
 		if b.raw, err = listenRaw(host); err != nil {
@@ -261,7 +297,6 @@ func cmdServe(args []string) error {
 			}
 		}()
 	}
-	srv := &http.Server{Handler: b.handler(), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(b.hub.Close)
 	go func() {
 		<-ctx.Done()
@@ -269,7 +304,11 @@ func cmdServe(args []string) error {
 		defer c()
 		_ = srv.Shutdown(sctx)
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := srv.Serve
+	if *useTLS {
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+	}
+	if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -80,6 +80,13 @@ func secure(next http.Handler) http.Handler {
 //     wait for its next request.
 //   - MaxHeaderBytes (64 KiB) bounds the size of a request's headers;
 //     past it the server answers 431.
+//   - HTTP2.MaxConcurrentStreams (250, Go's default) bounds the requests one HTTP/2
+//     connection may have under way at once. A browser sends every tab's
+//     requests to one origin on one connection, and each tab holds one of
+//     them open (a long-poll or an SSE stream), so a browser with more
+//     tabs than this waits for a free stream before it can make a call;
+//     a client that opens many streams only to hold them is bounded per
+//     connection.
 //
 // ReadTimeout and WriteTimeout are left unset on purpose. Both run from
 // the start of a request for as long as it lasts, and Parley holds
@@ -89,34 +96,53 @@ func secure(next http.Handler) http.Handler {
 // reads the connection in the background to notice a client that leaves.
 // Request bodies are bounded by Parley's size limits instead
 // (rpc.WithMaxBodyBytes, rpc.WithMaxUploadBytes).
-func Server(h http.Handler) *http.Server {
-	return &http.Server{
+//
+// The server speaks HTTP/1.1, and HTTP/2 over TLS once it has a
+// certificate (WithTLS); WithH2C adds HTTP/2 without TLS.
+func Server(h http.Handler, opts ...Option) *http.Server {
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 250},
 	}
+	for _, o := range opts {
+		o(srv)
+	}
+	return srv
 }
 
 // Run serves h on addr, printing "name: URL", until SIGINT or SIGTERM.
-// It runs background, if not nil, with a context that ends then. On the
-// way out it shuts down with hub.Shutdown: no new page is let in, every
-// held page gets its pending messages and is told to reconnect, and the
-// server finishes the requests under way, for up to 10 seconds, after
-// which it closes what is left. A second signal ends the process at once.
+// It serves plain HTTP/1.1 unless the command line asks for more with the
+// flags -tls-cert and -tls-key (HTTPS, with HTTP/2) or -h2c (HTTP/2
+// without TLS as well as HTTP/1.1). It runs background, if not nil, with a
+// context that ends then. On the way out it shuts down with hub.Shutdown:
+// no new page is let in, every held page gets its pending messages and is
+// told to reconnect, and the server finishes the requests under way, for
+// up to 10 seconds, after which it closes what is left. A second signal
+// ends the process at once.
 func Run(name, addr string, h http.Handler, hub *reverse.Hub, background func(context.Context)) {
+	opts, err := flagOptions()
+	if err != nil {
+		log.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s: http://%s/\n", name, ln.Addr())
+	srv := Server(h, opts...)
+	scheme := "http"
+	if srv.TLSConfig != nil {
+		scheme = "https"
+	}
+	fmt.Printf("%s: %s://%s/\n", name, scheme, ln.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if background != nil {
 		go background(ctx)
 	}
-	srv := Server(h)
 	down := make(chan struct{})
 	go func() {
 		defer close(down)
@@ -129,7 +155,7 @@ func Run(name, addr string, h http.Handler, hub *reverse.Hub, background func(co
 			_ = srv.Close()
 		}
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := Serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
 	<-down

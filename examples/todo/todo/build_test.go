@@ -53,7 +53,7 @@ func TestPageMisusesAreTypeErrors(t *testing.T) {
 			assert.Contains(t, out, "bad/"+name+"(", "tsc accepted %s", name)
 		})
 	}
-	assert.Contains(t, out, `'"websocket"'`)
+	assert.Contains(t, out, `'"carrier-pigeon"'`)
 }
 
 // buildCommand returns the command of package.json's build script

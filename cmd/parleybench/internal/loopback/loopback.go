@@ -40,14 +40,14 @@ func HostPort(hostport string) error {
 	return err
 }
 
-// URL checks that u is an http URL whose host passes Host.
+// URL checks that u is an http or https URL whose host passes Host.
 func URL(u string) error {
 	p, err := url.Parse(u)
 	if err != nil {
 		return err
 	}
-	if p.Scheme != "http" {
-		return fmt.Errorf("%q: only http URLs on loopback are allowed", u)
+	if p.Scheme != "http" && p.Scheme != "https" {
+		return fmt.Errorf("%q: only http and https URLs on loopback are allowed", u)
 	}
 	_, err = Host(p.Hostname())
 	return err

@@ -26,10 +26,12 @@ func TestHostPortAndURL(t *testing.T) {
 			t.Errorf("HostPort(%q) accepted", hp)
 		}
 	}
-	if err := URL("http://127.0.0.1:8080/parley/"); err != nil {
-		t.Error(err)
+	for _, u := range []string{"http://127.0.0.1:8080/parley/", "https://127.0.0.1:8443/parley/"} {
+		if err := URL(u); err != nil {
+			t.Error(err)
+		}
 	}
-	for _, u := range []string{"https://127.0.0.1/", "http://example.com/parley/", "http://10.1.1.1:80/", "ftp://127.0.0.1/"} {
+	for _, u := range []string{"https://10.0.0.1/", "http://example.com/parley/", "http://10.1.1.1:80/", "ftp://127.0.0.1/"} {
 		if URL(u) == nil {
 			t.Errorf("URL(%q) accepted", u)
 		}

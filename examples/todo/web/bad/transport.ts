@@ -1,4 +1,4 @@
-// tsc must refuse this file: "websocket" is no transport of the runtime.
+// tsc must refuse this file: "carrier-pigeon" is no transport of the runtime.
 import parley from "/parley/engine.js";
 
-await parley.start({ transport: "websocket" });
+await parley.start({ transport: "carrier-pigeon" });

@@ -53,7 +53,7 @@ export type CallbackOptions<T = unknown> = CallOptions &
   );
 
 /** A way to receive reverse calls, as start() takes it. */
-export type Transport = "auto" | "sse" | "longpoll" | "poll" | "passive";
+export type Transport = "auto" | "websocket" | "sse" | "longpoll" | "poll" | "passive";
 
 /** The transport in use: what "auto" became, or "" when not started. */
 export type ActiveTransport = Exclude<Transport, "auto"> | "";
@@ -61,10 +61,13 @@ export type ActiveTransport = Exclude<Transport, "auto"> | "";
 /** Options of start(). */
 export interface StartOptions {
   /**
-   * transport: "auto" (the default: SSE, falling back to long-poll when
-   * streaming fails or is buffered), "sse", "longpoll", "poll" (every
-   * `interval` ms, or the server's advised interval if that is longer), or
-   * "passive" (only on the replies to calls).
+   * transport: "auto" (the default: WebSocket, falling back to SSE when the
+   * socket cannot open, and to long-poll when streaming fails or is
+   * buffered; what worked is remembered for a day), "websocket", "sse",
+   * "longpoll", "poll" (every `interval` ms, or the server's advised
+   * interval if that is longer), or "passive" (only on the replies to
+   * calls). Over "websocket", calls without a signal, uploads or headers of
+   * their own go over the socket too.
    */
   transport?: Transport;
   /** interval is the time between polls in milliseconds, for "poll". */
@@ -163,12 +166,18 @@ export interface ClientOptions {
   base: string | URL;
   /** fetch replaces globalThis.fetch. */
   fetch?: typeof fetch;
+  /** WebSocket replaces globalThis.WebSocket; null for a client without WebSocket. */
+  WebSocket?: { new (url: string): WebSocket } | null;
+  /** storage is where "auto" remembers the transport that worked; by default localStorage, null for nowhere. */
+  storage?: Pick<Storage, "getItem" | "setItem"> | null;
   /** page returns the page's path; by default location.pathname. */
   page?: () => string;
   /** random returns a number in [0, 1) for the jitter of reconnections; by default Math.random. */
   random?: () => number;
   /** sseOpenTimeout is how many milliseconds a stream may take to open before it is taken as buffered; 3000 by default. */
   sseOpenTimeout?: number;
+  /** wsOpenTimeout is how many milliseconds a WebSocket may take to send its open frame before it is taken as broken; 5000 by default. */
+  wsOpenTimeout?: number;
 }
 
 /** createClient returns an independent client, for tests and embedders. */

@@ -1,0 +1,49 @@
+package reverse
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Writers that are all blocked (pages that stopped reading) do not hold
+// up the work behind them: the pool grows, and shrinks back after.
+func TestBlockedWritersDoNotHoldUpOthers(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	for range h.writers.base {
+		h.writers.run("a blocked write", func() { <-block })
+	}
+	ran := make(chan struct{})
+	h.writers.run("the next page", func() { close(ran) })
+	select {
+	case <-ran:
+	case <-time.After(time.Minute): // only detects a hang
+		t.Fatal("the work behind blocked writers never ran")
+	}
+	h.writers.mu.Lock()
+	grown := h.writers.running
+	h.writers.mu.Unlock()
+	assert.Greater(t, grown, h.writers.base)
+}
+
+// Writers that make progress get no help: a burst of work starts no
+// goroutine per item.
+func TestBusyWritersDoNotGrowThePool(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	done := make(chan struct{}, 10000)
+	for range 10000 {
+		h.writers.run("a quick write", func() { done <- struct{}{} })
+	}
+	for range 10000 {
+		<-done
+	}
+	h.writers.mu.Lock()
+	defer h.writers.mu.Unlock()
+	require.Equal(t, h.writers.base, h.writers.running)
+}

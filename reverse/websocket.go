@@ -1,0 +1,478 @@
+package reverse
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// wsTransport carries deliveries to a page, and acks and calls from it,
+// as text frames on one WebSocket. Between frames the socket is parked in
+// the hub's poller like any held connection: an idle page costs no
+// goroutine and no buffer.
+type wsTransport struct{}
+
+// webSocket is the WebSocket transport.
+var webSocket heldTransport = wsTransport{}
+
+func (wsTransport) name() string { return WebSocket }
+
+// SocketOptions configure one socket served by Hub.ServeWebSocket.
+type SocketOptions struct {
+	// Calls runs the batch of calls of one call frame, given the frame's
+	// whole JSON text, and returns the JSON object a reply to the same
+	// batch over HTTP would carry: the hub adds the frame's "re" to it. It
+	// runs on a goroutine of its own, so it may block; ctx is canceled
+	// when the socket closes. Nil: call frames are answered with an
+	// unimplemented error.
+	Calls func(ctx context.Context, frame []byte) []byte
+	// MaxFrame is the largest message, in bytes, read from the page; a
+	// larger one closes the socket with 1009. Default 1 MiB.
+	MaxFrame int64
+}
+
+// wsState is what a held WebSocket keeps besides its held connection.
+type wsState struct {
+	calls    func(ctx context.Context, frame []byte) []byte
+	maxFrame int64
+	ctx      context.Context // the context of the calls; canceled when the socket closes
+	cancel   context.CancelFunc
+	heard    atomic.Bool  // the page sent a frame or a pong since the last ping
+	silent   atomic.Int32 // pings in a row after which nothing was heard
+	closed   atomic.Bool  // the close frame was written, or the socket dropped
+}
+
+// readers lend the buffer frames are read through while a parked socket
+// has input; an idle socket keeps none.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// frameTimeout bounds how long the rest of a frame may take to arrive
+// once its first bytes have.
+const frameTimeout = 10 * time.Second
+
+// ServeWebSocket upgrades r to a WebSocket (RFC 6455, no subprotocol) and
+// makes it s's held connection, for a page that has run every message up
+// to ack. The first frame is {"open":true} with the advice, if any; then
+// delivery frames carry the messages as a poll reply does, coalescing
+// what is new into one frame, and the end of the session (a reset, then
+// close 1000) or of the server (the shutdown notice, then close 1001). A
+// newer request of the page closes an older socket with 1000. The page
+// sends ack frames ({"ack":N}) and call frames ({"re":N,"calls":[...]}),
+// which o.Calls answers. The hub pings the page at every heartbeat and
+// closes a socket that sent nothing, not even a pong, for two of them. A
+// frame the hub cannot read closes the socket with 1002, 1007 or 1009; a
+// frame it can read but not use is answered with {"error":{...}}.
+//
+// Where it can, the socket is parked and watched by the hub's poller, and
+// the handler returns at once; elsewhere (no poller, or
+// Transports.NoParking) the handler reads the socket until it closes. The
+// caller checks the origin, the session and the ack before: a failed
+// upgrade is answered by the WebSocket library with a plain HTTP error.
+func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session, ack uint64, o SocketOptions) {
+	conn, ok := upgrade(w, r)
+	if !ok {
+		return
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 1 << 20
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	cs := &connSink{conn: conn}
+	st := &wsState{calls: o.Calls, maxFrame: o.MaxFrame, ctx: ctx, cancel: cancel}
+	st.heard.Store(true)
+	hh := &held{t: webSocket, out: cs, conn: cs, since: h.now(), ws: st}
+
+	s.mu.Lock()
+	s.ackLocked(ack)
+	s.lastSeen = h.now()
+	advice := h.adviseLocked(s, WebSocket)
+	s.mu.Unlock()
+	open, _ := json.Marshal(struct {
+		Open   bool    `json:"open"`
+		Advice *Advice `json:"advice,omitempty"`
+	}{true, advice})
+	if cs.write(appendFrame(nil, ws.OpText, open)) != nil {
+		st.drop(hh)
+		return
+	}
+	if advice != nil && advice.Transport == Polling {
+		st.close(hh, ws.StatusNormalClosure, "")
+		return
+	}
+
+	s.mu.Lock()
+	s.holdLocked(hh)
+	hh.sent = s.acked
+	if s.deliverableLocked() || s.ended != "" || h.drain.on.Load() {
+		s.flushLocked(hh)
+	}
+	s.mu.Unlock()
+	if !h.tc.NoParking && h.poller() != nil {
+		s.watch(hh)
+		cs.mu.Lock()
+		watched := cs.w != nil || cs.ended
+		cs.mu.Unlock()
+		if watched {
+			return
+		}
+	}
+	br := bufio.NewReader(conn)
+	for st.readMessage(s, hh, br, false) {
+	}
+}
+
+// upgrade answers r's WebSocket handshake and takes its connection over,
+// with the headers set on w before (by middleware, say) on the 101 reply.
+// A page must wait for the reply before it sends a frame: one that sent
+// bytes already is closed with 1002.
+func upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, bool) {
+	u := ws.HTTPUpgrader{Timeout: writeTimeout}
+	if hdr := w.Header(); len(hdr) > 0 {
+		u.Header = hdr.Clone()
+	}
+	conn, rw, _, err := u.Upgrade(r, w)
+	if err != nil {
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return nil, false
+	}
+	if rw.Reader.Buffered() > 0 {
+		_ = ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusProtocolError, "frame before the handshake reply")))
+		_ = conn.Close()
+		return nil, false
+	}
+	return conn, true
+}
+
+// ServeResetSocket answers a WebSocket request for a session that is gone:
+// it upgrades r, sends one frame {"reset":{"reason":reason}} and closes
+// with 1000. The page opens a fresh session.
+func ServeResetSocket(w http.ResponseWriter, r *http.Request, reason string) {
+	conn, ok := upgrade(w, r)
+	if !ok {
+		return
+	}
+	body, _ := json.Marshal(Delivery{Reset: &Reset{Reason: reason}})
+	buf := appendFrame(nil, ws.OpText, body)
+	buf = appendFrame(buf, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, _ = conn.Write(buf)
+	_ = conn.Close()
+}
+
+// appendFrame appends a whole, unmasked frame with payload p: a frame is
+// written to the socket in one write, so frames written from several
+// goroutines (the writers, call replies) never interleave.
+func appendFrame(buf []byte, op ws.OpCode, p []byte) []byte {
+	b := bytes.NewBuffer(buf)
+	_ = ws.WriteHeader(b, ws.Header{Fin: true, OpCode: op, Length: int64(len(p))})
+	b.Write(p)
+	return b.Bytes()
+}
+
+// flush writes the page a delivery frame with the messages it has not
+// been sent yet, and the reset or shutdown notice that ends the socket;
+// at a heartbeat it pings, or closes a socket that stayed silent for two.
+func (wsTransport) flush(s *Session, hh *held, beat bool) {
+	st := hh.ws
+	for {
+		s.mu.Lock()
+		if s.held != hh {
+			s.mu.Unlock()
+			return
+		}
+		if hh.flushing {
+			hh.again = true
+			s.mu.Unlock()
+			return
+		}
+		hh.flushing = true
+		var d Delivery
+		for _, m := range s.msgs {
+			if m.Seq > hh.sent && !s.heldBack {
+				d.Messages = append(d.Messages, m)
+				hh.sent = m.Seq
+			}
+		}
+		s.sentLocked(hh.sent)
+		if s.ended != "" {
+			d.Reset = &Reset{Reason: s.ended}
+		}
+		s.hub.addNotice(&d)
+		s.mu.Unlock()
+
+		var buf []byte
+		if d.Messages != nil || d.Reset != nil || d.Shutdown != nil {
+			b, _ := json.Marshal(d)
+			buf = appendFrame(buf, ws.OpText, b)
+		}
+		silent := false
+		if beat {
+			if st.heard.Swap(false) {
+				st.silent.Store(0)
+			} else {
+				silent = st.silent.Add(1) >= 2
+			}
+			if !silent {
+				buf = appendFrame(buf, ws.OpPing, nil)
+			}
+		}
+		var err error
+		if len(buf) > 0 {
+			err = hh.out.write(buf)
+		}
+
+		s.mu.Lock()
+		hh.flushing = false
+		again := hh.again
+		hh.again = false
+		stop := err != nil || silent || d.Reset != nil || d.Shutdown != nil
+		if stop && s.held == hh {
+			s.detachLocked(hh)
+		}
+		gone := s.held != hh
+		s.mu.Unlock()
+		switch {
+		case err != nil, silent:
+			st.drop(hh)
+			return
+		case d.Shutdown != nil:
+			st.close(hh, ws.StatusGoingAway, "")
+			return
+		case stop, gone:
+			st.close(hh, ws.StatusNormalClosure, "")
+			return
+		}
+		if !again {
+			return
+		}
+		beat = false
+	}
+}
+
+// release closes the socket with 1000: a newer request of the page
+// replaced it, or the hub let it go.
+func (wsTransport) release(_ *Session, hh *held) {
+	hh.ws.close(hh, ws.StatusNormalClosure, "")
+}
+
+// input reads the frames the page sent, then parks the socket again. On
+// TLS, frames the TLS layer read already are read too: the poller sees
+// only the socket.
+func (wsTransport) input(s *Session, hh *held) {
+	st := hh.ws
+	c := hh.conn
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c.conn)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	_, isTLS := c.conn.(*tls.Conn)
+	for {
+		if !st.readMessage(s, hh, br, true) {
+			return
+		}
+		if br.Buffered() > 0 {
+			continue
+		}
+		if !isTLS {
+			break
+		}
+		// A read past its deadline returns only what TLS holds already.
+		_ = c.conn.SetReadDeadline(time.Now())
+		if _, err := br.Peek(1); err != nil {
+			break
+		}
+	}
+	c.mu.Lock()
+	if !c.stopped && c.w != nil {
+		c.w.rearm()
+	}
+	c.mu.Unlock()
+}
+
+// readMessage reads one message from the page, with the control frames
+// before it, and acts on it. It reports false once the socket is closed.
+// parked bounds the wait for the message's bytes: they are known to be
+// arriving.
+func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bool) bool {
+	var msg []byte
+	text := false
+	for {
+		if parked {
+			_ = hh.conn.conn.SetReadDeadline(time.Now().Add(frameTimeout))
+		}
+		h, err := ws.ReadHeader(br)
+		if err != nil {
+			return st.readFailed(s, hh, err)
+		}
+		state := ws.StateServerSide
+		if text {
+			state = state.Set(ws.StateFragmented)
+		}
+		if ws.CheckHeader(h, state) != nil {
+			return st.fail(s, hh, ws.StatusProtocolError, "malformed frame")
+		}
+		if h.Length > st.maxFrame-int64(len(msg)) {
+			return st.fail(s, hh, ws.StatusMessageTooBig, "message over "+strconv.FormatInt(st.maxFrame, 10)+" bytes")
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(br, p); err != nil {
+			return st.readFailed(s, hh, err)
+		}
+		ws.Cipher(p, h.Mask, 0)
+		st.heard.Store(true)
+		switch h.OpCode {
+		case ws.OpPing:
+			_ = hh.out.write(appendFrame(nil, ws.OpPong, p))
+			continue
+		case ws.OpPong:
+			continue
+		case ws.OpClose:
+			s.hub.stats.peerGone.Add(1)
+			return st.fail(s, hh, ws.StatusNormalClosure, "")
+		case ws.OpBinary:
+			return st.fail(s, hh, ws.StatusInvalidFramePayloadData, "binary frames are not read")
+		case ws.OpText:
+			text = true
+		}
+		msg = append(msg, p...)
+		if h.Fin {
+			break
+		}
+	}
+	if !utf8.Valid(msg) || !json.Valid(msg) {
+		return st.fail(s, hh, ws.StatusInvalidFramePayloadData, "a frame is not one JSON object")
+	}
+	st.handle(s, hh, msg)
+	return true
+}
+
+// inFrame is a frame from the page: an ack, or a batch of calls.
+type inFrame struct {
+	Ack     *uint64         `json:"ack"`
+	Re      json.RawMessage `json:"re"`
+	Calls   json.RawMessage `json:"calls"`
+	Ordered *bool           `json:"ordered"`
+}
+
+// handle acts on a frame of valid JSON: it records its ack, and runs its
+// calls on a goroutine of their own, which writes the reply frame. A
+// frame that is not an ack or a batch of calls is answered with an error
+// frame, with the frame's re when it has a valid one.
+func (st *wsState) handle(s *Session, hh *held, msg []byte) {
+	var f inFrame
+	dec := json.NewDecoder(bytes.NewReader(msg))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&f)
+	var re uint64
+	if err == nil && f.Re != nil {
+		n, perr := strconv.ParseUint(string(f.Re), 10, 64)
+		if perr != nil || n == 0 {
+			err = errors.New(`"re" must be a positive integer`)
+		}
+		re = n
+	}
+	if err == nil && re == 0 && (f.Calls != nil || f.Ordered != nil) {
+		err = errors.New(`a frame with calls needs "re"`)
+	}
+	if err != nil {
+		st.write(hh, refuseWire("invalid_argument", "frame refused: "+err.Error()))
+		return
+	}
+	if f.Ack != nil {
+		s.Ack(*f.Ack)
+	}
+	if re == 0 {
+		return
+	}
+	if st.calls == nil {
+		st.write(hh, []byte(`{"re":`+strconv.FormatUint(re, 10)+`,"error":{"code":"unimplemented","message":"calls are not served on this socket"}}`))
+		return
+	}
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.hub.log.Error("parley: panic in the calls of a WebSocket frame", "panic", p)
+				st.write(hh, []byte(`{"re":`+strconv.FormatUint(re, 10)+`,"error":{"code":"internal","message":"internal error"}}`))
+			}
+		}()
+		reply := st.calls(st.ctx, msg)
+		if len(reply) < 2 || reply[0] != '{' {
+			reply = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		}
+		out := strconv.AppendUint([]byte(`{"re":`), re, 10)
+		if len(reply) > 2 {
+			out = append(out, ',')
+		}
+		st.write(hh, append(out, reply[1:]...))
+	}()
+}
+
+// write writes a text frame, unless the socket is closed.
+func (st *wsState) write(hh *held, p []byte) {
+	if !st.closed.Load() {
+		_ = hh.out.write(appendFrame(nil, ws.OpText, p))
+	}
+}
+
+// readFailed ends the socket after a read failed: the page left, or a
+// frame did not arrive whole in time. It reports false, for readMessage.
+func (st *wsState) readFailed(s *Session, hh *held, err error) bool {
+	if !st.closed.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+		s.hub.stats.peerGone.Add(1)
+	}
+	s.mu.Lock()
+	if s.held == hh {
+		s.detachLocked(hh)
+	}
+	s.mu.Unlock()
+	st.drop(hh)
+	return false
+}
+
+// fail ends the socket with a close frame of code: the page sent what the
+// hub cannot read. It reports false, for readMessage.
+func (st *wsState) fail(s *Session, hh *held, code ws.StatusCode, reason string) bool {
+	s.mu.Lock()
+	if s.held == hh {
+		s.detachLocked(hh)
+	}
+	s.mu.Unlock()
+	st.close(hh, code, reason)
+	return false
+}
+
+// close writes the close frame with code, once, and closes the socket;
+// its calls' context is canceled. The page's session is not touched.
+func (st *wsState) close(hh *held, code ws.StatusCode, reason string) {
+	if st.closed.Swap(true) {
+		return
+	}
+	_ = hh.out.write(appendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, reason)))
+	st.cancel()
+	hh.out.end()
+}
+
+// drop closes the socket with no close frame: it cannot be written to.
+func (st *wsState) drop(hh *held) {
+	st.closed.Store(true)
+	st.cancel()
+	hh.out.drop()
+}

@@ -1,0 +1,185 @@
+package rpc
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/parley-go/parley/reverse"
+)
+
+// serveWebSocket serves the WebSocket transport: GET ws?session=ID&ack=N
+// with a WebSocket upgrade. A bad origin, a request that is not an
+// upgrade, a missing session, a foreign session and an ack beyond what was
+// sent are refused before the upgrade with the protocol's HTTP error
+// reply; a session that is gone is upgraded, sent a reset frame and
+// closed (see reverse.ServeResetSocket).
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkOrigin(r); err != nil {
+		s.refuse(w, err)
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		s.refuse(w, NewError(CodeInvalidArgument, "ws takes a WebSocket upgrade"))
+		return
+	}
+	q := r.URL.Query()
+	var ack uint64
+	if v := q.Get("ack"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			s.refuse(w, NewError(CodeInvalidArgument, "ack must be a sequence number"))
+			return
+		}
+		ack = n
+	}
+	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), req: request{Session: q.Get("session"), Ack: ack}}
+	if x.req.Session == "" {
+		s.refuse(w, NewError(CodeInvalidArgument, "no session"))
+		return
+	}
+	script, reset, err := s.lookup(x)
+	switch {
+	case err != nil:
+		s.refuse(w, err)
+	case reset != nil:
+		reverse.ServeResetSocket(w, r, reset.Reason)
+	default:
+		c := &socketCaller{srv: s, r: socketRequest(r), httpID: x.httpID, script: script}
+		s.hub.ServeWebSocket(w, r, script, ack, reverse.SocketOptions{Calls: c.batch, MaxFrame: s.maxBody})
+	}
+}
+
+// socketCaller runs the call frames of one socket. It keeps what a call
+// may ask of the upgrade request, not the request itself.
+type socketCaller struct {
+	srv    *Server
+	script *reverse.Session
+
+	mu     sync.Mutex
+	r      *http.Request // a trimmed copy of the upgrade request, with the cookies calls set since
+	httpID string        // the browser id, renamed by SetUser
+}
+
+// socketRequest copies what calls may read of r, the upgrade request:
+// its URL, headers (cookies and credentials among them, but not the
+// handshake's), addresses and TLS state. Its body is empty.
+func socketRequest(r *http.Request) *http.Request {
+	u := *r.URL
+	h := r.Header.Clone()
+	for _, k := range []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Protocol"} {
+		delete(h, k)
+	}
+	return &http.Request{
+		Method: r.Method, URL: &u, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
+		Header: h, Body: http.NoBody, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI, TLS: r.TLS,
+	}
+}
+
+// batch runs the calls of one call frame as POST call runs a batch, in
+// ctx, which ends when the socket closes, and returns the body of the
+// reply without reverse messages: those go in delivery frames. A frame
+// that is not a valid batch gets the error POST call would answer.
+func (c *socketCaller) batch(ctx context.Context, frame []byte) []byte {
+	s := c.srv
+	c.mu.Lock()
+	x := &exchange{srv: s, r: c.r.WithContext(ctx), httpID: c.httpID}
+	c.mu.Unlock()
+	var e *Error
+	if e = s.decodeRequest(frame, &x.req, &x.spare); e == nil && x.req.Calls == nil {
+		e = NewError(CodeInvalidArgument, "calls must be an array of {id, service, method, args}")
+	}
+	if e != nil {
+		if obs := s.observers.list.Load(); obs != nil {
+			for _, o := range *obs {
+				o.ObserveRefusal(e.Code)
+			}
+		}
+		return append(s.appendError([]byte(`{"error":`), e), '}')
+	}
+	b := s.runBatch([]byte{'{'}, x.r, x, c.script)
+	var sink cookieSink
+	s.saveSession(&sink, x)
+	if set := sink.h["Set-Cookie"]; len(set) > 0 {
+		// A frame cannot set a cookie: the page fetches it with POST ack,
+		// which it sends before it settles the calls of this reply.
+		pending, _ := c.script.Get(pendingCookies).([]string)
+		c.script.Set(pendingCookies, append(pending, set...))
+		b = append(b, `,"cookie":true`...)
+		c.setCookies(set, x.newID)
+	}
+	return append(b, '}')
+}
+
+// setCookies makes the socket's later calls see the cookies set (the
+// Set-Cookie values a batch gave) and the browser id newID, if not empty,
+// as the browser's next requests will.
+func (c *socketCaller) setCookies(set []string, newID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	jar := map[string]*http.Cookie{}
+	var order []string
+	for _, ck := range c.r.Cookies() {
+		if jar[ck.Name] == nil {
+			order = append(order, ck.Name)
+		}
+		jar[ck.Name] = ck
+	}
+	for _, line := range set {
+		ck, err := http.ParseSetCookie(line)
+		if err != nil {
+			continue
+		}
+		if jar[ck.Name] == nil {
+			order = append(order, ck.Name)
+		}
+		if ck.MaxAge < 0 {
+			jar[ck.Name] = nil
+			continue
+		}
+		jar[ck.Name] = &http.Cookie{Name: ck.Name, Value: ck.Value}
+	}
+	r := c.r.Clone(context.Background())
+	r.Header.Del("Cookie")
+	for _, name := range order {
+		if ck := jar[name]; ck != nil {
+			r.AddCookie(ck)
+		}
+	}
+	c.r = r
+	if newID != "" {
+		c.httpID = newID
+	}
+}
+
+// pendingCookies is the script session attribute that keeps the cookies
+// calls over a WebSocket set, until the page's next POST ack carries them.
+const pendingCookies = "parley.cookies"
+
+// takeCookies adds to w the cookies calls over script's WebSocket set
+// and no reply has carried yet.
+func takeCookies(w http.ResponseWriter, script *reverse.Session) {
+	if set, ok := script.Get(pendingCookies).([]string); ok {
+		script.Set(pendingCookies, nil)
+		for _, c := range set {
+			w.Header().Add("Set-Cookie", c)
+		}
+	}
+}
+
+// cookieSink is the ResponseWriter a socket's batch saves the HTTP
+// session through: a store that keeps sessions on the server saves them,
+// and the cookies, which a socket cannot set, are kept for POST ack.
+type cookieSink struct{ h http.Header }
+
+func (c *cookieSink) Header() http.Header {
+	if c.h == nil {
+		c.h = http.Header{}
+	}
+	return c.h
+}
+
+func (*cookieSink) Write(p []byte) (int, error) { return len(p), nil }
+func (*cookieSink) WriteHeader(int)             {}

@@ -1,0 +1,275 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// socket is a page's end of a WebSocket.
+type socket struct {
+	t    *testing.T
+	conn net.Conn
+	r    io.Reader
+}
+
+// dialSocket opens GET ws for session with ack, carrying the client's
+// cookies and header; it returns the socket, or the HTTP status of a
+// refused upgrade.
+func (c *client) dialSocket(session string, ack uint64, header http.Header) (*socket, int) {
+	c.t.Helper()
+	u, err := url.Parse(c.url)
+	require.NoError(c.t, err)
+	h := http.Header{}
+	for _, ck := range c.http.Jar.Cookies(u) {
+		h.Add("Cookie", ck.String())
+	}
+	for k, v := range header {
+		h[k] = v
+	}
+	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h), Timeout: 10 * time.Second}
+	target := "ws" + strings.TrimPrefix(c.url, "http") + "/parley/ws?session=" + session + "&ack=" + strconv.FormatUint(ack, 10)
+	conn, br, _, err := d.Dial(context.Background(), target)
+	if se, ok := err.(ws.StatusError); ok {
+		return nil, int(se)
+	}
+	require.NoError(c.t, err)
+	c.t.Cleanup(func() { conn.Close() })
+	require.NoError(c.t, conn.SetDeadline(time.Now().Add(20*time.Second)), "detects a hang")
+	sk := &socket{t: c.t, conn: conn, r: conn}
+	if br != nil {
+		sk.r = io.MultiReader(br, conn)
+	}
+	return sk, http.StatusSwitchingProtocols
+}
+
+// next reads the next text frame as JSON, answering pings.
+func (s *socket) next() map[string]any {
+	s.t.Helper()
+	for {
+		f, err := ws.ReadFrame(s.r)
+		require.NoError(s.t, err)
+		switch f.Header.OpCode {
+		case ws.OpText:
+			var v map[string]any
+			require.NoError(s.t, json.Unmarshal(f.Payload, &v), "%s", f.Payload)
+			return v
+		case ws.OpClose:
+			s.t.Fatalf("socket closed: %q", f.Payload)
+		}
+	}
+}
+
+// send writes v as a masked text frame.
+func (s *socket) send(v any) {
+	s.t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(s.t, err)
+	require.NoError(s.t, ws.WriteFrame(s.conn, ws.MaskFrameInPlace(ws.NewTextFrame(b))))
+}
+
+// closeCode reads up to the close frame and returns its code.
+func (s *socket) closeCode() ws.StatusCode {
+	s.t.Helper()
+	for {
+		f, err := ws.ReadFrame(s.r)
+		require.NoError(s.t, err)
+		if f.Header.OpCode == ws.OpClose {
+			code, _ := ws.ParseCloseFrameData(f.Payload)
+			return code
+		}
+	}
+}
+
+func TestWebSocketRefusedBeforeUpgrade(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.client(t)
+	id := c.openSession("/p")
+	other := f.client(t)
+	otherID := other.openSession("/p")
+	for _, tt := range []struct {
+		name    string
+		session string
+		ack     uint64
+		header  http.Header
+		status  int
+	}{
+		{"origin", id, 0, http.Header{"Origin": {"https://evil.example"}}, http.StatusForbidden},
+		{"foreign session", otherID, 0, nil, http.StatusForbidden},
+		{"ack beyond sent", id, 5, nil, http.StatusBadRequest},
+		{"no session", "", 0, nil, http.StatusBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, status := c.dialSocket(tt.session, tt.ack, tt.header)
+			assert.Equal(t, tt.status, status)
+		})
+	}
+	t.Run("not an upgrade", func(t *testing.T) {
+		res, err := c.http.Get(c.url + "/parley/ws?session=" + id)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+		var body struct{ Error Error }
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+		assert.Equal(t, CodeInvalidArgument, body.Error.Code)
+	})
+	t.Run("same origin passes", func(t *testing.T) {
+		sk, status := c.dialSocket(id, 0, http.Header{"Origin": {c.url}})
+		require.Equal(t, http.StatusSwitchingProtocols, status)
+		assert.Equal(t, true, sk.next()["open"])
+	})
+}
+
+func TestWebSocketGoneSession(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.client(t)
+	c.openSession("/p") // sets the browser's id cookie
+	sk, status := c.dialSocket("no-such-session", 0, nil)
+	require.Equal(t, http.StatusSwitchingProtocols, status, "a gone session is told so over the socket")
+	frame := sk.next()
+	assert.Equal(t, map[string]any{"reason": "expired"}, frame["reset"])
+	assert.Nil(t, frame["open"])
+	assert.Equal(t, ws.StatusNormalClosure, sk.closeCode())
+}
+
+func TestWebSocketCallsRunLikePostCall(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.client(t)
+	id := c.openSession("/p")
+	sk, status := c.dialSocket(id, 0, nil)
+	require.Equal(t, http.StatusSwitchingProtocols, status)
+	require.Equal(t, true, sk.next()["open"])
+
+	sk.send(map[string]any{"re": 1, "calls": []any{call(1, "add", 2, 3), call(2, "fail"), call(3, "boom"), call(4, "whoami"), call(5, "nope")}})
+	reply := sk.next()
+	assert.EqualValues(t, 1, reply["re"])
+	rs := results(reply)
+	require.Len(t, rs, 5)
+	assert.EqualValues(t, 5, rs[0]["result"])
+	assert.Equal(t, map[string]any{"code": "failed_precondition", "message": "not now", "details": map[string]any{"retryIn": 5.0}}, rs[1]["error"])
+	assert.Equal(t, "internal", rs[2]["error"].(map[string]any)["code"], "a panic is an internal error")
+	assert.Equal(t, map[string]any{"method": "Calc.whoami", "script": id}, rs[3]["result"], "calls know the page's script session")
+	assert.Equal(t, "unimplemented", rs[4]["error"].(map[string]any)["code"])
+	assert.Contains(t, f.log.String(), "kaboom")
+
+	sk.send(map[string]any{"re": 2, "calls": 5})
+	bad := sk.next()
+	assert.EqualValues(t, 2, bad["re"])
+	assert.Equal(t, "invalid_argument", bad["error"].(map[string]any)["code"], "a malformed batch gets the error POST call gives")
+
+	sk.send(map[string]any{"re": 3, "calls": []any{call(1, "push", "hello")}, "ordered": true})
+	got := map[string]bool{}
+	for range 2 { // the reply and the delivery, in either order
+		frame := sk.next()
+		switch {
+		case frame["re"] != nil:
+			assert.EqualValues(t, 3, frame["re"])
+			assert.Nil(t, frame["messages"], "messages come in delivery frames only")
+			got["reply"] = true
+		case frame["messages"] != nil:
+			got["delivery"] = true
+		}
+	}
+	assert.Equal(t, map[string]bool{"reply": true, "delivery": true}, got)
+
+	out := c.call(id, 1, call(1, "add", 1, 1))
+	assert.EqualValues(t, 2, results(out)[0]["result"], "the server stays up, and HTTP calls still work")
+}
+
+func TestWebSocketCallContext(t *testing.T) {
+	t.Parallel()
+	started := make(chan *Call, 1)
+	ended := make(chan error, 1)
+	f := newFixture(t)
+	f.srv.Register(ServiceDesc{Name: "Sock", Methods: []MethodDesc{{Name: "wait", Handler: func(ctx context.Context, _ Args) (any, error) {
+		started <- CallFrom(ctx)
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return nil, nil
+	}}}})
+	c := f.client(t)
+	id := c.openSession("/p")
+	sk, status := c.dialSocket(id, 0, nil)
+	require.Equal(t, http.StatusSwitchingProtocols, status)
+	sk.next()
+	sk.send(map[string]any{"re": 1, "calls": []any{map[string]any{"id": 1, "service": "Sock", "method": "wait", "args": []any{}}}})
+	call := <-started
+	assert.Equal(t, id, call.ScriptSession.ID())
+	assert.NotEmpty(t, call.HTTPSessionID)
+	require.NotNil(t, call.Request)
+	assert.NotEmpty(t, call.Request.Header.Get("Cookie"), "the request keeps what identifies the caller")
+	assert.Empty(t, call.Request.Header.Get("Sec-WebSocket-Key"))
+	require.NoError(t, sk.conn.Close())
+	select {
+	case err := <-ended:
+		assert.ErrorIs(t, err, context.Canceled, "closing the socket cancels its calls")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call's context was not canceled") // detects a hang
+	}
+}
+
+func TestWebSocketCallSettingCookieHandsItToPostAck(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.srv.Register(loginService())
+	f.srv.Register(ServiceDesc{Name: "Note", Methods: []MethodDesc{
+		{Name: "set", Params: []string{"v"}, Handler: func(ctx context.Context, args Args) (any, error) {
+			var v string
+			if err := args.Decode(0, &v); err != nil {
+				return nil, err
+			}
+			CallFrom(ctx).SetSessionValue("note", v)
+			return nil, nil
+		}},
+		{Name: "get", Handler: func(ctx context.Context, args Args) (any, error) {
+			return CallFrom(ctx).SessionValue("note"), nil
+		}},
+	}})
+	u, err := url.Parse(f.ts.URL)
+	require.NoError(t, err)
+	c := f.client(t)
+	page := c.openSession("/app")
+	before := c.http.Jar.Cookies(u)
+	require.Len(t, before, 1)
+	sk, status := c.dialSocket(page, 0, nil)
+	require.Equal(t, http.StatusSwitchingProtocols, status)
+	assert.Equal(t, true, sk.next()["open"])
+
+	sk.send(map[string]any{"re": 1, "calls": []any{map[string]any{"id": 1, "service": "Login", "method": "as", "args": []any{"alice"}}}})
+	reply := sk.next()
+	assert.Equal(t, true, reply["cookie"], "the reply says a cookie waits: %v", reply)
+	assert.Equal(t, before, c.http.Jar.Cookies(u), "a frame cannot set it")
+
+	status, out := c.post("ack", map[string]any{"session": page, "ack": 0})
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	after := c.http.Jar.Cookies(u)
+	require.Len(t, after, 1)
+	assert.NotEqual(t, before[0].Value, after[0].Value, "POST ack carries the new browser id")
+	status, _ = c.post("ack", map[string]any{"session": page, "ack": 0})
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, after, c.http.Jar.Cookies(u), "the cookie is handed over once")
+
+	// The socket's later calls see what earlier ones set in the cookie.
+	sk.send(map[string]any{"re": 2, "calls": []any{map[string]any{"id": 2, "service": "Note", "method": "set", "args": []any{"hi"}}}})
+	assert.Equal(t, true, sk.next()["cookie"])
+	sk.send(map[string]any{"re": 3, "calls": []any{map[string]any{"id": 3, "service": "Note", "method": "get", "args": []any{}}}})
+	got := sk.next()
+	assert.Equal(t, "hi", got["results"].([]any)[0].(map[string]any)["result"], "%v", got)
+
+	require.NoError(t, f.hub.User("alice").Call("secret"))
+	assert.Equal(t, []string{"secret"}, messagesOf(t, c, page), "the page is alice's with its new cookie")
+}
