@@ -145,34 +145,45 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		reverse.ServeStreamError(w, err)
 		return
 	}
-	q := r.URL.Query()
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
-		last = q.Get("lastEventId")
+		last = r.URL.Query().Get("lastEventId")
 	}
-	var ack uint64
-	if last != "" {
-		n, err := strconv.ParseUint(last, 10, 64)
-		if err != nil {
-			reverse.ServeStreamError(w, NewError(CodeInvalidArgument, "Last-Event-ID must be a sequence number"))
-			return
-		}
-		ack = n
-	}
-	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), req: request{Session: q.Get("session"), Ack: ack}}
-	if x.req.Session == "" {
-		reverse.ServeStreamError(w, NewError(CodeInvalidArgument, "no session"))
-		return
-	}
-	script, reset, err := s.lookup(x)
+	x, script, reset, ok := s.heldSession(w, r, last, "Last-Event-ID", func(e *Error) { reverse.ServeStreamError(w, e) })
 	switch {
-	case err != nil:
-		reverse.ServeStreamError(w, err)
+	case !ok:
 	case reset != nil:
 		reverse.ServeResetStream(w, reset.Reason)
 	default:
-		s.hub.ServeSSE(w, r, script, ack)
+		s.hub.ServeSSE(w, r, script, x.req.Ack)
 	}
+}
+
+// heldSession reads the session and the ack (ackText, named ackName in
+// errors) of a GET request for a held transport (sse, ws), and looks the
+// session up. It reports false when the request cannot be served, which
+// fail has answered; a session that is gone yields its reset.
+func (s *Server) heldSession(w http.ResponseWriter, r *http.Request, ackText, ackName string, fail func(*Error)) (*exchange, *reverse.Session, *reverse.Reset, bool) {
+	var ack uint64
+	if ackText != "" {
+		n, err := strconv.ParseUint(ackText, 10, 64)
+		if err != nil {
+			fail(NewError(CodeInvalidArgument, ackName+" must be a sequence number"))
+			return nil, nil, nil, false
+		}
+		ack = n
+	}
+	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), req: request{Session: r.URL.Query().Get("session"), Ack: ack}}
+	if x.req.Session == "" {
+		fail(NewError(CodeInvalidArgument, "no session"))
+		return nil, nil, nil, false
+	}
+	script, reset, err := s.lookup(x)
+	if err != nil {
+		fail(err)
+		return nil, nil, nil, false
+	}
+	return x, script, reset, true
 }
 
 // serveBye ends the page's session at once: the page is going away. Pages

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -25,30 +24,14 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, NewError(CodeInvalidArgument, "ws takes a WebSocket upgrade"))
 		return
 	}
-	q := r.URL.Query()
-	var ack uint64
-	if v := q.Get("ack"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			s.refuse(w, NewError(CodeInvalidArgument, "ack must be a sequence number"))
-			return
-		}
-		ack = n
-	}
-	x := &exchange{srv: s, r: r, httpID: s.browserID(w, r), req: request{Session: q.Get("session"), Ack: ack}}
-	if x.req.Session == "" {
-		s.refuse(w, NewError(CodeInvalidArgument, "no session"))
-		return
-	}
-	script, reset, err := s.lookup(x)
+	x, script, reset, ok := s.heldSession(w, r, r.URL.Query().Get("ack"), "ack", func(e *Error) { s.refuse(w, e) })
 	switch {
-	case err != nil:
-		s.refuse(w, err)
+	case !ok:
 	case reset != nil:
 		reverse.ServeResetSocket(w, r, reset.Reason)
 	default:
 		c := &socketCaller{srv: s, r: socketRequest(r), httpID: x.httpID, script: script}
-		s.hub.ServeWebSocket(w, r, script, ack, reverse.SocketOptions{Calls: c.batch, MaxFrame: s.maxBody})
+		s.hub.ServeWebSocket(w, r, script, x.req.Ack, reverse.SocketOptions{Calls: c.batch, MaxFrame: s.maxBody})
 	}
 }
 
