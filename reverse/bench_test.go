@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // benchQuote is a small call argument, already encoded, so that the
@@ -80,6 +81,55 @@ func BenchmarkFanoutPageIndex(b *testing.B) {
 					}
 					b.StartTimer()
 				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*pages), "ns/page")
+		})
+	}
+}
+
+// BenchmarkFanoutHeld publishes one call to 2,000 pages holding real
+// connections over loopback (SSE streams, long-polls), each read by a
+// client goroutine, and waits until every page has it. ns/page is the
+// cost per page reached, client included.
+func BenchmarkFanoutHeld(b *testing.B) {
+	const pages = 2000
+	for _, path := range []string{"/sse", "/lp"} {
+		b.Run(path[1:], func(b *testing.B) {
+			h := NewHub(WithLimits(Limits{Sessions: 1 << 20, PagesPerHTTPSession: 1 << 20}))
+			defer h.Close()
+			url := benchServer(b, h)
+			got := make(chan struct{}, pages)
+			sessions := make([]*Session, pages)
+			for i := range sessions {
+				s, err := h.Open("/ticker", "h")
+				if err != nil {
+					b.Fatal(err)
+				}
+				sessions[i] = s
+				go benchPage(b, url, path, s, got)
+			}
+			for _, s := range sessions {
+				for {
+					s.mu.Lock()
+					ok := s.held != nil
+					s.mu.Unlock()
+					if ok {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			target := h.Page("/ticker")
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if err := target.Call("quote", benchQuote); err != nil {
+					b.Fatal(err)
+				}
+				for range pages {
+					<-got
+				}
+				n++
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*pages), "ns/page")
 		})

@@ -128,3 +128,15 @@ func TestParkedConnectionsAreRead(t *testing.T) {
 		})
 	}
 }
+
+func TestParkedPagesShareTheirMiddlewareHeaders(t *testing.T) {
+	t.Parallel()
+	a := http.Header{"Content-Security-Policy": {"default-src 'self'"}, "Cache-Control": {"public"}}
+	b := a.Clone()
+	pa, pb := heads.intern(a), heads.intern(b)
+	assert.Equal(t, "Content-Security-Policy: default-src 'self'\r\n", string(pa), "what the reply sets itself is left out")
+	assert.Same(t, &pa[0], &pb[0], "one copy for every page with the same headers")
+	b.Set("Set-Cookie", "id=1")
+	pc := heads.intern(b)
+	assert.NotSame(t, &pa[0], &pc[0], "a page's own cookie is its own")
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -46,9 +47,9 @@ const writeTimeout = 10 * time.Second
 type connSink struct {
 	conn net.Conn
 	// pre holds the headers set on the ResponseWriter before it was
-	// taken over (by middleware, CORS, a new cookie): the reply carries
-	// them under its own. Nil when there were none.
-	pre http.Header
+	// taken over (by middleware, CORS, a new cookie), as written on the
+	// wire: the reply carries them after its own. Nil when there were none.
+	pre []byte
 	// srv is the server the connection goes back to when the reply is
 	// done; nil when it cannot (HTTP/1.0, "Connection: close", a request
 	// pipelined behind over TLS, a server shutting down): the reply then
@@ -59,6 +60,7 @@ type connSink struct {
 	rest []byte
 
 	mu      sync.Mutex
+	head    []byte // the status line and headers begin made, sent with the first write
 	w       *watch // the poller's watch, while parked
 	chunked bool   // a stream's body is sent chunked
 	body    int    // bytes of a Content-Length body still to write
@@ -92,9 +94,9 @@ func park(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
 	if r.ProtoMajor != 1 {
 		return nil, notParked
 	}
-	var pre http.Header
+	var pre []byte
 	if h := w.Header(); len(h) > 0 {
-		pre = h.Clone()
+		pre = heads.intern(h)
 	}
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -119,6 +121,63 @@ func park(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
 	return cs, pipelined
 }
 
+// framing names the headers a parked reply sets itself, from the shape of
+// its body.
+var framing = map[string]bool{"Connection": true, "Content-Length": true, "Transfer-Encoding": true}
+
+// ownHeaders names the headers a held transport's reply sets, which
+// override those set before the connection was taken over.
+var ownHeaders = func() map[string]bool {
+	own := maps.Clone(framing)
+	for _, h := range []http.Header{jsonHeader, sseHeader} {
+		for k := range h {
+			own[k] = true
+		}
+	}
+	return own
+}()
+
+// headCache interns the headers set before connections are taken over,
+// as written on the wire: every page of a site usually gets the same
+// (from the same middleware), so parked pages share one copy. A set with
+// a cookie is a page's own and is not interned.
+type headCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// maxInterned bounds the distinct header sets a headCache keeps; past it,
+// each parked page keeps its own copy.
+const maxInterned = 256
+
+var heads headCache
+
+// intern returns h, less the headers a held reply sets itself, as written
+// on the wire, shared with every page that had the same.
+func (c *headCache) intern(h http.Header) []byte {
+	var b bytes.Buffer
+	_ = h.WriteSubset(&b, ownHeaders)
+	if b.Len() == 0 {
+		return nil
+	}
+	if _, ok := h["Set-Cookie"]; ok {
+		return b.Bytes() // this page's own
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[b.String()]; ok {
+		return v
+	}
+	v := b.Bytes()
+	if len(c.m) < maxInterned {
+		if c.m == nil {
+			c.m = map[string][]byte{}
+		}
+		c.m[string(v)] = v
+	}
+	return v
+}
+
 // socketOf returns the network connection under c: the socket under a
 // TLS connection, or c itself.
 func socketOf(c net.Conn) net.Conn {
@@ -135,14 +194,8 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	b.WriteByte(' ')
 	b.WriteString(http.StatusText(status))
 	b.WriteString("\r\n")
-	if c.pre != nil {
-		merged := c.pre.Clone()
-		for k, v := range h {
-			merged[k] = v
-		}
-		h = merged
-	}
-	_ = h.WriteSubset(&b, map[string]bool{"Connection": true, "Content-Length": true, "Transfer-Encoding": true})
+	_ = h.WriteSubset(&b, framing)
+	b.Write(c.pre)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := c.srv != nil
@@ -159,9 +212,10 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 		b.WriteString("Connection: close\r\n")
 	}
 	b.WriteString("\r\n")
-	if err := c.writeLocked([]byte(b.String())); err != nil {
-		return err
+	if c.failed || c.ended {
+		return errGone
 	}
+	c.head = []byte(b.String())
 	c.chunked = contentLength < 0 && keep
 	return nil
 }
@@ -172,22 +226,30 @@ func (c *connSink) write(p []byte) error {
 	if c.ended {
 		return errGone
 	}
-	if c.chunked {
-		return c.writeChunkLocked(p, false)
+	if !c.chunked && c.head == nil {
+		c.body -= len(p)
+		return c.writeLocked(p)
 	}
-	c.body -= len(p)
-	return c.writeLocked(p)
+	return c.writeBodyLocked(p, false)
 }
 
 // chunkBufs recycles the buffers chunks are framed in.
 var chunkBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// writeChunkLocked writes p as one chunk of a chunked body, and the last
-// chunk after it if last, in one write. Called with c.mu held.
-func (c *connSink) writeChunkLocked(p []byte, last bool) error {
+// writeBodyLocked writes, in one write, the headers begin left pending,
+// then p (framed as a chunk if the body is chunked), then the last chunk
+// if last. Called with c.mu held.
+func (c *connSink) writeBodyLocked(p []byte, last bool) error {
 	b := chunkBufs.Get().(*bytes.Buffer)
 	defer chunkBufs.Put(b)
 	b.Reset()
+	b.Write(c.head)
+	c.head = nil
+	if !c.chunked {
+		c.body -= len(p)
+		b.Write(p)
+		return c.writeLocked(b.Bytes())
+	}
 	cw := httputil.NewChunkedWriter(b)
 	if len(p) > 0 {
 		_, _ = cw.Write(p)
@@ -219,8 +281,8 @@ func (c *connSink) end() {
 		return
 	}
 	c.ended = true
-	if c.chunked && !c.failed {
-		_ = c.writeChunkLocked(nil, true)
+	if (c.chunked || c.head != nil) && !c.failed {
+		_ = c.writeBodyLocked(nil, c.chunked)
 	}
 	reuse := c.srv != nil && !c.failed && c.body == 0
 	c.stopWatchLocked()
