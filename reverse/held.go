@@ -212,7 +212,7 @@ func (s *Session) watch(hh *held) {
 	if c.ended {
 		return
 	}
-	w, err := s.hub.poller().watch(c.conn, 2*s.hub.tc.Heartbeat, func() { s.onInput(hh) })
+	w, err := s.hub.poller().watch(c.conn, 2*s.hub.tc.Heartbeat, s, hh)
 	if err == nil {
 		c.w = w
 	}

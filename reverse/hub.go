@@ -125,7 +125,7 @@ type Hub struct {
 	mu      sync.RWMutex
 	byID    map[string]*Session
 	byPage  map[string]map[*Session]struct{}
-	byHTTP  map[string]map[*Session]struct{}
+	byHTTP  map[string][]*Session // a browser has few pages: a list costs less than a set
 	byGroup map[string]map[*Session]struct{}
 	byUser  map[string]map[*Session]struct{}
 	users   map[string]*userBinding // by HTTP session id
@@ -162,7 +162,7 @@ func NewHub(opts ...Option) *Hub {
 		now:     time.Now,
 		byID:    map[string]*Session{},
 		byPage:  map[string]map[*Session]struct{}{},
-		byHTTP:  map[string]map[*Session]struct{}{},
+		byHTTP:  map[string][]*Session{},
 		byGroup: map[string]map[*Session]struct{}{},
 		byUser:  map[string]map[*Session]struct{}{},
 		users:   map[string]*userBinding{},
@@ -338,7 +338,7 @@ func (h *Hub) finish(s *Session, reason string) bool {
 	if h.byID[s.id] == s {
 		delete(h.byID, s.id)
 		delIndex(h.byPage, s.page, s)
-		delIndex(h.byHTTP, s.httpSession, s)
+		delList(h.byHTTP, s.httpSession, s)
 		if b := h.users[s.httpSession]; b != nil && len(h.byHTTP[s.httpSession]) == 0 {
 			b.idleSince = h.now()
 		}
@@ -423,6 +423,22 @@ func delIndex(ix map[string]map[*Session]struct{}, key string, s *Session) {
 			delete(ix, key)
 		}
 	}
+}
+
+func addList(ix map[string][]*Session, key string, s *Session) {
+	ix[key] = append(ix[key], s)
+}
+
+func delList(ix map[string][]*Session, key string, s *Session) {
+	list := ix[key]
+	if i := slices.Index(list, s); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(ix, key)
+		return
+	}
+	ix[key] = list
 }
 
 // newID returns 128 random bits, base64url-encoded without padding.

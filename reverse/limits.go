@@ -120,7 +120,7 @@ func (h *Hub) admitLocked(httpSession string, client netip.Addr) error {
 func (h *Hub) addLocked(s *Session) {
 	h.byID[s.id] = s
 	addIndex(h.byPage, s.page, s)
-	addIndex(h.byHTTP, s.httpSession, s)
+	addList(h.byHTTP, s.httpSession, s)
 	if b := h.users[s.httpSession]; b != nil {
 		s.x.user = b.user
 		addIndex(h.byUser, b.user, s)
@@ -191,7 +191,7 @@ func (h *Hub) RotateBrowser(from, to string, s *Session) {
 	}
 	// Hold back the other pages' outboxes until they present the new id,
 	// and let them come back at once to do so.
-	for other := range h.byHTTP[from] {
+	for _, other := range h.byHTTP[from] {
 		other.x.claimTo = to
 		other.mu.Lock()
 		other.heldBack = true
@@ -218,7 +218,7 @@ const claimNudge = time.Second
 func (h *Hub) nudge(from, to string, until time.Time) {
 	h.mu.RLock()
 	waiting := false
-	for s := range h.byHTTP[from] {
+	for _, s := range h.byHTTP[from] {
 		if s.x.claimTo != to {
 			continue
 		}
@@ -247,7 +247,7 @@ func (h *Hub) unclaimed(cutoff time.Time) []*Session {
 		if !r.at.Before(cutoff) {
 			continue
 		}
-		for s := range h.byHTTP[from] {
+		for _, s := range h.byHTTP[from] {
 			if s.x.claimTo != "" {
 				out = append(out, s)
 			}
@@ -318,13 +318,13 @@ func (h *Hub) moveLocked(s *Session, to string) {
 	if from == to {
 		return
 	}
-	delIndex(h.byHTTP, from, s)
+	delList(h.byHTTP, from, s)
 	if b := h.users[from]; b != nil && len(h.byHTTP[from]) == 0 {
 		b.idleSince = h.now()
 	}
 	h.countAddrLocked(s.x.addr, from, -1)
 	s.httpSession = to
-	addIndex(h.byHTTP, to, s)
+	addList(h.byHTTP, to, s)
 	h.countAddrLocked(s.x.addr, to, 1)
 	if s.x.user != "" {
 		delIndex(h.byUser, s.x.user, s)

@@ -27,14 +27,16 @@ type poller struct {
 	done    chan struct{}
 }
 
-// watch is one connection in the poller's set. Its function runs once on
-// a writer per arming: when the peer sent something or went away.
+// watch is one connection in the poller's set: the held connection hh of
+// s. s.onInput(hh) runs once on a writer per arming, when the peer sent
+// something or went away.
 type watch struct {
 	p   *poller
 	rc  syscall.RawConn
 	fd  int32
 	gen uint32
-	fn  func()
+	s   *Session
+	hh  *held
 }
 
 const watchEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
@@ -72,12 +74,13 @@ func (p *poller) close() {
 // errNotWatchable: the connection has no socket the poller can watch.
 var errNotWatchable = errors.New("reverse: connection cannot be watched")
 
-// watch adds c to the set, armed: fn runs on a writer when c's peer sends
-// something or goes away. userTimeout, when positive, bounds how long data
+// watch adds the connection c of hh, held for s, to the set, armed:
+// s.onInput(hh) runs on a writer when c's peer sends something or goes
+// away. userTimeout, when positive, bounds how long data
 // written to c may stay unacknowledged before the system drops the
 // connection (TCP_USER_TIMEOUT), so that a peer that vanished without a
 // word is found by the next write (a heartbeat).
-func (p *poller) watch(c net.Conn, userTimeout time.Duration, fn func()) (*watch, error) {
+func (p *poller) watch(c net.Conn, userTimeout time.Duration, s *Session, hh *held) (*watch, error) {
 	sc, ok := socketOf(c).(syscall.Conn)
 	if !ok {
 		return nil, errNotWatchable
@@ -86,7 +89,7 @@ func (p *poller) watch(c net.Conn, userTimeout time.Duration, fn func()) (*watch
 	if err != nil {
 		return nil, err
 	}
-	w := &watch{p: p, rc: rc, fn: fn}
+	w := &watch{p: p, rc: rc, s: s, hh: hh}
 	var opErr error
 	err = rc.Control(func(fd uintptr) {
 		if userTimeout > 0 {
@@ -165,7 +168,7 @@ func (p *poller) loop() {
 			}
 			p.mu.Unlock()
 			if w != nil {
-				p.h.writers.run("the input of a parked connection", w.fn)
+				p.h.writers.add(task{s: w.s, hh: w.hh, input: true})
 			}
 		}
 	}

@@ -21,7 +21,7 @@ func newPoller(*Hub) (*poller, error) {
 
 func (*poller) close() {}
 
-func (*poller) watch(net.Conn, time.Duration, func()) (*watch, error) {
+func (*poller) watch(net.Conn, time.Duration, *Session, *held) (*watch, error) {
 	return nil, errors.New("reverse: no poller")
 }
 

@@ -89,21 +89,26 @@ func (w *writers) stop() {
 }
 
 // task is one item of the writers' queue: the pending output of a held
-// connection (s and hh), or a function.
+// connection (s and hh), the input the poller found on it (input), or a
+// function.
 type task struct {
-	s    *Session
-	hh   *held
-	what string // fn's description, for the log of a panic
-	fn   func()
+	s     *Session
+	hh    *held
+	input bool
+	what  string // fn's description, for the log of a panic
+	fn    func()
 }
 
 // do runs the task.
 func (t task) do(h *Hub) {
-	if t.hh != nil {
+	switch {
+	case t.input:
+		h.safely("the input of a parked connection", func() { t.s.onInput(t.hh) })
+	case t.hh != nil:
 		h.safely("a write to a page", func() { t.s.flushQueued(t.hh) })
-		return
+	default:
+		h.safely(t.what, t.fn)
 	}
-	h.safely(t.what, t.fn)
 }
 
 // run queues fn for a writer; what describes it in the log of a panic.

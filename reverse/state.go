@@ -83,7 +83,7 @@ func (h *Hub) bindUser(httpSession, user string) {
 			addIndex(h.byUser, user, s)
 		}
 	}
-	for s := range h.byHTTP[httpSession] {
+	for _, s := range h.byHTTP[httpSession] {
 		bind(s)
 	}
 	// The other pages of a browser just given this id are bound too, with
@@ -93,7 +93,7 @@ func (h *Hub) bindUser(httpSession, user string) {
 		if r.to != httpSession {
 			continue
 		}
-		for s := range h.byHTTP[from] {
+		for _, s := range h.byHTTP[from] {
 			if s.x.claimTo == httpSession {
 				bind(s)
 			}

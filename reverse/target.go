@@ -220,7 +220,7 @@ func (h *Hub) deliverLocal(env Envelope) {
 			add(s)
 		}
 	case kindBrowser:
-		targets = appendSet(targets, h.byHTTP[env.Key])
+		targets = append(targets, h.byHTTP[env.Key]...)
 	case kindUser:
 		targets = appendSet(targets, h.byUser[env.Key])
 	case kindGroup:
