@@ -87,6 +87,10 @@ func newUser(t *testing.T) context.Context {
 // newTab returns another tab of the same user as ctx.
 func newTab(t *testing.T, ctx context.Context) context.Context {
 	t.Helper()
+	// ctx's tab must exist before its browser context can be inherited.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting the first tab: %v", err)
+	}
 	tab, cancel := chromedp.NewContext(ctx)
 	t.Cleanup(cancel)
 	return tab

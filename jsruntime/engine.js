@@ -66,6 +66,15 @@ const WS_FRAME_LIMIT = 1 << 20;
 // WebSocket readyState values.
 const WS_OPEN = 1;
 const WS_CLOSING = 2;
+// A browser's tabs share one held connection (PROTOCOL.md, "One held
+// connection per browser"): the most sessions one connection names, how
+// long a leader holding a long-poll waits for the other tabs to
+// acknowledge what it passed on before it polls again, and how many held
+// connections a page that cannot share finds already open before it polls
+// instead of holding one more (browsers allow 6 per host over HTTP/1.1).
+const MUX_MAX_SESSIONS = 100;
+const PEER_ACK_WAIT_MS = 500;
+const HELD_LIMIT = 4;
 
 // The service the runtime calls for subscriptions and Invoke results, and
 // the prefix of the functions it implements itself (which pages cannot
@@ -146,7 +155,10 @@ function errorOutcome(err) {
  * export; tests and embedders pass their own `fetch`, `WebSocket` (a
  * class; null for none), `storage` (where "auto" remembers its choice, a
  * Storage; null for none), `base` URL (the server's prefix, ending in "/")
- * and `page` (a function returning the page's path).
+ * and `page` (a function returning the page's path), and the Web Locks
+ * manager (`locks`, navigator.locks by default) and `BroadcastChannel`
+ * class the tabs of a browser share their held connection with (null for
+ * none: each tab then holds its own).
  */
 export function createClient({
   base,
@@ -157,6 +169,8 @@ export function createClient({
   random = Math.random,
   sseOpenTimeout = 3000,
   wsOpenTimeout = 5000,
+  locks = globalThis.navigator?.locks,
+  BroadcastChannel: ChannelClass = globalThis.BroadcastChannel,
 } = {}) {
   const exposed = new Map();
   const listeners = new Map();
@@ -194,6 +208,29 @@ export function createClient({
   let listening = false;
   let resumeOnShow = false;
   const wakers = new Set();
+  // Sharing: whether start() allows it, this tab's role ("" when it holds
+  // its own connection or none, "leader" when it holds the browser's
+  // shared one, "follower" when the leader holds it), the channel to the
+  // other tabs, the lock request a follower waits in, and the transport
+  // the leader reported.
+  let share = true;
+  let role = "";
+  let channel = null;
+  let lockWait = null;
+  let abdicate = null; // lets the lock go while this tab leads (onFreeze)
+  let frozeLeading = false; // this tab led when it was frozen
+  let sharedTransport = "";
+  // told is the ack a follower last told the leader.
+  let told = 0;
+  const tab = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random()}`;
+  const shareName = "parley:" + new URL(base).href;
+  // peers are the other tabs' sessions: session -> {tab, ran (the highest
+  // seq the tab ran), sent (the ack this tab sent for it while leader),
+  // bytes (the data passed on since)}. Every tab keeps them, so that the
+  // next leader knows every session.
+  const peers = new Map();
+  let muxAckTimer = null;
+  const peerWaiters = new Set();
 
   function on(type, fn) {
     if (!listeners.has(type)) listeners.set(type, new Set());
@@ -215,6 +252,7 @@ export function createClient({
     if (s === state) return;
     state = s;
     emit("state", s);
+    if (role === "leader") tell({ t: "state", state, transport: current });
   }
 
   /**
@@ -437,7 +475,13 @@ export function createClient({
     lastSeq = 0;
     markAcked();
     emit("gap", { reason });
-    if (running && !active().receive) reopen();
+    if (running && !ownLoop()) reopen();
+  }
+
+  // ownLoop reports whether the page's receive loop opens its sessions: a
+  // passive page and a follower open theirs in reopen().
+  function ownLoop() {
+    return role !== "follower" && Boolean(active().receive);
   }
 
   // reopen opens a passive page's next session, after backoff() before
@@ -446,9 +490,9 @@ export function createClient({
     if (reopening) return;
     reopening = true;
     try {
-      while (running && !active().receive && !session) {
+      while (running && !ownLoop() && !session) {
         await backoff();
-        if (!running || active().receive || session) break;
+        if (!running || ownLoop() || session) break;
         await ensureSession().catch(() => {});
       }
     } finally {
@@ -720,7 +764,10 @@ export function createClient({
         .then((r) => {
           session = r.session;
           lastSeq = 0;
+          told = 0;
           markAcked();
+          if (role === "follower") hello();
+          else if (!role && share && !canShare() && r.held >= HELD_LIMIT && COMETS.includes(current)) switchTo("poll");
           sessionOpened();
         })
         .finally(() => {
@@ -761,6 +808,7 @@ export function createClient({
     if (t === current) return;
     current = t;
     emit("transport", t);
+    if (role === "leader") tell({ t: "state", state, transport: t });
     wake();
   }
 
@@ -830,8 +878,7 @@ export function createClient({
   // object; the loop opens sessions, follows shutdown notices and resets,
   // backs off after failures, and in "auto" moves on to the next transport
   // when the one in use says it is not for this page.
-  async function receiveLoop() {
-    const loop = ++loops;
+  async function receiveLoop(loop = ++loops) {
     while (running && loop === loops && active().receive) {
       const t = active();
       const ctl = (inFlight = new AbortController());
@@ -891,10 +938,36 @@ export function createClient({
   // pollTransport is long-poll (wait) or polling (not wait): each request
   // carries the ack, and its reply carries the messages.
   function pollTransport(name, wait) {
+    // receiveMux is one multiplexed poll of the leader: it names every
+    // session with its ack, and passes each session's delivery on. Before
+    // the next poll it waits a little for the other tabs to acknowledge
+    // what they got, so that the poll does not bring it back.
+    async function receiveMux(from, signal) {
+      const named = namedSessions();
+      const body = { sessions: Object.fromEntries(named), ...(wait ? {} : { wait }) };
+      markAllAcked();
+      const reply = await post("poll", body, signal);
+      setState("connected");
+      failures = 0;
+      if (reply.advice) adviseAll(reply.advice);
+      const passed = [];
+      for (const [id, d] of Object.entries(reply.sessions ?? {})) {
+        if (id !== from && peers.has(id) && d?.messages?.length) passed.push([id, d.messages[d.messages.length - 1].seq]);
+        route(id, id === from ? { ...d, shutdown: reply.shutdown } : d, 0);
+      }
+      if (wait && session === from) worked(name);
+      if (reply.shutdown) tell({ t: "shutdown", ...reply.shutdown });
+      const notice = session === from ? reply.shutdown : undefined;
+      if (!notice) await peersCaughtUp(passed);
+      if (!notice && !wait && running && current === name && session === from) await sleep(interval);
+      return notice;
+    }
+
     return {
       name,
       usable: () => true,
       async receive(from, signal) {
+        if (role === "leader") return receiveMux(from, signal);
         const body = { session: from, ack: lastSeq, ...(wait ? {} : { wait }) };
         markAcked();
         const reply = await post("poll", body, signal);
@@ -954,13 +1027,14 @@ export function createClient({
   // page, and neither is one that keeps closing soon after it opened.
   function websocketTransport() {
     let faults = 0;
-    // sock is the open socket: {ws, from, ready (the open frame came),
+    // sock is the open socket: {ws, from, mux (the leader's, for every
+    // tab), named (the sessions its URL named), ready (the open frame came),
     // opened (when), closing (takes no more calls), batches (re -> the
     // calls in flight), nextRe, notice (the server's shutdown notice)}.
     let sock = null;
 
     function socketURL(from) {
-      const u = new URL(`ws?session=${encodeURIComponent(from)}&ack=${lastSeq}`, base);
+      const u = new URL(role === "leader" ? `ws?sessions=${sessionsParam()}` : `ws?session=${encodeURIComponent(from)}&ack=${lastSeq}`, base);
       u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
       return u.href;
     }
@@ -976,14 +1050,15 @@ export function createClient({
           signal.removeEventListener("abort", onAbort);
           fn(v);
         };
-        const s = { ws: null, from, ready: false, opened: 0, closing: false, batches: new Map(), nextRe: 1, notice: undefined };
+        const s = { ws: null, from, mux: role === "leader", named: new Set(namedSessions().map(([id]) => id)), ready: false, opened: 0, closing: false, batches: new Map(), nextRe: 1, notice: undefined };
         try {
           s.ws = new WebSocketClass(socketURL(from));
         } catch (err) {
           finish(reject, Object.assign(new ParleyError("unavailable", `no WebSocket: ${err?.message ?? err}`), { upgrade: true }));
           return;
         }
-        markAcked();
+        if (s.mux) markAllAcked();
+        else markAcked();
         sock = s;
         const onAbort = () => {
           s.closing = true;
@@ -1054,8 +1129,33 @@ export function createClient({
         s.opened = Date.now();
         setState("connected");
         worked("websocket");
-        if (f.advice) advise(f.advice);
+        if (f.advice) adviseAll(f.advice);
+        if (s.mux) {
+          // The sessions that came or went while the socket opened.
+          for (const id of s.named) if (id !== s.from && !peers.has(id)) s.ws.send(JSON.stringify({ leave: id }));
+          for (const [id, p] of peers) {
+            if (s.named.has(id)) continue;
+            s.ws.send(JSON.stringify({ join: id, ack: p.ran }));
+            p.sent = p.ran;
+          }
+        }
         return true;
+      }
+      if (s.mux && typeof f.session === "string" && f.re === undefined) {
+        if (f.error) {
+          // A session the server refused to join: it is not this browser's.
+          if (f.session === s.from) emit("error", toError(f.error));
+          else peers.delete(f.session);
+          return false;
+        }
+        const { session: id, ...delivery } = f;
+        route(id, delivery, data.length);
+        if (id === s.from && session !== s.from) {
+          // This tab's session was reset: reconnect with the next one.
+          s.closing = true;
+          drain(s);
+        }
+        return false;
       }
       if (f.re !== undefined) {
         const batch = s.batches.get(f.re);
@@ -1077,7 +1177,12 @@ export function createClient({
         emit("error", toError(f.error));
         return false;
       }
+      if (s.mux && f.advice) {
+        adviseAll(f.advice);
+        delete f.advice;
+      }
       deliver(f, s.from);
+      if (f.shutdown && s.mux) tell({ t: "shutdown", ...f.shutdown });
       if (f.shutdown && s.from === session) s.notice = f.shutdown;
       ackLater(s.from, data.length);
       return false;
@@ -1103,6 +1208,12 @@ export function createClient({
       return s && s.ready && !s.closing && s.from === session && s.ws.readyState === WS_OPEN ? s : null;
     }
 
+    // muxOpen returns the leader's multiplexed socket if it is open.
+    function muxOpen() {
+      const s = open();
+      return s?.mux && role === "leader" ? s : null;
+    }
+
     return {
       name: "websocket",
       usable: () => typeof WebSocketClass === "function",
@@ -1112,8 +1223,23 @@ export function createClient({
         if (err.brief) faults++;
         return Boolean(err.upgrade || err.buffered) || faults >= 2;
       },
+      // join adds a session to the leader's socket, or takes one away.
+      join(id, ack) {
+        const s = muxOpen();
+        if (!s) return false;
+        s.ws.send(JSON.stringify(ack === undefined ? { leave: id } : { join: id, ack }));
+        return true;
+      },
       ack: {
         delay: WS_ACK_DELAY_MS,
+        // sendMux sends an ack frame for each [session, ack] on the
+        // leader's socket; false when it has none open.
+        sendMux(pending) {
+          const s = muxOpen();
+          if (!s) return false;
+          for (const [id, ack] of pending) s.ws.send(JSON.stringify({ session: id, ack }));
+          return true;
+        },
         send(from) {
           const s = open();
           if (!s || s.from !== from) {
@@ -1128,7 +1254,7 @@ export function createClient({
         const s = open();
         if (!s) return false;
         const re = s.nextRe++;
-        const text = JSON.stringify({ re, calls, ordered, ack: lastSeq });
+        const text = JSON.stringify(s.mux ? { re, session: s.from, calls, ordered } : { re, calls, ordered, ack: lastSeq });
         if (text.length > WS_FRAME_LIMIT / 3 && new TextEncoder().encode(text).length > WS_FRAME_LIMIT) return false;
         s.batches.set(re, batch);
         const req = {
@@ -1138,7 +1264,7 @@ export function createClient({
         };
         for (const c of batch) c.req = req;
         s.ws.send(text);
-        markAcked();
+        if (!s.mux) markAcked();
         return true;
       },
     };
@@ -1157,12 +1283,15 @@ export function createClient({
   // it and the page falls back to long-poll. It returns the server's
   // shutdown notice if the stream ended with one.
   async function stream(from, signal) {
+    const mux = role === "leader";
     const last = String(lastSeq);
-    markAcked();
+    const url = mux ? `sse?sessions=${sessionsParam()}` : `sse?session=${encodeURIComponent(from)}`;
+    if (mux) markAllAcked();
+    else markAcked();
     let res;
     try {
-      res = await fetchFn(new URL(`sse?session=${encodeURIComponent(from)}`, base), {
-        headers: { "Last-Event-ID": last, Accept: "text/event-stream", "X-Parley": "1" },
+      res = await fetchFn(new URL(url, base), {
+        headers: mux ? { Accept: "text/event-stream", "X-Parley": "1" } : { "Last-Event-ID": last, Accept: "text/event-stream", "X-Parley": "1" },
         credentials: "include",
         cache: "no-store",
         signal,
@@ -1213,12 +1342,17 @@ export function createClient({
             opened = true;
             setState("connected");
             worked("sse");
-            if (payload.advice) advise(payload.advice);
+            if (payload.advice) adviseAll(payload.advice);
+          } else if (event === "mux") {
+            const { session: id, ...delivery } = payload ?? {};
+            route(id, delivery, data.length);
+            if (id === from && session !== from) return; // reset
           } else if (event === "reset") {
             deliver({ reset: payload }, from);
             return;
           } else if (event === "shutdown") {
             // The server is going away; the messages before this are run.
+            if (mux) tell({ t: "shutdown", ...payload });
             return from === session ? payload : undefined;
           } else if (event === "error") {
             // The server could not serve the stream: the data is the error.
@@ -1254,7 +1388,17 @@ export function createClient({
   // ACK_MAX_BYTES of data, else the transport's delay after the first of
   // them. The other transports carry the ack on their next request.
   function ackLater(from, bytes) {
-    if (from !== session || !running || !active()?.ack || lastSeq <= acked) return;
+    if (from !== session || !running) return;
+    if (role === "follower") {
+      tellAck();
+      return;
+    }
+    if (role === "leader") {
+      unackedBytes += bytes;
+      muxAckLater();
+      return;
+    }
+    if (!active()?.ack || lastSeq <= acked) return;
     unackedBytes += bytes;
     if (lastSeq - acked >= ACK_MAX_MESSAGES || unackedBytes >= ACK_MAX_BYTES) sendAck(from);
     else armAckTimer(from);
@@ -1263,6 +1407,10 @@ export function createClient({
   // armAckTimer sends the page's ack after the transport's delay, unless a
   // request carries it first or a timer is already running.
   function armAckTimer(from) {
+    if (role) {
+      if (role === "leader") muxAckLater();
+      return;
+    }
     ackTimer ??= setTimeout(() => {
       ackTimer = null;
       sendAck(from);
@@ -1281,8 +1429,10 @@ export function createClient({
   // sendAck sends the page's ack now, if a request has not carried it: as
   // the transport does it, or by POST ack.
   function sendAck(from) {
-    if (from !== session || lastSeq <= acked) return;
-    (active()?.ack?.send ?? postAck)(from);
+    if (from !== session) return;
+    if (role === "follower") tellAck();
+    else if (role === "leader") sendMuxAcks();
+    else if (lastSeq > acked) (active()?.ack?.send ?? postAck)(from);
   }
 
   // postAck posts the page's ack.
@@ -1292,6 +1442,287 @@ export function createClient({
     post("ack", { session: from, ack: seq })
       .then((r) => deliver(r, from))
       .catch((err) => ackLost(err, from, seq, before));
+  }
+
+  // Sharing one held connection among a browser's tabs (PROTOCOL.md, "One
+  // held connection per browser"). Every tab asks for the lock named
+  // shareName; the one that has it is the leader and holds the connection
+  // for every tab's session, the others wait in the lock's queue. The tabs
+  // talk over a BroadcastChannel of the same name: followers say hello
+  // with their session and ack, acknowledge what they ran and say bye; the
+  // leader announces itself and passes on each session's deliveries, its
+  // connection's state, advice and shutdown notices.
+
+  // canShare reports whether this browser has what sharing needs.
+  function canShare() {
+    return typeof locks?.request === "function" && typeof ChannelClass === "function";
+  }
+
+  // tell sends a message to the other tabs.
+  function tell(msg) {
+    try {
+      channel?.postMessage(msg);
+    } catch {
+      // The channel is closed: the tab is going away.
+    }
+  }
+
+  function hello() {
+    if (session) tell({ t: "hello", tab, session, ack: lastSeq });
+  }
+
+  // tellAck tells the leader what a follower has run.
+  function tellAck() {
+    if (!session || lastSeq <= told) return;
+    told = lastSeq;
+    tell({ t: "ack", tab, session, ack: lastSeq });
+  }
+
+  // onChannel handles a message from another tab.
+  function onChannel(e) {
+    const m = e.data;
+    if (!running || m === null || typeof m !== "object") return;
+    switch (m.t) {
+      case "hello": {
+        if (typeof m.session !== "string" || m.session === "" || m.session === session) return;
+        for (const [id, p] of peers) if (p.tab === m.tab && id !== m.session) dropPeer(id);
+        const known = peers.get(m.session);
+        const ack = Number(m.ack) || 0;
+        if (known) known.ran = Math.max(known.ran, ack);
+        else peers.set(m.session, { tab: m.tab, ran: ack, sent: ack, bytes: 0 });
+        if (role === "leader") {
+          if (!known) sessionsChanged(m.session, ack);
+          tell({ t: "state", state, transport: current });
+        }
+        return;
+      }
+      case "ack": {
+        const p = peers.get(m.session);
+        if (!p || !(m.ack > p.ran)) return;
+        p.ran = m.ack;
+        for (const w of [...peerWaiters]) w();
+        if (role === "leader") muxAckLater();
+        return;
+      }
+      case "bye":
+        if (peers.has(m.session)) dropPeer(m.session);
+        return;
+      case "leader":
+        for (const [id, p] of peers) if (p.tab === m.tab) peers.delete(id);
+        if (role === "follower") hello();
+        return;
+      case "deliver":
+        if (role === "follower" && session && m.session === session && m.delivery) {
+          const from = session;
+          deliver(m.delivery, from);
+          ackLater(from, 0);
+        }
+        return;
+      case "state":
+        if (role !== "follower") return;
+        if (typeof m.transport === "string" && m.transport !== sharedTransport) {
+          sharedTransport = m.transport;
+          emit("transport", m.transport);
+        }
+        setState(m.state);
+        return;
+      case "shutdown":
+        // The leader reconnects for every tab; a reset that follows is
+        // reported as "shutdown".
+        if (role === "follower") leaving = true;
+        return;
+      default:
+        // advice: the leader follows it for every tab.
+        return;
+    }
+  }
+
+  // dropPeer forgets a session another tab no longer has.
+  function dropPeer(id) {
+    peers.delete(id);
+    if (role === "leader") sessionsChanged(id);
+  }
+
+  // sessionsChanged follows a change of the leader's set of sessions: a
+  // session joins (with its ack) or leaves the socket, or the stream or
+  // long-poll is made again with the new set. Polling names the new set
+  // on its next request.
+  function sessionsChanged(id, ack) {
+    if (current === "websocket") {
+      // A socket still opening sends joins and leaves once it is open.
+      if (transports.websocket.join(id, ack) && ack !== undefined) peers.get(id).sent = ack;
+      return;
+    }
+    if (current === "sse" || (current !== "poll" && ack !== undefined)) inFlight?.abort();
+  }
+
+  // namedSessions returns [session, ack] for the leader's own session and
+  // every other tab's, at most MUX_MAX_SESSIONS.
+  function namedSessions() {
+    const out = session ? [[session, lastSeq]] : [];
+    for (const [id, p] of peers) out.push([id, p.ran]);
+    return out.slice(0, MUX_MAX_SESSIONS);
+  }
+
+  function sessionsParam() {
+    return namedSessions().map(([id, ack]) => `${encodeURIComponent(id)}.${ack}`).join(",");
+  }
+
+  // markAllAcked records that a request or connection being opened carries
+  // every session's ack.
+  function markAllAcked() {
+    markAcked();
+    for (const p of peers.values()) {
+      p.sent = p.ran;
+      p.bytes = 0;
+    }
+    clearTimeout(muxAckTimer);
+    muxAckTimer = null;
+  }
+
+  // route runs a session's delivery if it is the leader's own, or passes it
+  // on to the tab whose session it is. A reset session is forgotten.
+  function route(id, delivery, bytes) {
+    if (typeof id !== "string" || delivery === null || typeof delivery !== "object") return;
+    if (id === session) {
+      deliver(delivery, id);
+      ackLater(id, bytes);
+      return;
+    }
+    const p = peers.get(id);
+    if (!p) return;
+    tell({ t: "deliver", session: id, delivery });
+    if (delivery.reset) peers.delete(id);
+    else p.bytes += bytes;
+  }
+
+  // adviseAll follows the server's advice for every tab.
+  function adviseAll(a) {
+    advise(a);
+    if (role === "leader") tell({ t: "advice", ...a });
+  }
+
+  // muxAckLater acknowledges what the tabs have run by the rule of
+  // ackLater, per session, on a transport whose requests do not carry acks
+  // soon.
+  function muxAckLater() {
+    const t = active();
+    if (!running || role !== "leader" || !t?.ack) return;
+    let pending = false;
+    let now = false;
+    const check = (ran, sent, bytes) => {
+      if (ran <= sent) return;
+      pending = true;
+      if (ran - sent >= ACK_MAX_MESSAGES || bytes >= ACK_MAX_BYTES) now = true;
+    };
+    check(lastSeq, acked, unackedBytes);
+    for (const p of peers.values()) check(p.ran, p.sent, p.bytes);
+    if (now) sendMuxAcks();
+    else if (pending) {
+      muxAckTimer ??= setTimeout(() => {
+        muxAckTimer = null;
+        sendMuxAcks();
+      }, t.ack.delay);
+    }
+  }
+
+  // sendMuxAcks sends every session's pending ack now: as frames on the
+  // leader's socket, or by one POST ack. A POST that fails on the network
+  // leaves them pending again.
+  function sendMuxAcks() {
+    clearTimeout(muxAckTimer);
+    muxAckTimer = null;
+    const pending = namedSessions().filter(([id, ack]) => ack > (id === session ? acked : peers.get(id).sent));
+    if (pending.length === 0) return;
+    const before = new Map(pending.map(([id]) => [id, id === session ? acked : peers.get(id).sent]));
+    for (const [id, ack] of pending) {
+      if (id === session) {
+        acked = ack;
+        unackedBytes = 0;
+      } else {
+        peers.get(id).sent = ack;
+        peers.get(id).bytes = 0;
+      }
+    }
+    if (active()?.ack?.sendMux?.(pending)) return;
+    const own = session;
+    post("ack", { sessions: Object.fromEntries(pending) }).then(
+      (r) => {
+        for (const [id, d] of Object.entries(r.sessions ?? {})) route(id, d, 0);
+      },
+      (err) => {
+        if (err.code !== "unavailable" && err.code !== "canceled") return;
+        for (const [id, ack] of pending) {
+          if (id === own && session === own && acked === ack) acked = before.get(id);
+          const p = peers.get(id);
+          if (p && p.sent === ack) p.sent = before.get(id);
+        }
+        muxAckLater();
+      },
+    );
+  }
+
+  // peersCaughtUp waits until every tab of [session, seq] has acknowledged
+  // seq, or left, or PEER_ACK_WAIT_MS have passed.
+  async function peersCaughtUp(list) {
+    const behind = () => list.some(([id, seq]) => peers.has(id) && peers.get(id).ran < seq);
+    const until = Date.now() + PEER_ACK_WAIT_MS;
+    while (running && behind() && Date.now() < until) {
+      await new Promise((resolve) => {
+        const t = setTimeout(done, until - Date.now());
+        peerWaiters.add(done);
+        function done() {
+          clearTimeout(t);
+          peerWaiters.delete(done);
+          resolve();
+        }
+      });
+    }
+  }
+
+  // shareLoop waits in the lock's queue as a follower, and leads once it
+  // has the lock: it announces itself and holds the shared connection
+  // until the page stops, which releases the lock to the next tab.
+  async function shareLoop() {
+    const loop = ++loops;
+    const wait = (lockWait = new AbortController());
+    try {
+      await locks.request(shareName, { mode: "exclusive", signal: wait.signal }, async () => {
+        if (!running || loop !== loops) return;
+        role = "leader";
+        sharedTransport = "";
+        tell({ t: "leader", tab });
+        tell({ t: "state", state, transport: current });
+        // The lock is held until the loop ends, or the page is frozen.
+        await Promise.race([receiveLoop(loop), new Promise((resolve) => (abdicate = resolve))]);
+        abdicate = null;
+      });
+    } catch {
+      // The page stopped while it waited for the lock.
+    } finally {
+      if (loop === loops && role === "leader") role = running ? "follower" : "";
+    }
+  }
+
+  // A page the browser freezes runs nothing until it resumes: a leader
+  // ends its connection and lets the lock go at once, so the next tab
+  // takes over, and queues again as a follower when it resumes.
+  function onFreeze() {
+    if (role !== "leader" || !abdicate) return;
+    const release = abdicate;
+    abdicate = null;
+    loops++;
+    role = "follower";
+    frozeLeading = true;
+    wake();
+    release();
+  }
+  function onResume() {
+    if (!frozeLeading) return;
+    frozeLeading = false;
+    if (!running || role !== "follower") return;
+    hello();
+    shareLoop();
   }
 
   function onOnline() {
@@ -1304,6 +1735,7 @@ export function createClient({
   function onPageHide() {
     if (!running || !session) return;
     globalThis.navigator?.sendBeacon?.(new URL("bye", base), JSON.stringify({ session, ack: lastSeq }));
+    if (role) tell({ t: "bye", tab, session });
     session = "";
     lastSeq = 0;
     markAcked();
@@ -1326,9 +1758,12 @@ export function createClient({
    * "sse", "longpoll", "poll" (every `interval` ms, or the server's
    * advised interval if that is longer), or "passive" (only on the
    * replies to calls). The server may advise polling while it is loaded;
-   * the page follows, and comes back when advised.
+   * the page follows, and comes back when advised. With a held transport
+   * the tabs of a browser share one connection, held by one of them, unless
+   * `share` is false; a page that cannot share polls instead of holding a
+   * connection when the server says the browser holds 4 or more already.
    */
-  async function start({ transport = "auto", interval: ms } = {}) {
+  async function start({ transport = "auto", interval: ms, share: shareOption = true } = {}) {
     if (running) return;
     if (!TRANSPORTS.includes(transport)) {
       throw new ParleyError("invalid_argument", `unknown transport ${transport}`);
@@ -1345,11 +1780,20 @@ export function createClient({
     if (ownInterval) interval = ownInterval;
     advisedPoll = false;
     current = transport === "auto" ? comet() : transport;
+    share = shareOption !== false;
     running = true;
+    const sharing = share && canShare() && (transport === "auto" || COMETS.includes(transport));
+    if (sharing) {
+      role = "follower";
+      sharedTransport = "";
+      channel = new ChannelClass(shareName);
+      channel.addEventListener("message", onChannel);
+    }
     try {
       await ensureSession();
     } catch (err) {
       running = false;
+      leaveShare();
       setState("idle");
       throw err;
     }
@@ -1359,15 +1803,33 @@ export function createClient({
       globalThis.addEventListener("online", onOnline);
       globalThis.addEventListener("offline", onOffline);
       globalThis.addEventListener("pagehide", onPageHide);
+      globalThis.document?.addEventListener?.("freeze", onFreeze);
+      globalThis.document?.addEventListener?.("resume", onResume);
       globalThis.addEventListener("pageshow", onPageShow);
     }
-    receiveLoop();
+    if (sharing) shareLoop();
+    else receiveLoop();
+  }
+
+  // leaveShare ends the page's part in sharing: it leaves the lock's queue
+  // (or releases the lock, once its receive loop ends) and the channel.
+  function leaveShare() {
+    role = "";
+    lockWait?.abort();
+    lockWait = null;
+    channel?.close();
+    channel = null;
+    clearTimeout(muxAckTimer);
+    muxAckTimer = null;
+    peers.clear();
   }
 
   /** stop ends reverse Ajax for the page; calls still work. */
   function stop() {
     if (running && session) sendAck(session);
+    if (running && session && role) tell({ t: "bye", tab, session });
     running = false;
+    leaveShare();
     wake();
     setState("idle");
   }
@@ -1386,10 +1848,14 @@ export function createClient({
       return state;
     },
     get transport() {
-      return running ? current : "";
+      if (!running) return "";
+      return role === "follower" && sharedTransport ? sharedTransport : current;
     },
     get session() {
       return session;
+    },
+    get role() {
+      return role;
     },
     ParleyError,
   };

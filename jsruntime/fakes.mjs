@@ -113,3 +113,117 @@ export function memoryStorage(entries = {}) {
     map: m,
   };
 }
+
+// fakeLocks is the Web Locks of one browser: an exclusive lock per name,
+// granted in the order asked. tab() returns the navigator.locks of one tab;
+// its close() is the tab closing or crashing: its lock is released and its
+// requests leave the queue. holder(name) is the tab holding name.
+export function fakeLocks() {
+  const queues = new Map();
+  function pump(name) {
+    const q = queues.get(name) ?? [];
+    const r = q[0];
+    if (!r || r.held) return;
+    r.held = true;
+    Promise.resolve()
+      .then(() => r.callback({ name, mode: "exclusive" }))
+      .then(
+        (v) => release(r) && r.resolve(v),
+        (err) => release(r) && r.reject(err),
+      );
+  }
+  function release(r) {
+    const q = queues.get(r.name) ?? [];
+    const i = q.indexOf(r);
+    if (i < 0) return false;
+    q.splice(i, 1);
+    pump(r.name);
+    return true;
+  }
+  let tabs = 0;
+  return {
+    holder: (name) => queues.get(name)?.find((r) => r.held)?.tab,
+    names: () => [...queues.keys()],
+    tab() {
+      const id = ++tabs;
+      const mine = new Set();
+      return {
+        id,
+        request(name, options, callback) {
+          if (typeof options === "function") [options, callback] = [{}, options];
+          return new Promise((resolve, reject) => {
+            const r = { name, tab: id, callback, resolve, reject, held: false };
+            if (options?.signal?.aborted) {
+              reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+              return;
+            }
+            options?.signal?.addEventListener("abort", () => {
+              if (r.held) return;
+              if (release(r)) reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
+            });
+            mine.add(r);
+            if (!queues.has(name)) queues.set(name, []);
+            queues.get(name).push(r);
+            pump(name);
+          });
+        },
+        close() {
+          for (const r of mine) release(r);
+          mine.clear();
+        },
+      };
+    },
+  };
+}
+
+// fakeChannels is the BroadcastChannels of one browser: a message posted
+// on a channel reaches every other open channel of the same name, as a
+// structured clone, in order. tab() returns the BroadcastChannel class of
+// one tab; its close() closes the tab's channels. log holds every message
+// posted, as {tab, data}.
+export function fakeChannels() {
+  const open = new Set();
+  const log = [];
+  let tabs = 0;
+  return {
+    log,
+    tab() {
+      const id = ++tabs;
+      const mine = new Set();
+      class FakeBroadcastChannel extends EventTarget {
+        constructor(name) {
+          super();
+          this.name = name;
+          this.closed = false;
+          open.add(this);
+          mine.add(this);
+        }
+
+        postMessage(data) {
+          if (this.closed) throw new Error("InvalidStateError: the channel is closed");
+          log.push({ tab: id, data: structuredClone(data) });
+          for (const c of open) {
+            if (c === this || c.name !== this.name) continue;
+            const copy = structuredClone(data);
+            // A task, as in browsers: after the sender's microtasks.
+            setImmediate(() => {
+              if (!c.closed) c.dispatchEvent(new MessageEvent("message", { data: copy }));
+            });
+          }
+        }
+
+        close() {
+          this.closed = true;
+          open.delete(this);
+        }
+      }
+      return {
+        id,
+        BroadcastChannel: FakeBroadcastChannel,
+        close() {
+          for (const c of mine) c.close();
+        },
+      };
+    },
+  };
+}

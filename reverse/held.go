@@ -52,6 +52,11 @@ type held struct {
 	again    bool    // more arrived while writing
 
 	ws *wsState // WebSocket: the socket's own state
+
+	// mux is set on the held connections of a multiplexed connection:
+	// its own (the carrier's) and its members'. It is counted once in
+	// the load monitor, by the mux.
+	mux *mux
 }
 
 // holdLocked makes hh the session's held connection, releasing the one
@@ -61,7 +66,9 @@ func (s *Session) holdLocked(hh *held) {
 		s.releaseLocked(old)
 	}
 	s.held = hh
-	s.hub.load.held.Add(1)
+	if hh.mux == nil {
+		s.hub.load.held.Add(1)
+	}
 	s.transport = hh.t.name()
 }
 
@@ -78,10 +85,26 @@ func (s *Session) releaseLocked(hh *held) {
 	}
 }
 
+// comeBackLocked has s's page come back at once with a new request: its
+// held connection is released, and a shared one (see mux.go) ends for
+// every session it carries, so that the page holding it names them all
+// again. Called with s.mu held.
+func (s *Session) comeBackLocked() {
+	switch hh := s.held; {
+	case hh == nil:
+	case hh.mux != nil:
+		s.hub.writers.run("the end of a shared connection", hh.mux.end)
+	default:
+		s.releaseLocked(hh)
+	}
+}
+
 // detachLocked forgets hh. Called with s.mu held.
 func (s *Session) detachLocked(hh *held) {
 	s.held = nil
-	s.hub.load.held.Add(-1)
+	if hh.mux == nil {
+		s.hub.load.held.Add(-1)
+	}
 	s.lastSeen = s.hub.now()
 	if hh.timer != nil {
 		s.hub.timers.remove(hh.timer)
@@ -243,6 +266,9 @@ func (s *Session) onInput(hh *held) {
 		c.drop()
 		if hh.ws != nil {
 			hh.ws.cancel()
+		}
+		if hh.mux != nil {
+			hh.mux.finish(false)
 		}
 		s.hub.stats.peerGone.Add(1)
 	case peerSent:

@@ -195,9 +195,7 @@ func (h *Hub) RotateBrowser(from, to string, s *Session) {
 		other.x.claimTo = to
 		other.mu.Lock()
 		other.heldBack = true
-		if other.held != nil {
-			other.releaseLocked(other.held)
-		}
+		other.comeBackLocked()
 		other.mu.Unlock()
 	}
 	if len(h.byHTTP[from]) > 0 {
@@ -224,9 +222,7 @@ func (h *Hub) nudge(from, to string, until time.Time) {
 		}
 		waiting = true
 		s.mu.Lock()
-		if s.held != nil {
-			s.releaseLocked(s.held)
-		}
+		s.comeBackLocked()
 		s.mu.Unlock()
 	}
 	h.mu.RUnlock()

@@ -16,8 +16,13 @@ type Stats struct {
 	// that is still starting.
 	Sessions map[string]int
 	// Held counts the connections held open for pages now, by transport
-	// (LongPoll, SSE or WebSocket).
+	// (LongPoll, SSE or WebSocket). A connection shared by several pages
+	// of one browser (a multiplexed transport) counts once, while it
+	// carries at least one page.
 	Held map[string]int
+	// SharedSessions counts the live sessions whose page is held on a
+	// connection shared with other pages of its browser.
+	SharedSessions int
 	// OutboxMessages and OutboxBytes are the unacknowledged messages, and
 	// their bytes, summed over every live session's outbox.
 	OutboxMessages, OutboxBytes int
@@ -74,12 +79,18 @@ func (h *Hub) Observe(o Observer) {
 func (h *Hub) Stats() Stats {
 	all := h.sessions()
 	st := Stats{Sessions: map[string]int{}, Held: map[string]int{}}
+	shared := map[*mux]bool{}
 	for _, s := range all {
 		s.mu.Lock()
 		if s.ended == "" {
 			st.Sessions[s.transport]++
-			if s.held != nil {
-				st.Held[s.held.t.name()]++
+			switch hh := s.held; {
+			case hh == nil:
+			case hh.mux != nil:
+				st.SharedSessions++
+				shared[hh.mux] = true
+			default:
+				st.Held[hh.t.name()]++
 			}
 			st.OutboxMessages += len(s.msgs)
 			st.OutboxBytes += s.bytes
@@ -87,6 +98,9 @@ func (h *Hub) Stats() Stats {
 			st.MaxOutboxBytes = max(st.MaxOutboxBytes, s.bytes)
 		}
 		s.mu.Unlock()
+	}
+	for m := range shared {
+		st.Held[m.kind]++
 	}
 	c := &h.stats
 	st.Opened = c.opened.Load()

@@ -54,6 +54,9 @@ type wsState struct {
 	heard    atomic.Bool  // the page sent a frame or a pong since the last ping
 	silent   atomic.Int32 // pings in a row after which nothing was heard
 	closed   atomic.Bool  // the close frame was written, or the socket dropped
+	// frames, when set, acts on each frame in place of handle: the
+	// frames of a multiplexed socket (see mux.go).
+	frames func(msg []byte)
 }
 
 // readers lend the buffer frames are read through while a parked socket
@@ -359,6 +362,10 @@ func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bo
 	}
 	if !utf8.Valid(msg) || !json.Valid(msg) {
 		return st.fail(s, hh, ws.StatusInvalidFramePayloadData, "a frame is not one JSON object")
+	}
+	if st.frames != nil {
+		st.frames(msg)
+		return true
 	}
 	st.handle(s, hh, msg)
 	return true

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/parley-go/parley/reverse"
 )
 
 // defaultMaxDepth is how deeply a request body may nest by default.
@@ -324,9 +326,38 @@ func (d *envDecoder) request(req *request, spare *spareSlices) *Error {
 			return err
 		case "calls":
 			return d.calls(req, spare)
+		case "sessions":
+			return d.sessions(req)
 		}
 		_, err := d.raw()
 		return err
+	})
+}
+
+// sessions decodes the sessions of a multiplexed request: an object of
+// session id → ack, at most reverse.MaxMuxSessions members. Repeated ids
+// are refused as every repeated member name is.
+func (d *envDecoder) sessions(req *request) *Error {
+	f := field{-1, "sessions"}
+	if err := d.open('{', f, "an object of session id to ack"); err != nil {
+		return err
+	}
+	req.Sessions = map[string]uint64{}
+	return d.members(func(name []byte) *Error {
+		if len(req.Sessions) == reverse.MaxMuxSessions {
+			return Errorf(CodeInvalidArgument, "field sessions names more than %d sessions", reverse.MaxMuxSessions)
+		}
+		const must = "an integer from 0 to 18446744073709551615"
+		text, err := d.number(field{-1, "sessions[" + strconv.Quote(string(name)) + "]"}, must)
+		if err != nil {
+			return err
+		}
+		n, perr := strconv.ParseUint(text, 10, 64)
+		if perr != nil {
+			return typeError(field{-1, "sessions[" + strconv.Quote(string(name)) + "]"}, must)
+		}
+		req.Sessions[string(name)] = n
+		return nil
 	})
 }
 

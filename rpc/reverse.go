@@ -32,6 +32,10 @@ type sessionReply struct {
 	Session string `json:"session"`
 	// Reset is set when the page asked to resume a session that is gone.
 	Reset *reverse.Reset `json:"reset,omitempty"`
+	// Held is how many connections the browser holds open now (see
+	// reverse.Hub.HeldBy): a page that cannot share one holds none of
+	// its own past a few.
+	Held int `json:"held"`
 }
 
 // serveSession opens a script session for the page, or resumes the one it
@@ -43,7 +47,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 		script, reset, _ := s.lookup(x)
 		if script != nil {
 			s.saveSession(w, x)
-			writeJSON(w, http.StatusOK, sessionReply{Session: script.ID()})
+			writeJSON(w, http.StatusOK, sessionReply{Session: script.ID(), Held: s.hub.HeldBy(x.httpID)})
 			return
 		}
 		// Gone, or not this browser's: the page gets a fresh session and
@@ -63,6 +67,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 		return
 	}
 	reply.Session = script.ID()
+	reply.Held = s.hub.HeldBy(x.httpID)
 	s.saveSession(w, x)
 	writeJSON(w, http.StatusOK, reply)
 }
@@ -116,6 +121,10 @@ func (s *Server) liveSession(w http.ResponseWriter, x *exchange) *reverse.Sessio
 // servePoll serves the long-poll and polling transports: a poll with
 // "wait": false is answered at once, any other is held.
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, x *exchange) {
+	if x.req.Sessions != nil {
+		s.serveMuxPoll(w, r, x)
+		return
+	}
 	script := s.liveSession(w, x)
 	switch {
 	case script == nil:
@@ -128,6 +137,10 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, x *exchange) 
 
 // serveAck records what a streaming page has run.
 func (s *Server) serveAck(w http.ResponseWriter, r *http.Request, x *exchange) {
+	if x.req.Sessions != nil {
+		s.serveMuxAck(w, x)
+		return
+	}
 	if script := s.liveSession(w, x); script != nil {
 		takeCookies(w, script)
 		s.hub.ServeAck(w, script, x.req.Ack)
@@ -143,6 +156,10 @@ func (s *Server) serveAck(w http.ResponseWriter, r *http.Request, x *exchange) {
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkOrigin(r); err != nil {
 		reverse.ServeStreamError(w, err)
+		return
+	}
+	if r.URL.Query().Has("sessions") {
+		s.serveMuxSSE(w, r)
 		return
 	}
 	last := r.Header.Get("Last-Event-ID")

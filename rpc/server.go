@@ -173,6 +173,9 @@ type request struct {
 	// Wait, false, asks a poll to be answered at once (the polling
 	// transport); absent or true, it is held (long-poll).
 	Wait *bool `json:"wait"`
+	// Sessions names, in place of Session and Ack, the sessions of a
+	// multiplexed poll or ack, each with its ack; nil when absent.
+	Sessions map[string]uint64 `json:"sessions"`
 }
 
 // post checks a POST against CSRF, reads its body within the limit, finds

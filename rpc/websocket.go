@@ -1,8 +1,12 @@
 package rpc
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -24,13 +28,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, NewError(CodeInvalidArgument, "ws takes a WebSocket upgrade"))
 		return
 	}
+	if r.URL.Query().Has("sessions") {
+		s.serveMuxWebSocket(w, r)
+		return
+	}
 	x, script, reset, ok := s.heldSession(w, r, r.URL.Query().Get("ack"), "ack", func(e *Error) { s.refuse(w, e) })
 	switch {
 	case !ok:
 	case reset != nil:
 		reverse.ServeResetSocket(w, r, reset.Reason)
 	default:
-		c := &socketCaller{srv: s, r: socketRequest(r), httpID: x.httpID, script: script}
+		c := &socketCaller{srv: s, r: newSocketRequest(r), httpID: x.httpID, script: script}
 		s.hub.ServeWebSocket(w, r, script, x.req.Ack, reverse.SocketOptions{Calls: c.batch, MaxFrame: s.maxBody})
 	}
 }
@@ -42,23 +50,46 @@ type socketCaller struct {
 	script *reverse.Session
 
 	mu     sync.Mutex
-	r      *http.Request // a trimmed copy of the upgrade request, with the cookies calls set since
+	r      socketRequest // the upgrade request, with the cookies calls set since
 	httpID string        // the browser id, renamed by SetUser
 }
 
-// socketRequest copies what calls may read of r, the upgrade request:
-// its URL, headers (cookies and credentials among them, but not the
-// handshake's), addresses and TLS state. Its body is empty.
-func socketRequest(r *http.Request) *http.Request {
-	u := *r.URL
+// socketRequest is what calls over a socket may read of the upgrade
+// request: its URL, headers (cookies and credentials among them, but not
+// the handshake's), addresses and TLS state. While the socket idles it is
+// kept as written on the wire, one small allocation rather than a header
+// map, and read back for each batch of calls.
+type socketRequest struct {
+	wire   []byte
+	remote string
+	tls    *tls.ConnectionState
+}
+
+// handshakeHeaders are the upgrade request's headers calls do not see.
+var handshakeHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Protocol"}
+
+// newSocketRequest keeps what calls may read of r.
+func newSocketRequest(r *http.Request) socketRequest {
 	h := r.Header.Clone()
-	for _, k := range []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Protocol"} {
+	for _, k := range handshakeHeaders {
 		delete(h, k)
 	}
-	return &http.Request{
-		Method: r.Method, URL: &u, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
-		Header: h, Body: http.NoBody, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI, TLS: r.TLS,
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // else Write adds Go's own
 	}
+	var b bytes.Buffer
+	_ = (&http.Request{Method: r.Method, URL: r.URL, Header: h, Host: r.Host, Body: http.NoBody}).Write(&b)
+	return socketRequest{wire: bytes.Clone(b.Bytes()), remote: r.RemoteAddr, tls: r.TLS}
+}
+
+// request reads the request back, with ctx.
+func (q socketRequest) request(ctx context.Context) *http.Request {
+	r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(q.wire)))
+	if err != nil { // it was written by Request.Write
+		r = &http.Request{Method: http.MethodGet, URL: &url.URL{}, Header: http.Header{}}
+	}
+	r.RemoteAddr, r.TLS = q.remote, q.tls
+	return r.WithContext(ctx)
 }
 
 // batch runs the calls of one call frame as POST call runs a batch, in
@@ -66,9 +97,15 @@ func socketRequest(r *http.Request) *http.Request {
 // reply without reverse messages: those go in delivery frames. A frame
 // that is not a valid batch gets the error POST call would answer.
 func (c *socketCaller) batch(ctx context.Context, frame []byte) []byte {
+	return c.batchOf(ctx, c.script, frame)
+}
+
+// batchOf is batch for the calls of script's page: on a multiplexed
+// socket, the session the call frame names.
+func (c *socketCaller) batchOf(ctx context.Context, script *reverse.Session, frame []byte) []byte {
 	s := c.srv
 	c.mu.Lock()
-	x := &exchange{srv: s, r: c.r.WithContext(ctx), httpID: c.httpID}
+	x := &exchange{srv: s, r: c.r.request(ctx), httpID: c.httpID}
 	c.mu.Unlock()
 	var e *Error
 	if e = s.decodeRequest(frame, &x.req, &x.spare); e == nil && x.req.Calls == nil {
@@ -82,14 +119,14 @@ func (c *socketCaller) batch(ctx context.Context, frame []byte) []byte {
 		}
 		return append(s.appendError([]byte(`{"error":`), e), '}')
 	}
-	b := s.runBatch([]byte{'{'}, x.r, x, c.script)
+	b := s.runBatch([]byte{'{'}, x.r, x, script)
 	var sink cookieSink
 	s.saveSession(&sink, x)
 	if set := sink.h["Set-Cookie"]; len(set) > 0 {
 		// A frame cannot set a cookie: the page fetches it with POST ack,
 		// which it sends before it settles the calls of this reply.
-		pending, _ := c.script.Get(pendingCookies).([]string)
-		c.script.Set(pendingCookies, append(pending, set...))
+		pending, _ := script.Get(pendingCookies).([]string)
+		script.Set(pendingCookies, append(pending, set...))
 		b = append(b, `,"cookie":true`...)
 		c.setCookies(set, x.newID)
 	}
@@ -102,9 +139,10 @@ func (c *socketCaller) batch(ctx context.Context, frame []byte) []byte {
 func (c *socketCaller) setCookies(set []string, newID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	r := c.r.request(context.Background())
 	jar := map[string]*http.Cookie{}
 	var order []string
-	for _, ck := range c.r.Cookies() {
+	for _, ck := range r.Cookies() {
 		if jar[ck.Name] == nil {
 			order = append(order, ck.Name)
 		}
@@ -124,14 +162,13 @@ func (c *socketCaller) setCookies(set []string, newID string) {
 		}
 		jar[ck.Name] = &http.Cookie{Name: ck.Name, Value: ck.Value}
 	}
-	r := c.r.Clone(context.Background())
 	r.Header.Del("Cookie")
 	for _, name := range order {
 		if ck := jar[name]; ck != nil {
 			r.AddCookie(ck)
 		}
 	}
-	c.r = r
+	c.r = newSocketRequest(r)
 	if newID != "" {
 		c.httpID = newID
 	}

@@ -62,7 +62,8 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 func WithPage(path string) Option { return func(c *Client) { c.page = path } }
 
 // WithTransport sets how reverse calls are received: "longpoll" (default),
-// "sse", "poll" or "passive".
+// "sse", "websocket", "poll" or "passive". Calls go by POST call on every
+// transport.
 func WithTransport(name string) Option { return func(c *Client) { c.transport = name } }
 
 // WithPollInterval sets the interval of the "poll" transport: the page
@@ -95,11 +96,14 @@ type Client struct {
 	interval time.Duration // between polls
 	session  string
 	lastSeq  uint64 // the highest sequence number handled
-	acked    uint64 // the highest sequence number acknowledged while streaming
+	acked    uint64 // the highest sequence number acknowledged over SSE or WebSocket
 	acking   bool   // an acknowledgement is scheduled
-	handle   func(Message)
-	onGap    func(reason string)
-	stats    Stats
+	// unackedBytes counts the event data (SSE), or the delivery frames
+	// (WebSocket), of the messages run since the last acknowledgement.
+	unackedBytes int
+	handle       func(Message)
+	onGap        func(reason string)
+	stats        Stats
 }
 
 // New returns a client of the server whose prefix URL is base, such as
@@ -123,7 +127,7 @@ func New(base string, opts ...Option) (*Client, error) {
 		c.http = &http.Client{Jar: jar}
 	}
 	switch c.transport {
-	case "longpoll", "sse", "poll", "passive":
+	case "longpoll", "sse", "websocket", "poll", "passive":
 	default:
 		return nil, fmt.Errorf("client: unknown transport %q", c.transport)
 	}
@@ -258,6 +262,12 @@ func (c *Client) step(ctx context.Context) error {
 		return nil
 	case "sse":
 		return c.stream(ctx, from, ack)
+	case "websocket":
+		wait, err := c.socket(ctx, from, ack)
+		if wait > 0 {
+			sleep(ctx, wait)
+		}
+		return err
 	default:
 		var d delivery
 		if err := c.post(ctx, "poll", map[string]any{"session": from, "ack": ack}, &d); err != nil {

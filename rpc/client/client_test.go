@@ -32,6 +32,12 @@ func TestMain(m *testing.M) {
 // and its address.
 func server(t *testing.T, opts ...reverse.Option) (*reverse.Hub, string) {
 	t.Helper()
+	return wrappedServer(t, nil, opts...)
+}
+
+// wrappedServer is server with wrap, if not nil, around its handler.
+func wrappedServer(t *testing.T, wrap func(http.Handler) http.Handler, opts ...reverse.Option) (*reverse.Hub, string) {
+	t.Helper()
 	hub := reverse.NewHub(opts...)
 	srv := rpc.NewServer(rpc.WithHub(hub))
 	srv.Register(rpc.ServiceDesc{Name: "Echo", Methods: []rpc.MethodDesc{
@@ -48,7 +54,11 @@ func server(t *testing.T, opts ...reverse.Option) (*reverse.Hub, string) {
 	}})
 	mux := http.NewServeMux()
 	mux.Handle("/parley/", srv)
-	ts := httptest.NewServer(mux)
+	var h http.Handler = mux
+	if wrap != nil {
+		h = wrap(mux)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(func() { ts.Close(); hub.Close() })
 	return hub, ts.Listener.Addr().String()
 }
@@ -138,7 +148,7 @@ func newChaosProxy(t *testing.T, target string, seed uint64) *chaosProxy {
 // must be handled once, in order, with no gap.
 func TestExactlyOnceThroughACuttingProxy(t *testing.T) {
 	const n = 10_000
-	for i, transport := range []string{"longpoll", "sse", "poll", "passive"} {
+	for i, transport := range []string{"longpoll", "sse", "poll", "passive", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
 			hub, addr := server(t,

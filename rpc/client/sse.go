@@ -14,9 +14,15 @@ import (
 	"github.com/parley-go/parley/rpc"
 )
 
-// ackEvery is how often a streaming client acknowledges what it ran, so
-// that the server can drop it from the outbox.
-const ackEvery = 250 * time.Millisecond
+// The acknowledgement rule of PROTOCOL.md ("When a page acknowledges"): a
+// streaming client acknowledges what it ran ackDelay after the first
+// message it has not acknowledged, or at once when ackMessages of them, or
+// ackBytes of their event data, are unacknowledged.
+const (
+	ackDelay    = 5 * time.Second
+	ackMessages = 100
+	ackBytes    = 64 << 10
+)
 
 // stream receives reverse calls over one SSE connection until it ends.
 func (c *Client) stream(ctx context.Context, from string, ack uint64) error {
@@ -47,8 +53,8 @@ func (c *Client) stream(ctx context.Context, from string, ack uint64) error {
 					return nil
 				}
 			}
+			c.scheduleAck(ctx, from, len(data))
 			event, data = "", ""
-			c.scheduleAck(ctx, from)
 		case strings.HasPrefix(line, ":"): // a comment: heartbeat or padding
 		case strings.HasPrefix(line, "event:"):
 			event = strings.TrimSpace(line[len("event:"):])
@@ -89,25 +95,44 @@ func (c *Client) event(from, event, data string) bool {
 	return false
 }
 
-// scheduleAck acknowledges, within ackEvery, what the page has run, unless
-// an acknowledgement is already on its way.
-func (c *Client) scheduleAck(ctx context.Context, from string) {
+// scheduleAck acknowledges what the page has run by the rule above, after
+// an event with n bytes of data.
+func (c *Client) scheduleAck(ctx context.Context, from string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.acking || c.lastSeq <= c.acked {
+	if c.lastSeq <= c.acked {
+		return
+	}
+	c.unackedBytes += n
+	if c.lastSeq-c.acked >= ackMessages || c.unackedBytes >= ackBytes {
+		seq := c.ackedLocked()
+		go c.sendAck(ctx, from, seq)
+		return
+	}
+	if c.acking {
 		return
 	}
 	c.acking = true
-	time.AfterFunc(ackEvery, func() {
+	time.AfterFunc(ackDelay, func() {
 		c.mu.Lock()
-		seq := c.lastSeq
 		c.acking = false
-		c.acked = seq
+		if c.lastSeq <= c.acked {
+			c.mu.Unlock()
+			return
+		}
+		seq := c.ackedLocked()
 		c.mu.Unlock()
 		if ctx.Err() == nil {
 			c.sendAck(ctx, from, seq)
 		}
 	})
+}
+
+// ackedLocked records that everything run so far is being acknowledged
+// and returns its highest sequence number. Called with c.mu held.
+func (c *Client) ackedLocked() uint64 {
+	c.acked, c.unackedBytes = c.lastSeq, 0
+	return c.acked
 }
 
 // sendAck tells the server what the page has run. A lost ack is harmless:

@@ -72,6 +72,17 @@ export interface StartOptions {
   transport?: Transport;
   /** interval is the time between polls in milliseconds, for "poll". */
   interval?: number;
+  /**
+   * share lets the tabs of a browser (same origin and base) share one held
+   * connection: one tab, elected with the Web Locks API, holds it for every
+   * tab's session and passes each its own reverse calls over a
+   * BroadcastChannel; when it goes, the next tab takes over. It applies to
+   * "auto", "websocket", "sse" and "longpoll". Without Web Locks or
+   * BroadcastChannel each tab holds its own connection, and polls instead
+   * when the browser already holds 4. true by default; false: this tab
+   * holds its own connection whatever the others do.
+   */
+  share?: boolean;
 }
 
 /** The state of the page's connection for reverse calls. */
@@ -154,6 +165,13 @@ export interface Client {
   readonly state: State;
   /** transport is the transport in use, or "" when not started. */
   readonly transport: ActiveTransport;
+  /**
+   * role is "leader" in the one tab of this browser that holds the shared
+   * connection, "follower" in the others (which receive through it),
+   * "" when not started or when the tab holds a connection of its own
+   * (sharing off or unavailable, polling, passive).
+   */
+  readonly role: "" | "leader" | "follower";
   /** session is the script session's id, or "" when there is none. */
   readonly session: string;
   /** ParleyError is the class of the errors calls reject with. */
@@ -178,6 +196,10 @@ export interface ClientOptions {
   sseOpenTimeout?: number;
   /** wsOpenTimeout is how many milliseconds a WebSocket may take to send its open frame before it is taken as broken; 5000 by default. */
   wsOpenTimeout?: number;
+  /** locks is the Web Locks manager the tabs elect their leader with; navigator.locks by default, null for none. */
+  locks?: Pick<LockManager, "request"> | null;
+  /** BroadcastChannel is the class the tabs talk over; globalThis.BroadcastChannel by default, null for none. */
+  BroadcastChannel?: { new (name: string): BroadcastChannel } | null;
 }
 
 /** createClient returns an independent client, for tests and embedders. */
