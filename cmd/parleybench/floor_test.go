@@ -76,7 +76,7 @@ func rigFor(b *benchServer, l *loader) fanoutRig {
 // pages in process, and checks the floor row's figures and the ratios of
 // the transport's row to it.
 func TestFanoutFloor(t *testing.T) {
-	const pages, repeats = 50, 3
+	const pages, repeats, publishes = 50, 3, 4
 	_, runtimeErr := procfs.ReadRuntime(os.Getpid()) // without it, CPU is counted in whole clock ticks
 
 	rb := startRawBench(t)
@@ -85,14 +85,14 @@ func TestFanoutFloor(t *testing.T) {
 		t.Fatalf("the floor server holds %d connections, want %d", got, pages)
 	}
 	floor := fanoutRow{Transport: modeRaw, Pages: pages, Ready: pages, Repeats: repeats}
-	if err := measureFanout(&floor, rigFor(rb, rawPages), 10*time.Second); err != nil {
+	if err := measureFanout(&floor, rigFor(rb, rawPages), 10*time.Second, publishes); err != nil {
 		t.Fatal(err)
 	}
 
 	sb, url := startBench(t)
 	ssePages := startPages(t, url, "", modeSSE, pages)
 	sse := fanoutRow{Transport: modeSSE, Pages: pages, Ready: pages, Repeats: repeats}
-	if err := measureFanout(&sse, rigFor(sb, ssePages), 10*time.Second); err != nil {
+	if err := measureFanout(&sse, rigFor(sb, ssePages), 10*time.Second, publishes); err != nil {
 		t.Fatal(err)
 	}
 
@@ -119,6 +119,22 @@ func TestFanoutFloor(t *testing.T) {
 			if want := r.ServerCPU * repeats * 1e6 / float64(r.Delivered); !near(r.CPUPerDelivery, want) {
 				t.Fatalf("CPU per delivery %.3f µs, want %.3f µs from %.6f s per publish", r.CPUPerDelivery, want, r.ServerCPU)
 			}
+			st := r.Stream
+			if st == nil {
+				t.Fatal("no stream was measured")
+			}
+			if st.Publishes != publishes || st.Delivered != pages*publishes || st.Missed != 0 || st.Unacked != 0 || st.Trip.N != pages*publishes {
+				t.Fatalf("stream %+v; want %d deliveries of %d publishes, none missed or unacknowledged", st, pages*publishes, publishes)
+			}
+			if st.Took <= 0 || st.Drain < 0 || !near(st.PerSecond, float64(st.Delivered)/st.Took) || st.Took < st.Trip.Max {
+				t.Fatalf("stream took %.6f s, drained in %.6f s, %.0f deliveries/s, slowest trip %.6f s", st.Took, st.Drain, st.PerSecond, st.Trip.Max)
+			}
+			if st.CPUSeconds < 0 || runtimeErr == nil && st.CPUSeconds == 0 || !near(st.CPUPerDelivery, st.CPUSeconds*1e6/float64(st.Delivered)) {
+				t.Fatalf("stream CPU %.6f s, %.3f µs per delivery", st.CPUSeconds, st.CPUPerDelivery)
+			}
+			if r.ServerFiles < pages {
+				t.Fatalf("the server had %d files open, fewer than its %d pages' connections", r.ServerFiles, pages)
+			}
 		})
 	}
 	f, s := rows[0], rows[1]
@@ -137,12 +153,19 @@ func TestFanoutFloor(t *testing.T) {
 	if f.CPUPerDelivery > 0 && !near(s.Floor.CPUPerDelivery, s.CPUPerDelivery/f.CPUPerDelivery) {
 		t.Fatalf("SSE at %.3f× the floor's CPU per delivery; %.2f / %.2f is %.3f", s.Floor.CPUPerDelivery, s.CPUPerDelivery, f.CPUPerDelivery, s.CPUPerDelivery/f.CPUPerDelivery)
 	}
+	if !near(s.Floor.StreamPerSecond, s.Stream.PerSecond/f.Stream.PerSecond) {
+		t.Fatalf("SSE's stream at %.3f of the floor's deliveries/s; %.0f / %.0f", s.Floor.StreamPerSecond, s.Stream.PerSecond, f.Stream.PerSecond)
+	}
+	if f.Stream.CPUPerDelivery > 0 && !near(s.Floor.StreamCPUPerDelivery, s.Stream.CPUPerDelivery/f.Stream.CPUPerDelivery) {
+		t.Fatalf("SSE's stream at %.3f× the floor's CPU per delivery; %.2f / %.2f", s.Floor.StreamCPUPerDelivery, s.Stream.CPUPerDelivery, f.Stream.CPUPerDelivery)
+	}
 
 	var md strings.Builder
 	if err := fanoutMarkdown(&md, fanoutResult{Rows: rows}, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| raw | 50 | 3 |", "Against the raw floor", "| sse | 50 |", "| transport | pages | p50 × floor's | p99 × floor's | deliveries/s | of the floor's |"} {
+	for _, want := range []string{"| raw | 50 | 3 |", "Against the raw floor", "| sse | 50 |", "| transport | pages | p50 × floor's | p99 × floor's | deliveries/s | of the floor's |",
+		"## Isolated publish", "## Stream of publishes", "| sse | 50 | 4 |", "| raw | 50 | 4 |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, md.String())
 		}

@@ -28,6 +28,9 @@ type idleRow struct {
 	Ready     int  `json:"ready"`
 	// Held is the number of connections the server held at the end.
 	Held int `json:"held"`
+	// Files is the number of files, sockets included, the server had
+	// open with the pages held.
+	Files int `json:"files,omitempty"`
 	// NaturalBefore and NaturalAfter are the server's resident memory
 	// with no pages and with the pages held, as ps and top show it: no
 	// collection is forced.
@@ -88,7 +91,7 @@ type idleResult struct {
 
 func cmdIdle(args []string) error {
 	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
-	pages := fs.Int("pages", 10000, "number of pages held")
+	pages := fs.Int("pages", 18000, "number of pages held")
 	transports := fs.String("transports", "longpoll,sse,websocket,sse-h2,poll,passive", "transports to measure: longpoll, sse, websocket, sse-h2 (SSE over HTTP/2 with TLS), poll, passive")
 	hold := fs.Duration("hold", 3*time.Second, "how long the pages are held before the server is measured")
 	perProc := fs.Int("per-process", 9000, "pages per loader process")
@@ -117,7 +120,7 @@ func cmdIdle(args []string) error {
 	var failed []error // runs that failed; the others are still reported
 	for _, t := range grid.ParseList(*transports) {
 		if !validMode(t) || t == modePull {
-			return fmt.Errorf("idle measures longpoll, sse, poll and passive, not %q", t)
+			return fmt.Errorf("idle measures longpoll, sse, websocket, sse-h2, poll and passive, not %q", t)
 		}
 		variants := []bool{false}
 		if *baseline && (t == "longpoll" || t == "sse") {
@@ -303,6 +306,9 @@ func runIdle(t string, pages int, hold time.Duration, perProc int, noParking boo
 	if row.NaturalAfter, err = procfs.ReadRSS(srv.info.PID); err != nil {
 		return row, err
 	}
+	if row.Files, err = procfs.ReadOpenFiles(srv.info.PID); err != nil {
+		return row, err
+	}
 	if err := srv.call("gc", struct{}{}, &st); err != nil {
 		return row, err
 	}
@@ -318,11 +324,11 @@ func idleMarkdown(w io.Writer, res idleResult) error {
 	}
 	fmt.Fprintf(w, "\nPages open a script session and wait; nothing is published. The server is measured with no pages and again after the pages have been held for %v. ", res.Hold)
 	fmt.Fprintf(w, "*RSS per page* is the growth of the server's resident memory (`VmRSS`) over the open pages as an operator reads it with `ps` or `top`: no collection is forced. ")
-	fmt.Fprintf(w, "*after GC* is the same growth when each reading follows a forced garbage collection that returns free memory to the system; *heap per page* is the growth of the Go heap in use after it. ")
+	fmt.Fprintf(w, "*after GC* is the same growth when each reading follows a forced garbage collection that returns free memory to the system; *heap per page* is the growth of the Go heap in use after it; *server files* is the files, sockets included, the server had open with the pages held. ")
 	fmt.Fprintf(w, "Kernel socket buffers are in none of them. *%s* is SSE over HTTP/2 with TLS, the server allowing 100 streams per connection. Polling pages poll every %v; passive pages never ask.\n\n", modeSSEH2, idlePoll)
 	t := report.Table{
-		Header: []string{"transport", "pages", "held", "RSS before", "RSS after", "RSS per page", "after GC", "heap per page"},
-		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true},
+		Header: []string{"transport", "pages", "held", "RSS before", "RSS after", "RSS per page", "after GC", "heap per page", "server files"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true},
 	}
 	for _, r := range res.Rows {
 		pages := strconv.Itoa(r.Pages)
@@ -331,7 +337,7 @@ func idleMarkdown(w io.Writer, res idleResult) error {
 		}
 		t.Add(r.label(), pages, strconv.Itoa(r.Held), report.Bytes(float64(r.NaturalBefore)), report.Bytes(float64(r.NaturalAfter)),
 			report.Bytes(r.perPage(r.NaturalBefore, r.NaturalAfter)), report.Bytes(r.perPage(r.RSSBefore, r.RSSAfter)),
-			report.Bytes(r.perPage(r.HeapBefore, r.HeapAfter)))
+			report.Bytes(r.perPage(r.HeapBefore, r.HeapAfter)), strconv.Itoa(r.Files))
 	}
 	if err := t.WriteMarkdown(w); err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +68,11 @@ type loadConfig struct {
 	Opening int
 	// TLS configures https URLs; it must trust the server's certificate.
 	TLS *tls.Config
+	// SharedConns is how many keep-alive connections long-poll, SSE and
+	// WebSocket pages share for the requests the server does not hold
+	// (session opens, acks); their held requests have connections of
+	// their own. Default 512.
+	SharedConns int
 	// Abrupt makes WebSocket pages, when they stop, close their TCP
 	// connections without a close frame or a last ack, as a page that
 	// vanishes does.
@@ -185,7 +192,15 @@ func newLoader(cfg loadConfig) (*loader, error) {
 		ht.TLSClientConfig = cfg.TLS
 		ht.ForceAttemptHTTP2 = cfg.Mode == modeSSEH2
 	}
-	rt := &countingTransport{next: ht, n: &l.requests}
+	var next http.RoundTripper = ht
+	if cfg.Mode == modeLongPoll || cfg.Mode == modeSSE || cfg.Mode == modeWebSocket {
+		n := cmp.Or(cfg.SharedConns, defaultSharedConns)
+		shared := newTransport(l.dial, 0)
+		shared.MaxConnsPerHost, shared.MaxIdleConnsPerHost = n, n
+		shared.TLSClientConfig = cfg.TLS
+		next = heldRouter{held: ht, shared: shared}
+	}
+	rt := &countingTransport{next: next, n: &l.requests}
 	transport := cfg.Mode
 	switch transport {
 	case modePull:
@@ -242,6 +257,34 @@ func newTransport(dial func(ctx context.Context, network, addr string) (net.Conn
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
+}
+
+// defaultSharedConns is loadConfig.SharedConns's default.
+const defaultSharedConns = 512
+
+// heldRouter sends a page's held requests (its SSE stream, its long poll)
+// on connections of their own, and its other requests (session opens,
+// acks) over a few keep-alive connections that every page of the loader
+// shares, as a browser's tabs share its connections to a host. The server
+// then holds about one connection per page, not two.
+type heldRouter struct {
+	held, shared http.RoundTripper
+}
+
+// RoundTrip sends r on the held or the shared connections.
+func (t heldRouter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if isHeld(r) {
+		return t.held.RoundTrip(r)
+	}
+	return t.shared.RoundTrip(r)
+}
+
+// isHeld reports whether the server may hold r open until it has
+// messages: a GET of the event stream or a POST of a poll.
+func isHeld(r *http.Request) bool {
+	p := r.URL.Path
+	return r.Method == http.MethodGet && strings.HasSuffix(p, "/sse") ||
+		r.Method == http.MethodPost && strings.HasSuffix(p, "/poll")
 }
 
 // countingTransport counts the requests it sends.

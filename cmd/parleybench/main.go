@@ -6,7 +6,7 @@
 //	parleybench load    -url URL [-pages N] [-transport T]      N simulated pages against a running server
 //	parleybench paper   [-time-scale 0.05] [-out DIR]           the push-versus-pull grid of Bozdag et al. (2007)
 //	parleybench fanout  [-pages 1000,10000,18000] [-out DIR]    one publish to N pages, repeated
-//	parleybench idle    [-pages 10000] [-out DIR]               server memory per held page, and release times
+//	parleybench idle    [-pages 18000] [-out DIR]               server memory per held page, and release times
 //	parleybench chart   [-in fanout.json] [-out DIR]            the SVG charts of a fanout run
 //
 // Every command sends traffic to loopback addresses (127.0.0.0/8) only,

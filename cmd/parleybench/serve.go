@@ -94,9 +94,13 @@ type benchServer struct {
 func newBenchServer(opts ...reverse.Option) *benchServer {
 	// The loaders are many pages at a few loopback addresses, each page a
 	// browser of its own: lift the per-address limits that a real site
-	// keeps against floods. Later options may still set limits.
+	// keeps against floods. The hub's default total keeps an eighth of the
+	// open-file limit for other files (17,500 sessions of 20,000 files);
+	// the bench server needs only fdSlack of them. Later options may still
+	// set limits.
 	opts = append([]reverse.Option{reverse.WithLimits(reverse.Limits{
 		SessionsPerAddress: 1 << 30, BrowsersPerAddress: 1 << 30,
+		Sessions: max(openFiles()-fdSlack, 0),
 	})}, opts...)
 	b := &benchServer{hub: reverse.NewHub(opts...)}
 	b.rpc = rpc.NewServer(rpc.WithHub(b.hub))

@@ -90,6 +90,13 @@ func ReadRSS(pid int) (uint64, error) {
 	return ParseStatusRSS(string(b))
 }
 
+// ReadOpenFiles returns the number of files process pid has open, sockets
+// included.
+func ReadOpenFiles(pid int) (int, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(fds), err
+}
+
 // ParseSchedRuntime returns se.sum_exec_runtime from the contents of
 // /proc/PID/task/TID/sched: the time the thread has spent on a CPU, which
 // the kernel prints in milliseconds to the nanosecond.

@@ -69,6 +69,23 @@ func TestReadSelf(t *testing.T) {
 	}
 }
 
+// TestReadOpenFilesSelf counts this process's files, and one more once it
+// opens another.
+func TestReadOpenFilesSelf(t *testing.T) {
+	before, err := ReadOpenFiles(os.Getpid())
+	if err != nil || before < 3 {
+		t.Fatalf("ReadOpenFiles = %d, %v; want at least stdin, stdout and stderr", before, err)
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if after, err := ReadOpenFiles(os.Getpid()); err != nil || after != before+1 {
+		t.Fatalf("ReadOpenFiles = %d, %v after opening a file; want %d", after, err, before+1)
+	}
+}
+
 func TestUsageCPUPercent(t *testing.T) {
 	t.Parallel()
 	if got := (Usage{CPUSeconds: 3, Wall: 2 * time.Second}).CPUPercent(); got != 150 {
