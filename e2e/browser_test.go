@@ -78,8 +78,14 @@ func startBrowser(t testing.TB) context.Context {
 // cookies of its own. The test fails if it runs past a minute.
 func newUser(t *testing.T) context.Context {
 	t.Helper()
+	return newUserFor(t, time.Minute)
+}
+
+// newUserFor is newUser for a test that may run for up to d.
+func newUserFor(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(startBrowser(t), chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, d)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
 	return ctx
 }
@@ -124,10 +130,18 @@ func openPage(t testing.TB, ctx context.Context, url string) {
 	waitFor(t, ctx, `document.body.dataset.ready === "true"`)
 }
 
-// waitFor polls a JS expression in the page until it is truthy.
+// waitFor polls a JS expression in the page until it is truthy, for up
+// to 20 seconds.
 func waitFor(t testing.TB, ctx context.Context, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+	waitWithin(t, ctx, expr, 20*time.Second)
+}
+
+// waitWithin is waitFor for up to d: for what a loaded machine may take
+// long to finish, such as a thousand calls to a dozen tabs.
+func waitWithin(t testing.TB, ctx context.Context, expr string, d time.Duration) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(d))); err != nil {
 		t.Fatalf("waiting for %s: %v", expr, err)
 	}
 }

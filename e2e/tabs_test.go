@@ -71,7 +71,7 @@ func TestTabsShareOneConnection(t *testing.T) {
 func tabsShareOneConnection(t *testing.T, transport string) {
 	hub, url := transportServer(t)
 	pageURL := url + "/transports/?transport=" + transport
-	first := newUser(t) // stays on about:blank: closing it would close the browser context
+	first := newUserFor(t, 4*time.Minute) // stays on about:blank: closing it would close the browser context
 	tabs, closeTab := openTabs(t, first, pageURL, 12)
 	require.Eventually(t, func() bool { return hub.Len() == 12 && heldConnections(hub) == 1 }, 20*time.Second, 10*time.Millisecond,
 		"12 sessions, 1 held connection: %d sessions, held %v", hub.Len(), hub.Stats().Held)
@@ -92,7 +92,7 @@ func tabsShareOneConnection(t *testing.T, transport string) {
 		assert.Equal(t, "x", eval[string](t, tab, `parley.call("Echo", "echo", ["x"], {timeout: 5000})`), "a call from every tab completes")
 	}
 
-	other := newUser(t)
+	other := newUserFor(t, 4*time.Minute)
 	others, _ := openTabs(t, other, pageURL, 3)
 	require.Eventually(t, func() bool { return hub.Len() == 15 && heldConnections(hub) == 2 }, 20*time.Second, 10*time.Millisecond,
 		"another browser shares a connection of its own: %d sessions, held %v, shared %d", hub.Len(), hub.Stats().Held, hub.Stats().SharedSessions)
@@ -124,12 +124,12 @@ func tabsShareOneConnection(t *testing.T, transport string) {
 	freeze(page.SetWebLifecycleStateStateFrozen)
 	waitFor(t, tabs[3], `parley.role === "leader"`)
 	wg.Wait()
-	waitFor(t, tabs[5], `window.received.length >= 1001`)
+	waitWithin(t, tabs[5], `window.received.length >= 1001`, time.Minute)
 	freeze(page.SetWebLifecycleStateStateActive)
 	waitFor(t, tabs[2], `parley.role === "follower"`)
 
 	check := func(name string, tab context.Context, from int) {
-		waitFor(t, tab, fmt.Sprintf(`window.received.length >= %d`, n+1-from))
+		waitWithin(t, tab, fmt.Sprintf(`window.received.length >= %d`, n+1-from), time.Minute)
 		time.Sleep(50 * time.Millisecond) // room for a late duplicate to show
 		want := make([]int, 0, n+1)
 		for v := from; v <= n; v++ {

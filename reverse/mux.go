@@ -535,14 +535,9 @@ func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members 
 	m := h.newMux(WebSocket)
 	m.join, m.calls = o.Join, o.Calls
 	c, ch := m.carrier, m.ch
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	cs := &connSink{conn: conn}
-	st := &wsState{maxFrame: o.MaxFrame, ctx: ctx, frames: m.frame}
-	// Every way the socket ends cancels its context: the members go with it.
-	st.cancel = func() {
-		cancel()
-		m.finish(false)
-	}
+	// Every way the socket ends cancels its calls: the members go with it.
+	st := &wsState{maxFrame: o.MaxFrame, base: context.WithoutCancel(r.Context()), frames: m.frame, onEnd: func() { m.finish(false) }}
 	st.heard.Store(true)
 	ch.out, ch.conn, ch.ws = cs, cs, st
 
@@ -808,7 +803,7 @@ func (m *mux) runCalls(re uint64, s *Session, msg []byte) {
 				st.write(ch, []byte(`{"re":`+strconv.FormatUint(re, 10)+`,"error":{"code":"internal","message":"internal error"}}`))
 			}
 		}()
-		reply := m.calls(st.ctx, s, msg)
+		reply := m.calls(st.callContext(), s, msg)
 		if len(reply) < 2 || reply[0] != '{' {
 			reply = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 		}

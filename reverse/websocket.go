@@ -49,14 +49,47 @@ type SocketOptions struct {
 type wsState struct {
 	calls    func(ctx context.Context, frame []byte) []byte
 	maxFrame int64
-	ctx      context.Context // the context of the calls; canceled when the socket closes
-	cancel   context.CancelFunc
+	base     context.Context // the upgrade request's context, without its cancellation
+	onEnd    func()          // runs when the socket is gone, if set
+	mu       sync.Mutex
+	ctx      context.Context // the context of the calls, made for the first: see callContext
+	stop     context.CancelFunc
+	ended    bool
 	heard    atomic.Bool  // the page sent a frame or a pong since the last ping
 	silent   atomic.Int32 // pings in a row after which nothing was heard
 	closed   atomic.Bool  // the close frame was written, or the socket dropped
 	// frames, when set, acts on each frame in place of handle: the
 	// frames of a multiplexed socket (see mux.go).
 	frames func(msg []byte)
+}
+
+// callContext returns the context of the socket's calls, which ends when
+// the socket closes. It is made for the first batch of calls: an idle
+// socket keeps none.
+func (st *wsState) callContext() context.Context {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ctx == nil {
+		st.ctx, st.stop = context.WithCancel(st.base)
+		if st.ended {
+			st.stop()
+		}
+	}
+	return st.ctx
+}
+
+// cancel ends the socket's calls and runs onEnd: the socket is gone.
+func (st *wsState) cancel() {
+	st.mu.Lock()
+	st.ended = true
+	stop := st.stop
+	st.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if st.onEnd != nil {
+		st.onEnd()
+	}
 }
 
 // readers lend the buffer frames are read through while a parked socket
@@ -93,9 +126,8 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 	if o.MaxFrame <= 0 {
 		o.MaxFrame = 1 << 20
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	cs := &connSink{conn: conn}
-	st := &wsState{calls: o.Calls, maxFrame: o.MaxFrame, ctx: ctx, cancel: cancel}
+	st := &wsState{calls: o.Calls, maxFrame: o.MaxFrame, base: context.WithoutCancel(r.Context())}
 	st.heard.Store(true)
 	hh := &held{t: webSocket, out: cs, conn: cs, since: h.now(), ws: st}
 
@@ -420,7 +452,7 @@ func (st *wsState) handle(s *Session, hh *held, msg []byte) {
 				st.write(hh, []byte(`{"re":`+strconv.FormatUint(re, 10)+`,"error":{"code":"internal","message":"internal error"}}`))
 			}
 		}()
-		reply := st.calls(st.ctx, msg)
+		reply := st.calls(st.callContext(), msg)
 		if len(reply) < 2 || reply[0] != '{' {
 			reply = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 		}
