@@ -144,6 +144,22 @@ func (s *Session) flushLocked(hh *held) {
 	s.hub.writers.add(task{s: s, hh: hh})
 }
 
+// claimWriteLocked reports whether the caller is to write to hh, s's
+// held connection: not once hh is no longer held, nor while another write
+// to it is under way, which then writes again for the caller. Called with
+// s.mu held.
+func (s *Session) claimWriteLocked(hh *held) bool {
+	if s.held != hh {
+		return false
+	}
+	if hh.flushing {
+		hh.again = true
+		return false
+	}
+	hh.flushing = true
+	return true
+}
+
 // flushQueued sends what hh has to send; a writer runs it.
 func (s *Session) flushQueued(hh *held) {
 	s.mu.Lock()

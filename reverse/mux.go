@@ -1,7 +1,6 @@
 package reverse
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -438,16 +437,10 @@ func (m *mux) writeSSE(heartbeat bool) {
 	c, ch := m.carrier, m.ch
 	for {
 		c.mu.Lock()
-		if c.held != ch {
+		if !c.claimWriteLocked(ch) {
 			c.mu.Unlock()
 			return
 		}
-		if ch.flushing {
-			ch.again = true
-			c.mu.Unlock()
-			return
-		}
-		ch.flushing = true
 		begin := !ch.begun
 		ch.begun = true
 		old := m.h.now().Sub(ch.since) >= m.h.tc.StreamMaxAge
@@ -544,16 +537,7 @@ func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members 
 	c.mu.Lock()
 	advice := h.adviseLocked(c, WebSocket)
 	c.mu.Unlock()
-	open, _ := json.Marshal(struct {
-		Open   bool    `json:"open"`
-		Advice *Advice `json:"advice,omitempty"`
-	}{true, advice})
-	if cs.write(appendFrame(nil, ws.OpText, open)) != nil {
-		st.drop(ch)
-		return
-	}
-	if advice != nil && advice.Transport == Polling {
-		st.close(ch, ws.StatusNormalClosure, "")
+	if !st.open(ch, advice) {
 		return
 	}
 	c.mu.Lock()
@@ -561,18 +545,7 @@ func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members 
 	c.mu.Unlock()
 	m.holdMembers(members)
 	m.poke(false, false)
-	if !h.tc.NoParking && h.poller() != nil {
-		c.watch(ch)
-		cs.mu.Lock()
-		watched := cs.w != nil || cs.ended
-		cs.mu.Unlock()
-		if watched {
-			return
-		}
-	}
-	br := bufio.NewReader(conn)
-	for st.readMessage(c, ch, br, false) {
-	}
+	st.serve(c, ch)
 }
 
 // writeSocket writes to the shared socket a frame for each member with
@@ -583,16 +556,10 @@ func (m *mux) writeSocket(beat bool) {
 	st := ch.ws
 	for {
 		c.mu.Lock()
-		if c.held != ch {
+		if !c.claimWriteLocked(ch) {
 			c.mu.Unlock()
 			return
 		}
-		if ch.flushing {
-			ch.again = true
-			c.mu.Unlock()
-			return
-		}
-		ch.flushing = true
 		c.mu.Unlock()
 
 		var buf []byte
@@ -605,44 +572,13 @@ func (m *mux) writeSocket(beat bool) {
 			b, _ := json.Marshal(Delivery{Shutdown: notice})
 			buf = appendFrame(buf, ws.OpText, b)
 		}
-		silent := false
-		if beat {
-			if st.heard.Swap(false) {
-				st.silent.Store(0)
-			} else {
-				silent = st.silent.Add(1) >= 2
-			}
-			if !silent {
-				buf = appendFrame(buf, ws.OpPing, nil)
-			}
-		}
+		buf, silent := st.appendBeat(buf, beat)
 		var err error
 		if len(buf) > 0 {
 			err = ch.out.write(buf)
 		}
 
-		c.mu.Lock()
-		ch.flushing = false
-		again := ch.again
-		ch.again = false
-		stop := err != nil || silent || notice != nil
-		if stop && c.held == ch {
-			c.detachLocked(ch)
-		}
-		gone := c.held != ch
-		c.mu.Unlock()
-		switch {
-		case err != nil, silent:
-			st.drop(ch)
-			return
-		case notice != nil:
-			st.close(ch, ws.StatusGoingAway, "")
-			return
-		case gone:
-			st.close(ch, ws.StatusNormalClosure, "")
-			return
-		}
-		if !again {
+		if !st.afterWrite(c, ch, err, silent, notice != nil, false) {
 			return
 		}
 		beat = false

@@ -74,16 +74,10 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, s *Session, lastE
 func (s *Session) flushStream(hh *held, heartbeat bool) {
 	for {
 		s.mu.Lock()
-		if s.held != hh {
+		if !s.claimWriteLocked(hh) {
 			s.mu.Unlock()
 			return
 		}
-		if hh.flushing {
-			hh.again = true
-			s.mu.Unlock()
-			return
-		}
-		hh.flushing = true
 		begin := !hh.begun
 		hh.begun = true
 		var buf []byte

@@ -63,6 +63,51 @@ type wsState struct {
 	frames func(msg []byte)
 }
 
+// appendBeat appends a ping to buf when beat asks for a heartbeat, unless
+// the page has been silent (no frame, no pong) since the last two pings:
+// it reports that instead, and the socket is to be dropped.
+func (st *wsState) appendBeat(buf []byte, beat bool) ([]byte, bool) {
+	if !beat {
+		return buf, false
+	}
+	if st.heard.Swap(false) {
+		st.silent.Store(0)
+	} else if st.silent.Add(1) >= 2 {
+		return buf, true
+	}
+	return appendFrame(buf, ws.OpPing, nil), false
+}
+
+// afterWrite settles a write to the socket hh, the held connection of s:
+// a failed write or a silent page drops the socket; the shutdown notice
+// (goingAway) closes it with 1001; a reset written (ends), or hh no
+// longer held, closes it with 1000. It reports whether more arrived
+// while writing, to be written now.
+func (st *wsState) afterWrite(s *Session, hh *held, err error, silent, goingAway, ends bool) bool {
+	s.mu.Lock()
+	hh.flushing = false
+	again := hh.again
+	hh.again = false
+	stop := err != nil || silent || goingAway || ends
+	if stop && s.held == hh {
+		s.detachLocked(hh)
+	}
+	gone := s.held != hh
+	s.mu.Unlock()
+	switch {
+	case err != nil, silent:
+		st.drop(hh)
+		return false
+	case goingAway:
+		st.close(hh, ws.StatusGoingAway, "")
+		return false
+	case stop, gone:
+		st.close(hh, ws.StatusNormalClosure, "")
+		return false
+	}
+	return again
+}
+
 // callContext returns the context of the socket's calls, which ends when
 // the socket closes. It is made for the first batch of calls: an idle
 // socket keeps none.
@@ -136,16 +181,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 	s.lastSeen = h.now()
 	advice := h.adviseLocked(s, WebSocket)
 	s.mu.Unlock()
-	open, _ := json.Marshal(struct {
-		Open   bool    `json:"open"`
-		Advice *Advice `json:"advice,omitempty"`
-	}{true, advice})
-	if cs.write(appendFrame(nil, ws.OpText, open)) != nil {
-		st.drop(hh)
-		return
-	}
-	if advice != nil && advice.Transport == Polling {
-		st.close(hh, ws.StatusNormalClosure, "")
+	if !st.open(hh, advice) {
 		return
 	}
 
@@ -156,7 +192,33 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 		s.flushLocked(hh)
 	}
 	s.mu.Unlock()
-	if !h.tc.NoParking && h.poller() != nil {
+	st.serve(s, hh)
+}
+
+// open writes the socket's first frame, {"open":true} with advice if any,
+// and closes the socket if the advice is to poll. It reports whether the
+// socket goes on.
+func (st *wsState) open(hh *held, advice *Advice) bool {
+	open, _ := json.Marshal(struct {
+		Open   bool    `json:"open"`
+		Advice *Advice `json:"advice,omitempty"`
+	}{true, advice})
+	if hh.out.write(appendFrame(nil, ws.OpText, open)) != nil {
+		st.drop(hh)
+		return false
+	}
+	if advice != nil && advice.Transport == Polling {
+		st.close(hh, ws.StatusNormalClosure, "")
+		return false
+	}
+	return true
+}
+
+// serve has the hub's poller watch the socket hh, held for s; where it
+// cannot, it reads the socket on this goroutine until it closes.
+func (st *wsState) serve(s *Session, hh *held) {
+	cs := hh.conn
+	if !s.hub.tc.NoParking && s.hub.poller() != nil {
 		s.watch(hh)
 		cs.mu.Lock()
 		watched := cs.w != nil || cs.ended
@@ -165,7 +227,7 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 			return
 		}
 	}
-	br := bufio.NewReader(conn)
+	br := bufio.NewReader(cs.conn)
 	for st.readMessage(s, hh, br, false) {
 	}
 }
@@ -227,16 +289,10 @@ func (wsTransport) flush(s *Session, hh *held, beat bool) {
 	st := hh.ws
 	for {
 		s.mu.Lock()
-		if s.held != hh {
+		if !s.claimWriteLocked(hh) {
 			s.mu.Unlock()
 			return
 		}
-		if hh.flushing {
-			hh.again = true
-			s.mu.Unlock()
-			return
-		}
-		hh.flushing = true
 		var d Delivery
 		for _, m := range s.msgs {
 			if m.Seq > hh.sent && !s.heldBack {
@@ -256,44 +312,13 @@ func (wsTransport) flush(s *Session, hh *held, beat bool) {
 			b, _ := json.Marshal(d)
 			buf = appendFrame(buf, ws.OpText, b)
 		}
-		silent := false
-		if beat {
-			if st.heard.Swap(false) {
-				st.silent.Store(0)
-			} else {
-				silent = st.silent.Add(1) >= 2
-			}
-			if !silent {
-				buf = appendFrame(buf, ws.OpPing, nil)
-			}
-		}
+		buf, silent := st.appendBeat(buf, beat)
 		var err error
 		if len(buf) > 0 {
 			err = hh.out.write(buf)
 		}
 
-		s.mu.Lock()
-		hh.flushing = false
-		again := hh.again
-		hh.again = false
-		stop := err != nil || silent || d.Reset != nil || d.Shutdown != nil
-		if stop && s.held == hh {
-			s.detachLocked(hh)
-		}
-		gone := s.held != hh
-		s.mu.Unlock()
-		switch {
-		case err != nil, silent:
-			st.drop(hh)
-			return
-		case d.Shutdown != nil:
-			st.close(hh, ws.StatusGoingAway, "")
-			return
-		case stop, gone:
-			st.close(hh, ws.StatusNormalClosure, "")
-			return
-		}
-		if !again {
+		if !st.afterWrite(s, hh, err, silent, d.Shutdown != nil, d.Reset != nil) {
 			return
 		}
 		beat = false
