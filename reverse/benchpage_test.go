@@ -33,7 +33,7 @@ func benchServer(b *testing.B, h *Hub) string {
 		}
 	})
 	ts := httptest.NewServer(mux)
-	b.Cleanup(ts.Close)
+	b.Cleanup(func() { closeBoth(h, ts) })
 	return ts.URL
 }
 

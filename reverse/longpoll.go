@@ -75,7 +75,7 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 	}
 	s.mu.Unlock()
 	s.serve(w, r, &held{t: longPoll, since: h.now()}, func(hh *held) bool {
-		hh.timer = h.timers.add(h.tc.Hold, s, hh)
+		hh.timer = h.timers.add(h.tc.holdFor(), s, hh)
 		return s.deliverableLocked() || s.ended != "" || h.drain.on.Load()
 	})
 }

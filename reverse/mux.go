@@ -378,7 +378,7 @@ func (h *Hub) ServeMuxLongPoll(w http.ResponseWriter, r *http.Request, members [
 	m.ch.advice = h.adviseLocked(c, LongPoll)
 	c.mu.Unlock()
 	c.serve(w, r, m.ch, func(ch *held) bool {
-		ch.timer = h.timers.add(h.tc.Hold, c, ch)
+		ch.timer = h.timers.add(h.tc.holdFor(), c, ch)
 		if m.holdMembers(members) || ch.advice != nil || h.drain.on.Load() {
 			ch.due = true
 		}

@@ -36,7 +36,7 @@ func shutdownServer(t *testing.T, h *Hub, http2 bool) *httptest.Server {
 	} else {
 		ts.Start()
 	}
-	t.Cleanup(ts.Close)
+	t.Cleanup(func() { closeBoth(h, ts) })
 	return ts
 }
 

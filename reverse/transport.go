@@ -1,6 +1,7 @@
 package reverse
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,9 @@ const (
 // Transports configures how pages are held and advised. The zero value of
 // each field means its default.
 type Transports struct {
-	// Hold is how long a long-poll is held with nothing to send. Default 25s.
+	// Hold is how long a long-poll is held with nothing to send, at most:
+	// each hold lasts between 80% and 100% of it, so that pages that
+	// started together do not all come back together. Default 25s.
 	Hold time.Duration
 	// MaxWaitAfterWrite is how long a long-poll waits, after a first
 	// message, to gather more into the same reply. Default 10ms; negative
@@ -77,6 +80,12 @@ func (t Transports) withDefaults() Transports {
 		t.PollInterval = 5 * time.Second
 	}
 	return t
+}
+
+// holdFor returns how long to hold one long-poll: Hold less up to a fifth
+// of it, at random.
+func (t Transports) holdFor() time.Duration {
+	return t.Hold - rand.N(t.Hold/5+1)
 }
 
 // WithTransports configures the transports; zero fields keep their defaults.

@@ -44,8 +44,15 @@ func transportServer(t *testing.T, h *Hub) string {
 		h.ServeSSE(w, r, s, last)
 	})
 	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
+	t.Cleanup(func() { closeBoth(h, ts) })
 	return ts.URL
+}
+
+// closeBoth closes h, then ts: a hub that closes hands its parked
+// connections back to their server, which must still be open to take them.
+func closeBoth(h *Hub, ts *httptest.Server) {
+	h.Close()
+	ts.Close()
 }
 
 // get requests path for session s with ack, and decodes the JSON reply.

@@ -31,7 +31,7 @@ func wsServer(t *testing.T, h *Hub, calls func(context.Context, []byte) []byte) 
 		ack, _ := strconv.ParseUint(r.URL.Query().Get("ack"), 10, 64)
 		h.ServeWebSocket(w, r, s, ack, SocketOptions{Calls: calls, MaxFrame: 1024})
 	}))
-	t.Cleanup(ts.Close)
+	t.Cleanup(func() { closeBoth(h, ts) })
 	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
 }
 

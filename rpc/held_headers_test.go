@@ -30,7 +30,7 @@ func TestHeldRepliesKeepHeadersSetBefore(t *testing.T) {
 		srv.ServeHTTP(w, r)
 	}))
 	ts := httptest.NewServer(mux)
-	t.Cleanup(func() { ts.Close(); hub.Close() })
+	t.Cleanup(func() { hub.Close(); ts.Close() })
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	c := &client{t: t, url: ts.URL, http: &http.Client{Jar: jar}}

@@ -107,7 +107,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	mux := http.NewServeMux()
 	mux.Handle("/parley/", f.srv)
 	f.ts = httptest.NewServer(mux)
-	t.Cleanup(func() { f.ts.Close(); f.hub.Close() })
+	t.Cleanup(func() { f.hub.Close(); f.ts.Close() })
 	return f
 }
 

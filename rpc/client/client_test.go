@@ -59,7 +59,7 @@ func wrappedServer(t *testing.T, wrap func(http.Handler) http.Handler, opts ...r
 		h = wrap(mux)
 	}
 	ts := httptest.NewServer(h)
-	t.Cleanup(func() { ts.Close(); hub.Close() })
+	t.Cleanup(func() { hub.Close(); ts.Close() })
 	return hub, ts.Listener.Addr().String()
 }
 
