@@ -61,7 +61,9 @@ func TestTodoTwoUsers(t *testing.T) {
 
 	// Removed on one page, gone from the other.
 	require.NoError(t, chromedp.Do(alice, chromedp.Click(chromedp.CSS(`#items li[data-id="2"] .remove`))))
-	waitFor(t, bob, `document.querySelector('#items li[data-id="2"]') === null`)
+	for _, page := range []context.Context{bob, alice} { // each page by its own push
+		waitFor(t, page, `document.querySelector('#items li[data-id="2"]') === null`)
+	}
 	want = []shownItem{{1, "buy milk", true}, {3, "ship it", false}}
 	assert.Equal(t, want, eval[[]shownItem](t, bob, readItems))
 	assert.Equal(t, want, eval[[]shownItem](t, alice, readItems))
