@@ -7,6 +7,14 @@ import (
 	"time"
 )
 
+// stamp is a moment as Unix nanoseconds: a third of a time.Time, for the
+// fields every held page keeps.
+type stamp int64
+
+func stampOf(t time.Time) stamp { return stamp(t.UnixNano()) }
+
+func (s stamp) time() time.Time { return time.Unix(0, int64(s)) }
+
 // heldTransport is one way of holding a connection open for a page:
 // long-poll (longpoll.go), SSE (sse.go) or WebSocket (websocket.go). The
 // hub calls it on its writers, with no lock held.
@@ -30,7 +38,7 @@ type held struct {
 	t     heldTransport
 	out   sink
 	conn  *connSink // out, when the connection is parked
-	since time.Time
+	since stamp
 	// once ends the hold after its first flush: a request with another
 	// pipelined behind it is answered at once.
 	once bool
@@ -105,7 +113,7 @@ func (s *Session) detachLocked(hh *held) {
 	if hh.mux == nil {
 		s.hub.load.held.Add(-1)
 	}
-	s.lastSeen = s.hub.now()
+	s.lastSeen = stampOf(s.hub.now())
 	if hh.timer != nil {
 		s.hub.timers.remove(hh.timer)
 	}

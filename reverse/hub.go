@@ -295,7 +295,7 @@ func (h *Hub) Snapshot() []SessionInfo {
 	out := make([]SessionInfo, 0, len(all))
 	for _, s := range all {
 		s.mu.Lock()
-		out = append(out, SessionInfo{ID: s.id, Page: s.page, Transport: s.transport, Pending: len(s.msgs), Held: s.held != nil, LastSeen: s.lastSeen})
+		out = append(out, SessionInfo{ID: s.id, Page: s.page, Transport: s.transport, Pending: len(s.msgs), Held: s.held != nil, LastSeen: s.lastSeen.time()})
 		s.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b SessionInfo) int {
@@ -391,7 +391,7 @@ func (h *Hub) expireIdle() {
 	h.mu.RLock()
 	for _, s := range h.byID {
 		s.mu.Lock()
-		if s.held == nil && s.lastSeen.Before(cutoff) {
+		if s.held == nil && s.lastSeen.time().Before(cutoff) {
 			stale = append(stale, s)
 		}
 		s.mu.Unlock()

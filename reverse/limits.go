@@ -63,7 +63,7 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 		page:        NormalizePage(pagePath),
 		httpSession: httpSession,
 		hub:         h,
-		lastSeen:    h.now(),
+		lastSeen:    stampOf(h.now()),
 	}
 	s.x.addr = client
 	for evicted := false; ; evicted = true {
@@ -159,8 +159,8 @@ func (h *Hub) idlestLocked() *Session {
 	var since time.Time
 	for _, s := range h.byID {
 		s.mu.Lock()
-		if s.held == nil && (idlest == nil || s.lastSeen.Before(since)) {
-			idlest, since = s, s.lastSeen
+		if s.held == nil && (idlest == nil || s.lastSeen.time().Before(since)) {
+			idlest, since = s, s.lastSeen.time()
 		}
 		s.mu.Unlock()
 	}

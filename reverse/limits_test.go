@@ -21,7 +21,7 @@ func newLimitedHub(t *testing.T, l Limits) *Hub {
 // seenAt sets when s was last seen.
 func seenAt(s *Session, at time.Time) {
 	s.mu.Lock()
-	s.lastSeen = at
+	s.lastSeen = stampOf(at)
 	s.mu.Unlock()
 }
 

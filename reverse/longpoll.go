@@ -59,7 +59,7 @@ func (s *Session) answerLocked(hh *held) {
 func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, ack uint64) {
 	s.mu.Lock()
 	s.ackLocked(ack)
-	s.lastSeen = h.now()
+	s.lastSeen = stampOf(h.now())
 	s.transport = LongPoll
 	advice := h.adviseLocked(s, LongPoll)
 	if advice != nil || s.deliverableLocked() || s.ended != "" || h.drain.on.Load() {
@@ -74,7 +74,7 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 		return
 	}
 	s.mu.Unlock()
-	s.serve(w, r, &held{t: longPoll, since: h.now()}, func(hh *held) bool {
+	s.serve(w, r, &held{t: longPoll, since: stampOf(h.now())}, func(hh *held) bool {
 		hh.timer = h.timers.add(h.tc.holdFor(), s, hh)
 		return s.deliverableLocked() || s.ended != "" || h.drain.on.Load()
 	})
@@ -85,7 +85,7 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 func (h *Hub) ServePoll(w http.ResponseWriter, s *Session, ack uint64) {
 	s.mu.Lock()
 	s.ackLocked(ack)
-	s.lastSeen = h.now()
+	s.lastSeen = stampOf(h.now())
 	s.transport = Polling
 	if s.held != nil {
 		s.releaseLocked(s.held)
@@ -103,7 +103,7 @@ func (h *Hub) ServePoll(w http.ResponseWriter, s *Session, ack uint64) {
 func (h *Hub) ServeAck(w http.ResponseWriter, s *Session, ack uint64) {
 	s.mu.Lock()
 	s.ackLocked(ack)
-	s.lastSeen = h.now()
+	s.lastSeen = stampOf(h.now())
 	var d Delivery
 	if s.ended != "" {
 		d.Reset = &Reset{Reason: s.ended}

@@ -90,7 +90,7 @@ type muxMember struct {
 // counted once in the load monitor until it finishes.
 func (h *Hub) newMux(kind string) *mux {
 	m := &mux{h: h, kind: kind, carrier: &Session{hub: h}}
-	m.ch = &held{t: m, mux: m, since: h.now()}
+	m.ch = &held{t: m, mux: m, since: stampOf(h.now())}
 	h.load.held.Add(1)
 	return m
 }
@@ -236,10 +236,10 @@ func (m *mux) holdMembers(members []MuxMember) bool {
 // has run every message up to ack, and reports whether s has something to
 // send. A mux that has finished holds nothing.
 func (m *mux) hold(id string, s *Session, ack uint64) bool {
-	hh := &held{t: m, mux: m, since: m.h.now()}
+	hh := &held{t: m, mux: m, since: stampOf(m.h.now())}
 	s.mu.Lock()
 	s.ackLocked(ack)
-	s.lastSeen = m.h.now()
+	s.lastSeen = stampOf(m.h.now())
 	s.holdLocked(hh)
 	hh.sent = s.acked
 	send := s.deliverableLocked() || s.ended != ""
@@ -443,7 +443,7 @@ func (m *mux) writeSSE(heartbeat bool) {
 		}
 		begin := !ch.begun
 		ch.begun = true
-		old := m.h.now().Sub(ch.since) >= m.h.tc.StreamMaxAge
+		old := m.h.now().Sub(ch.since.time()) >= m.h.tc.StreamMaxAge
 		c.mu.Unlock()
 
 		var buf []byte

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // Reasons a session ends, as the page sees them in a reset.
@@ -62,9 +61,9 @@ type Session struct {
 	acked     uint64    // the highest sequence number the page has run
 	held      *held     // the connection held open for the page, if any
 	transport string    // the transport the page last used
-	advised   bool      // the page polls because the load monitor said so
-	lastSeen  time.Time
+	lastSeen  stamp
 	ended     string // the reason the session ended, "" while it lives
+	advised   bool   // the page polls because the load monitor said so
 	// heldBack keeps the outbox from the page until it presents the new
 	// id its browser was given (Hub.RotateBrowser).
 	heldBack bool
@@ -188,7 +187,7 @@ func (s *Session) Pending(ack uint64) Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ackLocked(ack)
-	s.lastSeen = s.hub.now()
+	s.lastSeen = stampOf(s.hub.now())
 	return s.deliveryLocked()
 }
 
@@ -197,7 +196,7 @@ func (s *Session) Ack(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ackLocked(seq)
-	s.lastSeen = s.hub.now()
+	s.lastSeen = stampOf(s.hub.now())
 }
 
 // deliveryLocked returns what a reply to the page carries now, and

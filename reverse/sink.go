@@ -62,8 +62,8 @@ type connSink struct {
 	mu      sync.Mutex
 	head    []byte // the status line and headers begin made, sent with the first write
 	w       *watch // the poller's watch, while parked
-	chunked bool   // a stream's body is sent chunked
 	body    int    // bytes of a Content-Length body still to write
+	chunked bool   // a stream's body is sent chunked
 	ended   bool
 	failed  bool // a write failed: the connection cannot be reused
 	stopped bool // the watch was stopped

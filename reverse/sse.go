@@ -57,10 +57,10 @@ var sseHeader = http.Header{
 func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request, s *Session, lastEventID uint64) {
 	s.mu.Lock()
 	s.ackLocked(lastEventID)
-	s.lastSeen = h.now()
+	s.lastSeen = stampOf(h.now())
 	advice := h.adviseLocked(s, SSE)
 	s.mu.Unlock()
-	s.serve(w, r, &held{t: sse, since: h.now(), advice: advice}, func(hh *held) bool {
+	s.serve(w, r, &held{t: sse, since: stampOf(h.now()), advice: advice}, func(hh *held) bool {
 		hh.sent = s.acked
 		return true // the first flush writes the headers and the open event
 	})
@@ -92,7 +92,7 @@ func (s *Session) flushStream(hh *held, heartbeat bool) {
 		}
 		s.sentLocked(hh.sent)
 		ended := s.ended
-		old := s.hub.now().Sub(hh.since) >= s.hub.tc.StreamMaxAge
+		old := s.hub.now().Sub(hh.since.time()) >= s.hub.tc.StreamMaxAge
 		notice := s.hub.shutdownNotice()
 		s.mu.Unlock()
 

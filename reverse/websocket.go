@@ -174,11 +174,11 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 	cs := &connSink{conn: conn}
 	st := &wsState{calls: o.Calls, maxFrame: o.MaxFrame, base: context.WithoutCancel(r.Context())}
 	st.heard.Store(true)
-	hh := &held{t: webSocket, out: cs, conn: cs, since: h.now(), ws: st}
+	hh := &held{t: webSocket, out: cs, conn: cs, since: stampOf(h.now()), ws: st}
 
 	s.mu.Lock()
 	s.ackLocked(ack)
-	s.lastSeen = h.now()
+	s.lastSeen = stampOf(h.now())
 	advice := h.adviseLocked(s, WebSocket)
 	s.mu.Unlock()
 	if !st.open(hh, advice) {
