@@ -24,7 +24,9 @@
 // Concurrency: a Hub, its Sessions and its Targets are safe for concurrent
 // use by any number of goroutines. Calls to one Target from one goroutine
 // reach each page in the order they were made, and calls from several
-// goroutines reach every page in the same order. The OnSessionStart and
+// goroutines reach every page in the same order. Across hubs joined by a
+// Backplane, each hub's calls keep that order, but the calls of two hubs
+// may interleave differently on different pages. The OnSessionStart and
 // OnSessionEnd listeners run outside every lock of the hub, in order for
 // each session and once each, so they may call targets. A panic in a
 // listener, or in a goroutine that writes to pages, is recovered and
