@@ -150,7 +150,8 @@ func tabsShareOneConnection(t *testing.T, transport string) {
 
 // TestChatTwelveTabs opens the chat in 12 tabs of one browser over plain
 // HTTP/1.1: every tab loads and connects, the server holds one connection
-// for them, and a message sent from the last tab shows in every tab once.
+// for them, every tab sends a message, and each shows in every tab once,
+// in the same order.
 // Besides the default, it runs with SSE and long-poll remembered as the
 // transport that works, since those (unlike WebSockets) count against a
 // browser's 6 connections per host.
@@ -170,14 +171,30 @@ func TestChatTwelveTabs(t *testing.T) {
 			if transport != "" {
 				assert.Equal(t, 1, app.Hub.Stats().Held[transport], "held by %s: %v", transport, app.Hub.Stats().Held)
 			}
-			send(t, tabs[11], "hello from the twelfth tab")
+			// A call from every tab completes, and every message reaches
+			// every tab once, in the same order.
 			for i, tab := range tabs {
-				waitFor(t, tab, `document.querySelectorAll("#messages li").length >= 1`)
+				send(t, tab, fmt.Sprintf("hello from tab %d", i))
+			}
+			var first []shown
+			for i, tab := range tabs {
+				waitFor(t, tab, `document.querySelectorAll("#messages li").length >= 12`)
 				time.Sleep(20 * time.Millisecond)
 				got := eval[[]shown](t, tab, readMessages)
-				require.Len(t, got, 1, "tab %d: exactly once", i)
-				assert.Equal(t, "hello from the twelfth tab", got[0].Text)
+				require.Len(t, got, 12, "tab %d: exactly once", i)
+				for j, m := range got {
+					assert.Equal(t, int64(j+1), m.ID, "tab %d: in order", i)
+				}
+				if first == nil {
+					first = got
+				}
+				assert.Equal(t, first, got, "tab %d shows what tab 0 shows", i)
 			}
+			texts := map[string]bool{}
+			for _, m := range first {
+				texts[m.Text] = true
+			}
+			assert.Len(t, texts, 12, "one message from each tab")
 		})
 	}
 }
