@@ -218,10 +218,12 @@ func TestTabsWithoutWebLocks(t *testing.T) {
 		openPage(t, tab, url+"/transports/?transport=sse")
 		tabs = append(tabs, tab)
 	}
-	st := hub.Stats()
 	assert.Equal(t, 8, hub.Len())
+	// A page is ready once its session is open; its first poll follows.
+	require.Eventually(t, func() bool { return hub.Stats().Sessions["poll"] >= 4 }, 20*time.Second, 10*time.Millisecond,
+		"sessions: %v", hub.Stats().Sessions)
+	st := hub.Stats()
 	assert.LessOrEqual(t, st.Held["sse"], 4, "held: %v", st.Held)
-	assert.GreaterOrEqual(t, st.Sessions["poll"], 4, "sessions: %v", st.Sessions)
 	for _, tab := range tabs {
 		assert.Empty(t, eval[string](t, tab, `parley.role`), "no tab shares")
 	}
