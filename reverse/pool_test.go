@@ -32,7 +32,9 @@ func TestBlockedWritersDoNotHoldUpOthers(t *testing.T) {
 }
 
 // Writers that make progress get no help: a burst of work starts no
-// goroutine per item.
+// goroutine per item. (A machine so loaded that no writer finishes
+// anything for a whole stall check may add a few: the bound allows for
+// some doublings, and is far below one per item.)
 func TestBusyWritersDoNotGrowThePool(t *testing.T) {
 	t.Parallel()
 	h := newTestHub(t)
@@ -45,5 +47,5 @@ func TestBusyWritersDoNotGrowThePool(t *testing.T) {
 	}
 	h.writers.mu.Lock()
 	defer h.writers.mu.Unlock()
-	require.Equal(t, h.writers.base, h.writers.running)
+	require.Less(t, h.writers.running, 16*h.writers.base, "10,000 items, %d writers", h.writers.running)
 }
