@@ -69,7 +69,10 @@ func TestTabsShareOneConnection(t *testing.T) {
 }
 
 func tabsShareOneConnection(t *testing.T, transport string) {
-	hub, url := transportServer(t)
+	// Outboxes hold every call of the test: a tab frozen, or slow on a
+	// loaded machine, may acknowledge none for a while, and this test is
+	// about handoffs, not the outbox bound.
+	hub, url := transportServerWith(t, serve, reverse.WithLimits(reverse.Limits{OutboxMessages: 4000}))
 	pageURL := url + "/transports/?transport=" + transport
 	first := newUserFor(t, 4*time.Minute) // stays on about:blank: closing it would close the browser context
 	tabs, closeTab := openTabs(t, first, pageURL, 12)

@@ -93,11 +93,11 @@ func transportServer(t *testing.T) (*reverse.Hub, string) {
 	return transportServerWith(t, serve)
 }
 
-// transportServerWith is transportServer on a server that start starts:
-// serve or serveTLS.
-func transportServerWith(t *testing.T, start func(testing.TB, http.Handler) string) (*reverse.Hub, string) {
+// transportServerWith is transportServer on a server that start starts
+// (serve or serveTLS), with the hub's options opts besides.
+func transportServerWith(t *testing.T, start func(testing.TB, http.Handler) string, opts ...reverse.Option) (*reverse.Hub, string) {
 	t.Helper()
-	hub := reverse.NewHub(reverse.WithTransports(reverse.Transports{PollInterval: 100 * time.Millisecond}))
+	hub := reverse.NewHub(append([]reverse.Option{reverse.WithTransports(reverse.Transports{PollInterval: 100 * time.Millisecond})}, opts...)...)
 	t.Cleanup(hub.Close)
 	srv := rpc.NewServer(rpc.WithHub(hub))
 	srv.Register(rpc.ServiceDesc{Name: "Echo", Methods: []rpc.MethodDesc{{
