@@ -32,6 +32,17 @@ func openTabs(t *testing.T, user context.Context, url string, n int) ([]context.
 	return tabs, closers
 }
 
+// eventuallyIn reports whether expr became true in tab within d, polling
+// by Evaluate (which a hidden or frozen page still answers).
+func eventuallyIn(tab context.Context, expr string, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
 // heldConnections is how many connections the hub holds open now.
 func heldConnections(hub *reverse.Hub) int {
 	n := 0
@@ -127,7 +138,14 @@ func tabsShareOneConnection(t *testing.T, transport string) {
 	freeze(page.SetWebLifecycleStateStateFrozen)
 	waitFor(t, tabs[3], `parley.role === "leader"`)
 	wg.Wait()
-	waitWithin(t, tabs[5], `window.received.length >= 1001`, time.Minute)
+	if !eventuallyIn(tabs[5], `window.received.length >= 1001`, time.Minute) {
+		for i, tab := range tabs[2:] {
+			t.Logf("tab %d: role %q, state %q, transport %q, %d received, gaps %v, states %v", i+2,
+				eval[string](t, tab, `parley.role`), eval[string](t, tab, `parley.state`), eval[string](t, tab, `parley.transport`),
+				eval[int](t, tab, `window.received.length`), eval[[]string](t, tab, `window.gaps`), eval[[]string](t, tab, `window.states.slice(-10)`))
+		}
+		t.Fatalf("tab 5 did not get every call; the hub: %+v", hub.Stats())
+	}
 	freeze(page.SetWebLifecycleStateStateActive)
 	waitFor(t, tabs[2], `parley.role === "follower"`)
 
