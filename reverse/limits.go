@@ -3,6 +3,7 @@ package reverse
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -189,14 +190,31 @@ func (h *Hub) RotateBrowser(from, to string, s *Session) {
 	if s != nil && h.byID[s.id] == s && s.httpSession == from {
 		h.moveLocked(s, to)
 	}
-	// Hold back the other pages' outboxes until they present the new id,
-	// and let them come back at once to do so.
-	for _, other := range h.byHTTP[from] {
-		other.x.claimTo = to
+	// The pages on s's own shared connection (see mux.go) are tabs of the
+	// same browser behind the same leader, which a connection of another
+	// browser cannot carry: they move with s. Hold back the other pages'
+	// outboxes until they present the new id, and let them come back at
+	// once to do so.
+	var shared *mux
+	if s != nil {
+		s.mu.Lock()
+		if s.held != nil {
+			shared = s.held.mux
+		}
+		s.mu.Unlock()
+	}
+	for _, other := range slices.Clone(h.byHTTP[from]) {
 		other.mu.Lock()
-		other.heldBack = true
-		other.comeBackLocked()
+		same := shared != nil && other.held != nil && other.held.mux == shared
+		if !same {
+			other.x.claimTo = to
+			other.heldBack = true
+			other.comeBackLocked()
+		}
 		other.mu.Unlock()
+		if same {
+			h.moveLocked(other, to)
+		}
 	}
 	if len(h.byHTTP[from]) > 0 {
 		until := h.now().Add(h.renameGrace())
