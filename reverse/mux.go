@@ -1,7 +1,6 @@
 package reverse
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -601,17 +600,7 @@ type muxInFrame struct {
 // answered with an error frame, with its re and session where it has them.
 func (m *mux) frame(msg []byte) {
 	var f muxInFrame
-	dec := json.NewDecoder(bytes.NewReader(msg))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&f)
-	var re uint64
-	if err == nil && f.Re != nil {
-		n, perr := strconv.ParseUint(string(f.Re), 10, 64)
-		if perr != nil || n == 0 {
-			err = errors.New(`"re" must be a positive integer`)
-		}
-		re = n
-	}
+	re, err := readFrame(msg, &f, &f.Re)
 	switch {
 	case err != nil:
 	case f.Join != nil && (f.Leave != nil || f.Session != nil || f.Re != nil || f.Calls != nil || f.Ordered != nil):

@@ -63,6 +63,25 @@ type wsState struct {
 	frames func(msg []byte)
 }
 
+// readFrame decodes the JSON text msg from the page into f, refusing
+// members f does not have, and returns the frame's "re", read into *raw:
+// 0 when absent, else a positive integer.
+func readFrame(msg []byte, f any, raw *json.RawMessage) (uint64, error) {
+	dec := json.NewDecoder(bytes.NewReader(msg))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(f); err != nil {
+		return 0, err
+	}
+	if *raw == nil {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(string(*raw), 10, 64)
+	if err != nil || n == 0 {
+		return 0, errors.New(`"re" must be a positive integer`)
+	}
+	return n, nil
+}
+
 // appendBeat appends a ping to buf when beat asks for a heartbeat, unless
 // the page has been silent (no frame, no pong) since the last two pings:
 // it reports that instead, and the socket is to be dropped.
@@ -442,17 +461,7 @@ type inFrame struct {
 // frame, with the frame's re when it has a valid one.
 func (st *wsState) handle(s *Session, hh *held, msg []byte) {
 	var f inFrame
-	dec := json.NewDecoder(bytes.NewReader(msg))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&f)
-	var re uint64
-	if err == nil && f.Re != nil {
-		n, perr := strconv.ParseUint(string(f.Re), 10, 64)
-		if perr != nil || n == 0 {
-			err = errors.New(`"re" must be a positive integer`)
-		}
-		re = n
-	}
+	re, err := readFrame(msg, &f, &f.Re)
 	if err == nil && re == 0 && (f.Calls != nil || f.Ordered != nil) {
 		err = errors.New(`a frame with calls needs "re"`)
 	}
