@@ -3,20 +3,16 @@ package rpc
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -184,25 +180,7 @@ func (c *client) openSSE(param string) (int, *sseLink) {
 // status of a refused upgrade.
 func (c *client) dialMux(param string) (*socket, int) {
 	c.t.Helper()
-	u, err := url.Parse(c.url)
-	require.NoError(c.t, err)
-	h := http.Header{}
-	for _, ck := range c.http.Jar.Cookies(u) {
-		h.Add("Cookie", ck.String())
-	}
-	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h), Timeout: 10 * time.Second}
-	conn, br, _, err := d.Dial(context.Background(), "ws"+strings.TrimPrefix(c.url, "http")+"/parley/ws?sessions="+param)
-	if se, ok := err.(ws.StatusError); ok {
-		return nil, int(se)
-	}
-	require.NoError(c.t, err)
-	c.t.Cleanup(func() { conn.Close() })
-	require.NoError(c.t, conn.SetDeadline(time.Now().Add(60*time.Second)), "detects a hang")
-	sk := &socket{t: c.t, conn: conn, r: conn}
-	if br != nil {
-		sk.r = io.MultiReader(br, conn)
-	}
-	return sk, http.StatusSwitchingProtocols
+	return c.dialQuery("sessions="+param, nil)
 }
 
 // openLink opens a multiplexed connection of kind for acks.

@@ -120,18 +120,10 @@ func (f *fixture) client(t *testing.T) *client {
 // post sends body as a Parley request and decodes the JSON reply.
 func (c *client) post(path string, body any) (int, map[string]any) {
 	c.t.Helper()
-	b, err := json.Marshal(body)
-	require.NoError(c.t, err)
-	req, err := http.NewRequest(http.MethodPost, c.url+"/parley/"+path, bytes.NewReader(b))
-	require.NoError(c.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Parley", "1")
-	res, err := c.http.Do(req)
-	require.NoError(c.t, err)
-	defer res.Body.Close()
+	status, raw := c.postRawJSON(path, body)
 	var out map[string]any
-	require.NoError(c.t, json.NewDecoder(res.Body).Decode(&out))
-	return res.StatusCode, out
+	require.NoError(c.t, json.Unmarshal(raw, &out), "%s", raw)
+	return status, out
 }
 
 func (c *client) call(session string, ack uint64, calls ...map[string]any) map[string]any {

@@ -29,6 +29,13 @@ type socket struct {
 // refused upgrade.
 func (c *client) dialSocket(session string, ack uint64, header http.Header) (*socket, int) {
 	c.t.Helper()
+	return c.dialQuery("session="+session+"&ack="+strconv.FormatUint(ack, 10), header)
+}
+
+// dialQuery opens GET ws?query with the client's cookies and header; it
+// returns the socket, or the HTTP status of a refused upgrade.
+func (c *client) dialQuery(query string, header http.Header) (*socket, int) {
+	c.t.Helper()
 	u, err := url.Parse(c.url)
 	require.NoError(c.t, err)
 	h := http.Header{}
@@ -39,14 +46,13 @@ func (c *client) dialSocket(session string, ack uint64, header http.Header) (*so
 		h[k] = v
 	}
 	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h), Timeout: 10 * time.Second}
-	target := "ws" + strings.TrimPrefix(c.url, "http") + "/parley/ws?session=" + session + "&ack=" + strconv.FormatUint(ack, 10)
-	conn, br, _, err := d.Dial(context.Background(), target)
+	conn, br, _, err := d.Dial(context.Background(), "ws"+strings.TrimPrefix(c.url, "http")+"/parley/ws?"+query)
 	if se, ok := err.(ws.StatusError); ok {
 		return nil, int(se)
 	}
 	require.NoError(c.t, err)
 	c.t.Cleanup(func() { conn.Close() })
-	require.NoError(c.t, conn.SetDeadline(time.Now().Add(20*time.Second)), "detects a hang")
+	require.NoError(c.t, conn.SetDeadline(time.Now().Add(60*time.Second)), "detects a hang")
 	sk := &socket{t: c.t, conn: conn, r: conn}
 	if br != nil {
 		sk.r = io.MultiReader(br, conn)
