@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -122,25 +123,26 @@ type Hub struct {
 
 	// mu guards the indexes below and, on every session, the memberships
 	// that mirror them (sessionState.user, groups and subs).
-	mu      sync.RWMutex
-	byID    map[string]*Session
-	byPage  map[string]map[*Session]struct{}
-	byHTTP  map[string][]*Session // a browser has few pages: a list costs less than a set
-	byGroup map[string]map[*Session]struct{}
-	byUser  map[string]map[*Session]struct{}
-	users   map[string]*userBinding // by HTTP session id
-	topics  topicIndex
-	ids     identities // per-address counts and browser renamings: see limits.go
+	mu        sync.RWMutex
+	byID      map[string]*Session
+	byPage    map[string]map[*Session]struct{}
+	byHTTP    map[string][]*Session // a browser has few pages: a list costs less than a set
+	byGroup   map[string]map[*Session]struct{}
+	byUser    map[string]map[*Session]struct{}
+	users     map[string]*userBinding // by HTTP session id
+	topics    topicIndex
+	ids       identities             // per-address counts and browser renamings: see limits.go
+	far       map[string]*farSession // sessions other hubs hold: see cluster.go
+	takeovers map[string]*takeover   // sessions moving here
+	pos       atomic.Uint64          // the last log position applied, set with mu held
+	appliedMu sync.Mutex
+	applied   *sync.Cond // signalled on appliedMu when pos advances
 
 	invocations invocations
 	listeners   listeners
 	graves      tombstones // why recently ended sessions ended
 	stats       hubStats   // counters and observers: see stats.go
 	drain       drainState // Shutdown: see shutdown.go
-
-	// deliverMu serialises deliveries so that every page sees calls in
-	// one global order.
-	deliverMu sync.Mutex
 
 	writers writers // write to held connections: see pool.go
 	timers  timers  // the deadlines of held long-polls: see timers.go
@@ -155,33 +157,42 @@ type Hub struct {
 // panics if the backplane refuses the hub.
 func NewHub(opts ...Option) *Hub {
 	h := &Hub{
-		id:      newID(),
-		limits:  Limits{}.withDefaults(),
-		timeout: 5 * time.Minute,
-		log:     slog.Default(),
-		now:     time.Now,
-		byID:    map[string]*Session{},
-		byPage:  map[string]map[*Session]struct{}{},
-		byHTTP:  map[string][]*Session{},
-		byGroup: map[string]map[*Session]struct{}{},
-		byUser:  map[string]map[*Session]struct{}{},
-		users:   map[string]*userBinding{},
-		topics:  newTopicIndex(),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		id:        newID(),
+		limits:    Limits{}.withDefaults(),
+		timeout:   5 * time.Minute,
+		log:       slog.Default(),
+		now:       time.Now,
+		byID:      map[string]*Session{},
+		byPage:    map[string]map[*Session]struct{}{},
+		byHTTP:    map[string][]*Session{},
+		byGroup:   map[string]map[*Session]struct{}{},
+		byUser:    map[string]map[*Session]struct{}{},
+		users:     map[string]*userBinding{},
+		topics:    newTopicIndex(),
+		far:       map[string]*farSession{},
+		takeovers: map[string]*takeover{},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	h.invocations.byID = map[string]*invocation{}
+	h.applied = sync.NewCond(&h.appliedMu)
 	for _, o := range opts {
 		o(h)
 	}
 	if h.bp == nil {
 		h.bp = NewMemoryBackplane()
 	}
-	unsub, err := h.bp.Subscribe(h.id, h.receive)
+	unsub, err := h.bp.Subscribe(h.id, h.receive, h.mail)
 	if err != nil {
 		panic("reverse: joining the backplane: " + err.Error())
 	}
 	h.unsub = unsub
+	// The hub's first entry tells it its place in the log, which every
+	// change it makes to a session refers to.
+	if err := h.change(Envelope{Kind: kindHello}); err != nil {
+		unsub()
+		panic("reverse: joining the backplane: " + err.Error())
+	}
 	if h.tc == (Transports{}) {
 		h.tc = Transports{}.withDefaults()
 	}
@@ -205,10 +216,16 @@ func (h *Hub) close(reason string) {
 	default:
 	}
 	close(h.stop)
+	h.appliedMu.Lock()
+	h.applied.Broadcast()
+	h.appliedMu.Unlock()
 	<-h.done
-	all := h.sessions()
-	for _, s := range all {
-		h.endNow(s, reason)
+	if reason == ReasonShutdown && h.shared() {
+		h.leave()
+	} else {
+		for _, s := range h.sessions() {
+			h.endNow(s, reason)
+		}
 	}
 	h.unsub()
 	h.timers.close()
@@ -251,6 +268,18 @@ func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
 	h.mu.RLock()
 	s := h.byID[id]
 	owned := s != nil && s.httpSession == httpSession
+	if s == nil {
+		if f := h.far[id]; f != nil {
+			view := &Session{id: id, page: f.base.Page, httpSession: f.browser, hub: h, far: f}
+			ok := f.browser == httpSession || h.renamedLocked(httpSession, f.browser, h.now().Add(-h.renameGrace())) ||
+				h.renamedLocked(f.browser, httpSession, time.Time{})
+			h.mu.RUnlock()
+			if !ok {
+				return nil, ErrForeignSession
+			}
+			return view, nil
+		}
+	}
 	h.mu.RUnlock()
 	switch {
 	case s == nil:
@@ -316,6 +345,15 @@ func (h *Hub) Len() int {
 // hub, deliverMu included: a listener may call a target.
 func (h *Hub) end(s *Session, reason string) {
 	if h.finish(s, reason) {
+		h.announce(Envelope{Kind: kindEnd, Key: s.id, Ended: reason})
+		h.goSafely("session listeners", s.ev.run)
+	}
+}
+
+// endQuietly is end for an end the log brought from another hub, which
+// announced it.
+func (h *Hub) endQuietly(s *Session, reason string) {
+	if h.finish(s, reason) {
 		h.goSafely("session listeners", s.ev.run)
 	}
 }
@@ -325,6 +363,7 @@ func (h *Hub) end(s *Session, reason string) {
 // the session's listeners.
 func (h *Hub) endNow(s *Session, reason string) {
 	if h.finish(s, reason) {
+		h.announce(Envelope{Kind: kindEnd, Key: s.id, Ended: reason})
 		s.ev.run()
 	}
 }
@@ -354,6 +393,9 @@ func (h *Hub) finish(s *Session, reason string) bool {
 	}
 	s.mu.Unlock()
 	if first {
+		if s.x.saved.Load() {
+			h.goSafely("a checkpoint's deletion", func() { h.forgetCheckpoint(s.id) })
+		}
 		h.graves.add(s.id, s.httpSession, reason, h.now())
 		h.stats.sessionEnded(reason)
 		h.failPending(s, reason)
@@ -400,6 +442,7 @@ func (h *Hub) expireIdle() {
 	for _, s := range stale {
 		h.endNow(s, ReasonExpired)
 	}
+	h.expireOrphans()
 	for _, s := range h.unclaimed(h.now().Add(-h.renameGrace())) {
 		h.endNow(s, ReasonClosed)
 	}

@@ -82,10 +82,15 @@ func (t Target) Invoke(ctx context.Context, fn string, args ...any) ([]Reply, er
 	}
 	env := t.envelope(body)
 	env.Invoke = id
+	// Every hub on the backplane reports which of its pages the call
+	// reached; one that dies before it does leaves the wait to ctx.
+	hubs, err := h.bp.Members()
+	if err != nil {
+		return nil, err
+	}
 	inv := h.invocations.begin(id)
 	defer h.invocations.forget(id)
-	hubs, err := h.deliver(env)
-	if err != nil {
+	if err := h.deliver(env); err != nil {
 		return nil, err
 	}
 	h.invocations.expect(inv, hubs)
@@ -101,6 +106,10 @@ func (t Target) Invoke(ctx context.Context, fn string, args ...any) ([]Reply, er
 // perr. The built-in service calls it when the runtime posts a result. It
 // fails with ErrUnknownInvocation if the session has no such invocation.
 func (s *Session) Answer(id string, value json.RawMessage, perr *PageError) error {
+	if s.far != nil {
+		s.hub.mailHolder(s, Envelope{Kind: kindAnswer, Key: s.id, Invoke: id, Body: value, Error: perr})
+		return nil
+	}
 	origin, ok := s.x.takePending(id)
 	if !ok {
 		return ErrUnknownInvocation
@@ -150,15 +159,15 @@ type invocations struct {
 
 // invocation gathers the replies to one Invoke. Guarded by invocations.mu.
 type invocation struct {
-	hubs    int                 // hubs to hear "reached" from; -1 until known
-	reports int                 // "reached" reports heard
+	hubs    []string            // hubs to hear "reached" from; nil until known
+	reports map[string]struct{} // hubs heard from
 	reached map[string]struct{} // sessions the call reached
 	replies map[string]Reply    // by session id
 	done    chan struct{}       // closed when every reached page answered
 }
 
 func (iv *invocations) begin(id string) *invocation {
-	inv := &invocation{hubs: -1, reached: map[string]struct{}{}, replies: map[string]Reply{}, done: make(chan struct{})}
+	inv := &invocation{reports: map[string]struct{}{}, reached: map[string]struct{}{}, replies: map[string]Reply{}, done: make(chan struct{})}
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	iv.byID[id] = inv
@@ -171,8 +180,8 @@ func (iv *invocations) forget(id string) {
 	delete(iv.byID, id)
 }
 
-// expect records how many hubs the invocation went to.
-func (iv *invocations) expect(inv *invocation, hubs int) {
+// expect records the hubs the invocation went to.
+func (iv *invocations) expect(inv *invocation, hubs []string) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	inv.hubs = hubs
@@ -187,7 +196,7 @@ func (iv *invocations) reached(env Envelope) {
 	if inv == nil {
 		return
 	}
-	inv.reports++
+	inv.reports[env.Origin] = struct{}{}
 	for _, id := range env.IDs {
 		inv.reached[id] = struct{}{}
 	}
@@ -223,8 +232,13 @@ func (iv *invocations) result(env Envelope) {
 // checkLocked closes done once every hub has reported and every page it
 // reached has answered.
 func (inv *invocation) checkLocked() {
-	if inv.hubs < 0 || inv.reports < inv.hubs {
+	if inv.hubs == nil {
 		return
+	}
+	for _, id := range inv.hubs {
+		if _, ok := inv.reports[id]; !ok {
+			return
+		}
 	}
 	for id := range inv.reached {
 		if _, ok := inv.replies[id]; !ok {

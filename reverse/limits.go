@@ -1,6 +1,7 @@
 package reverse
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -75,6 +76,7 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 		}
 		if len(h.byID) < h.limits.Sessions {
 			h.addLocked(s)
+			s.x.openAt, s.x.openBrowser, s.x.openUser = h.pos.Load(), httpSession, s.x.user
 			h.mu.Unlock()
 			break
 		}
@@ -88,6 +90,8 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 		}
 		h.end(victim, ReasonEvicted)
 	}
+	rec, _ := json.Marshal(sessionRecord{Page: s.page, Browser: httpSession, User: s.x.openUser})
+	h.announce(Envelope{Kind: kindOpen, Key: s.id, At: s.x.openAt, Body: rec})
 	h.stats.opened.Add(1)
 	h.listeners.started(s)
 	return s, nil
@@ -98,6 +102,9 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 func (h *Hub) admitLocked(httpSession string, client netip.Addr) error {
 	if h.drain.on.Load() {
 		return ErrShuttingDown
+	}
+	if err := h.bp.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if len(h.byHTTP[httpSession]) >= h.limits.PagesPerHTTPSession {
 		return fmt.Errorf("%w: a browser may open %d", ErrTooManySessions, h.limits.PagesPerHTTPSession)
@@ -181,8 +188,22 @@ func (h *Hub) idlestLocked() *Session {
 // rpc.Call.SetUser rotates the caller's browser this way before it binds
 // a user to it.
 func (h *Hub) RotateBrowser(from, to string, s *Session) {
+	id := ""
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	if s != nil {
+		id = s.id
+		s = h.byID[s.id] // a session another hub holds moves there
+	}
+	h.rotateLocked(from, to, s)
+	h.mu.Unlock()
+	// The other hubs rename their pages of the browser as the log reaches
+	// them.
+	h.announce(Envelope{Kind: kindRotate, Key: from, IDs: []string{to, id}})
+}
+
+// rotateLocked is RotateBrowser on this hub's own sessions, s among them
+// when it is not nil. Called with h.mu held.
+func (h *Hub) rotateLocked(from, to string, s *Session) {
 	if h.ids.rotated == nil {
 		h.ids.rotated = map[string]rotation{}
 	}

@@ -125,7 +125,7 @@ func TestRotatedBrowserClaimsItsSessions(t *testing.T) {
 	require.NoError(t, err)
 
 	h.RotateBrowser("old", "new", caller)
-	h.bindUser("new", "alice")
+	require.NoError(t, h.SetUser("new", "alice"))
 	assert.Equal(t, "new", caller.HTTPSession())
 	assert.Equal(t, "alice", caller.User())
 

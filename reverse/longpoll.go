@@ -101,6 +101,11 @@ func (h *Hub) ServePoll(w http.ResponseWriter, s *Session, ack uint64) {
 // message up to ack, and answers with a reset if the session has ended.
 // Streaming pages acknowledge this way.
 func (h *Hub) ServeAck(w http.ResponseWriter, s *Session, ack uint64) {
+	if s.far != nil {
+		s.Ack(ack)
+		replyJSON(w, Delivery{})
+		return
+	}
 	s.mu.Lock()
 	s.ackLocked(ack)
 	s.lastSeen = stampOf(h.now())

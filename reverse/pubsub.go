@@ -45,8 +45,7 @@ func (h *Hub) Publish(topic string, data any) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.deliver(Envelope{Kind: kindTopic, Key: topic, Origin: h.id, Body: body})
-	return err
+	return h.deliver(Envelope{Kind: kindTopic, Key: topic, Origin: h.id, Body: body})
 }
 
 // Subscribe subscribes the session to pattern: it receives what is
@@ -60,36 +59,27 @@ func (s *Session) Subscribe(pattern string) error {
 		return err
 	}
 	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.byID[s.id] != s {
+	h.mu.RLock()
+	subs := s.x.subs
+	if s.far != nil {
+		subs = s.far.subs
+	}
+	_, has := subs[pattern]
+	full := len(subs) >= h.limits.Subscriptions
+	gone := s.far == nil && h.byID[s.id] != s
+	h.mu.RUnlock()
+	if gone {
 		return nil
 	}
-	if _, ok := s.x.subs[pattern]; ok {
-		return nil
-	}
-	if len(s.x.subs) >= h.limits.Subscriptions {
+	if !has && full {
 		return fmt.Errorf("%w: the limit is %d", ErrTooManySubscriptions, h.limits.Subscriptions)
 	}
-	if s.x.subs == nil {
-		s.x.subs = map[string]struct{}{}
-	}
-	s.x.subs[pattern] = struct{}{}
-	h.topics.add(pattern, s)
+	h.changeSession(s, kindSub, pattern)
 	return nil
 }
 
 // Unsubscribe removes the session's subscription to pattern, if it has one.
-func (s *Session) Unsubscribe(pattern string) {
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := s.x.subs[pattern]; !ok {
-		return
-	}
-	delete(s.x.subs, pattern)
-	h.topics.remove(pattern, s)
-}
+func (s *Session) Unsubscribe(pattern string) { s.hub.changeSession(s, kindUnsub, pattern) }
 
 // TopicWithin reports whether pattern, a well-formed topic or pattern,
 // only matches topics at or below root, a topic without wildcards: it is
@@ -107,6 +97,9 @@ func TopicWithin(pattern, root string) bool {
 func (s *Session) Subscriptions() []string {
 	s.hub.mu.RLock()
 	defer s.hub.mu.RUnlock()
+	if s.far != nil {
+		return slices.Sorted(maps.Keys(s.far.subs))
+	}
 	return slices.Sorted(maps.Keys(s.x.subs))
 }
 

@@ -67,6 +67,13 @@ type Session struct {
 	// heldBack keeps the outbox from the page until it presents the new
 	// id its browser was given (Hub.RotateBrowser).
 	heldBack bool
+	// moved: the session moved to another hub of the backplane, and this
+	// one no longer holds it (see cluster.go).
+	moved bool
+	// far is set on a session another hub holds, as Lookup returns it to
+	// serve a request here: what changes it goes to the log or to its
+	// holder (see cluster.go).
+	far *farSession
 
 	x  sessionState  // user, groups, attributes, subscriptions, invocations: see state.go
 	ev sessionEvents // the lifecycle listeners still to run: see state.go
@@ -94,10 +101,35 @@ func (s *Session) Call(fn string, args ...any) error {
 // Close ends the session. The page learns of it with a reset the next time
 // it contacts the server. The OnSessionEnd listeners have run when Close
 // returns, unless another goroutine is running this session's listeners.
-func (s *Session) Close() { s.hub.endNow(s, ReasonClosed) }
+func (s *Session) Close() {
+	if s.far != nil {
+		if err := s.hub.change(Envelope{Kind: kindEnd, Key: s.id, Ended: ReasonClosed}); err != nil {
+			s.hub.log.Error("parley: session end not sent", "session", s.id, "err", err)
+		}
+		return
+	}
+	s.hub.endNow(s, ReasonClosed)
+}
 
 // Ended reports whether the session has ended, and why.
 func (s *Session) Ended() (reason string, ended bool) {
+	if s.far != nil {
+		h := s.hub
+		h.mu.RLock()
+		_, live := h.far[s.id]
+		local := h.byID[s.id]
+		h.mu.RUnlock()
+		switch {
+		case local != nil:
+			return local.Ended()
+		case live:
+			return "", false
+		}
+		if reason, ok := h.graves.reason(s.id, s.httpSession); ok {
+			return reason, true
+		}
+		return ReasonClosed, true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ended, s.ended != ""
@@ -136,6 +168,9 @@ var ErrAckAhead = errors.New("reverse: ack beyond the last message sent to the p
 // reply). The rpc endpoints refuse such an ack; the Session methods that
 // take an ack clamp it to the last message sent instead.
 func (s *Session) CheckAck(seq uint64) error {
+	if s.far != nil {
+		return nil // its holder clamps it
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if seq > s.sent {
@@ -184,6 +219,10 @@ type Delivery struct {
 // Pending acknowledges ack and returns what the page has still to run,
 // without waiting. It is what rides on ordinary call replies (piggyback).
 func (s *Session) Pending(ack uint64) Delivery {
+	if s.far != nil {
+		s.Ack(ack)
+		return Delivery{}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ackLocked(ack)
@@ -193,6 +232,10 @@ func (s *Session) Pending(ack uint64) Delivery {
 
 // Ack records that the page has run every message up to seq.
 func (s *Session) Ack(seq uint64) {
+	if s.far != nil {
+		s.hub.mailHolder(s, Envelope{Kind: kindAck, Key: s.id, Body: strconv.AppendUint(nil, seq, 10)})
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ackLocked(seq)

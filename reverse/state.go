@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,10 @@ type sessionState struct {
 	groups map[string]struct{}
 	subs   map[string]struct{}
 	addr   netip.Addr // the client address that opened the session, if known
+	// The session's "open" entry: where a rebuild of it may start.
+	openAt                uint64
+	openBrowser, openUser string
+	saved                 atomic.Bool // a checkpoint of it was saved
 	// claimTo is the new id of the session's browser (Hub.RotateBrowser)
 	// that the page must present before its outbox reaches it; "" when
 	// nothing is held back.
@@ -61,14 +66,21 @@ func (h *Hub) SetUser(httpSession, user string) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.bp.Publish(Envelope{Kind: kindBind, Key: httpSession, Origin: h.id, Body: body})
-	return err
+	return h.change(Envelope{Kind: kindBind, Key: httpSession, Body: body})
 }
 
-// bindUser applies a user binding to this hub's sessions of httpSession.
-func (h *Hub) bindUser(httpSession, user string) {
+// bindUser applies the user binding at pos to this hub's sessions of the
+// browser env.Key, and to its records of other hubs' sessions.
+func (h *Hub) bindUser(pos uint64, env *Envelope, user string) {
+	httpSession := env.Key
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.setPosLocked(pos, env)
+	for _, f := range h.far {
+		if f.browser == httpSession {
+			f.user = user
+		}
+	}
 	if user == "" {
 		delete(h.users, httpSession)
 	} else {
@@ -119,6 +131,9 @@ func (h *Hub) forgetIdleUsers(cutoff time.Time) {
 func (s *Session) User() string {
 	s.hub.mu.RLock()
 	defer s.hub.mu.RUnlock()
+	if s.far != nil {
+		return s.far.user
+	}
 	return s.x.user
 }
 
@@ -126,36 +141,36 @@ func (s *Session) User() string {
 // Membership belongs to the session, so it lasts across the page's
 // reconnects for as long as the session lives. Joining an ended session,
 // or a group it is in, does nothing.
-func (s *Session) Join(name string) {
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.byID[s.id] != s {
-		return
-	}
-	if s.x.groups == nil {
-		s.x.groups = map[string]struct{}{}
-	}
-	s.x.groups[name] = struct{}{}
-	addIndex(h.byGroup, name, s)
-}
+func (s *Session) Join(name string) { s.hub.changeSession(s, kindJoin, name) }
 
 // Leave removes the session from the group name.
-func (s *Session) Leave(name string) {
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := s.x.groups[name]; !ok {
-		return
+func (s *Session) Leave(name string) { s.hub.changeSession(s, kindLeave, name) }
+
+// changeSession applies a membership change to s through the log: the
+// hub that holds s applies it where the log has it, after every call made
+// before it, and every other hub updates its record of s there too. It
+// returns once this hub has applied it, so that its caller reads it back.
+func (h *Hub) changeSession(s *Session, kind, name string) {
+	if s.far == nil {
+		h.mu.RLock()
+		gone := h.byID[s.id] != s
+		h.mu.RUnlock()
+		if gone {
+			return
+		}
 	}
-	delete(s.x.groups, name)
-	delIndex(h.byGroup, name, s)
+	if err := h.change(Envelope{Kind: kind, Key: s.id, IDs: []string{name}}); err != nil {
+		h.log.Error("parley: session change not sent", "kind", kind, "err", err)
+	}
 }
 
 // Groups returns the names of the groups the session is in, sorted.
 func (s *Session) Groups() []string {
 	s.hub.mu.RLock()
 	defer s.hub.mu.RUnlock()
+	if s.far != nil {
+		return slices.Sorted(maps.Keys(s.far.groups))
+	}
 	return slices.Sorted(maps.Keys(s.x.groups))
 }
 

@@ -80,7 +80,7 @@ type skewedBackplane struct {
 	drop  bool
 }
 
-func (b skewedBackplane) Publish(env Envelope) (int, error) {
+func (b skewedBackplane) Publish(env Envelope) (uint64, error) {
 	switch {
 	case b.drop:
 		env.Published = 0

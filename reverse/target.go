@@ -108,8 +108,7 @@ func (t Target) call(fn string, args []any) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.hub.deliver(t.envelope(body))
-	return err
+	return t.hub.deliver(t.envelope(body))
 }
 
 // Send is Call for callers that have no way to report an error, such as
@@ -187,23 +186,22 @@ func encodeCall(fn string, args []any, invoke string) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// deliver hands env to the backplane and returns how many hubs it reached.
-// deliverMu makes the deliveries of this hub one sequence, so that every
-// page sees the calls of this hub in the same order.
-func (h *Hub) deliver(env Envelope) (int, error) {
-	h.deliverMu.Lock()
-	defer h.deliverMu.Unlock()
+// deliver appends env to the backplane's log, which every page reads in
+// one order.
+func (h *Hub) deliver(env Envelope) error {
 	env.Published = h.now().UnixNano()
-	return h.bp.Publish(env)
+	_, err := h.bp.Publish(env)
+	return err
 }
 
 // deliverLocal appends env's call to the outbox of every session of this
 // hub that env addresses. For an invocation, it records the invocation on
 // each session and reports the sessions it reached to the invoking hub.
-func (h *Hub) deliverLocal(env Envelope) {
+func (h *Hub) deliverLocal(pos uint64, env Envelope) {
 	body, ok := messageBody(env.Body)
 	if !ok {
 		h.log.Error("parley: envelope with a malformed call dropped", "kind", env.Kind, "origin", env.Origin)
+		h.skip(pos, &env)
 		return
 	}
 	// The hub's lock is held only to list the sessions env reaches; the
@@ -212,6 +210,7 @@ func (h *Hub) deliverLocal(env Envelope) {
 	targets := (*list)[:0]
 	add := func(s *Session) { targets = append(targets, s) }
 	h.mu.RLock()
+	h.setPosLocked(pos, &env)
 	switch env.Kind {
 	case kindPage:
 		targets = appendSet(targets, h.byPage[env.Key])

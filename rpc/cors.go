@@ -157,6 +157,8 @@ func (s *Server) methods(rest string) string {
 			return http.MethodGet
 		}
 		return http.MethodPost
+	case rest == "health":
+		return "GET, HEAD"
 	case strings.HasPrefix(rest, "download/"):
 		// Fetching a download consumes it: HEAD is not served.
 		return http.MethodGet

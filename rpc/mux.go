@@ -84,6 +84,12 @@ func (s *Server) muxMembers(httpID string, refs []muxRef) ([]reverse.MuxMember, 
 		if script.CheckAck(ref.ack) != nil {
 			return nil, Errorf(CodeInvalidArgument, "ack %d of session %q is beyond the last reverse call sent to the page", ref.ack, ref.id)
 		}
+		if held, err := s.hub.Hold(script); err != nil {
+			members = append(members, reverse.MuxMember{ID: ref.id, Ack: ref.ack, Reset: &reverse.Reset{Reason: s.hub.EndReason(ref.id, httpID)}})
+			continue
+		} else {
+			script = held
+		}
 		members = append(members, reverse.MuxMember{ID: ref.id, Session: script, Ack: ref.ack})
 	}
 	return members, nil

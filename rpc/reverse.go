@@ -27,6 +27,20 @@ func (s *Server) lookup(x *exchange) (*reverse.Session, *reverse.Reset, *Error) 
 	return sess, nil, nil
 }
 
+// hold moves the page's session to this server's hub for a connection it
+// holds (see reverse.Hub.Hold): a session another server of the cluster
+// held comes here. A session that ended meanwhile yields a reset.
+func (s *Server) hold(script *reverse.Session, x *exchange) (*reverse.Session, *reverse.Reset, *Error) {
+	held, err := s.hub.Hold(script)
+	switch {
+	case errors.Is(err, reverse.ErrNotFound):
+		return nil, &reverse.Reset{Reason: s.hub.EndReason(script.ID(), x.httpID)}, nil
+	case err != nil:
+		return nil, nil, NewError(CodeUnavailable, strings.TrimPrefix(err.Error(), "reverse: ")+"; try again")
+	}
+	return held, nil, nil
+}
+
 // sessionReply answers a request to open a script session.
 type sessionReply struct {
 	Session string `json:"session"`
@@ -126,8 +140,15 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, x *exchange) 
 		return
 	}
 	script := s.liveSession(w, x)
+	if script == nil {
+		return
+	}
+	script, reset, err := s.hold(script, x)
 	switch {
-	case script == nil:
+	case err != nil:
+		s.refuse(w, err)
+	case reset != nil:
+		writeJSON(w, http.StatusOK, reverse.Delivery{Reset: reset})
 	case x.req.Wait != nil && !*x.req.Wait:
 		s.hub.ServePoll(w, script, x.req.Ack)
 	default:
@@ -196,6 +217,9 @@ func (s *Server) heldSession(w http.ResponseWriter, r *http.Request, ackText, ac
 		return nil, nil, nil, false
 	}
 	script, reset, err := s.lookup(x)
+	if err == nil && script != nil {
+		script, reset, err = s.hold(script, x)
+	}
 	if err != nil {
 		fail(err)
 		return nil, nil, nil, false

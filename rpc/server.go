@@ -145,6 +145,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
+	if rest == "health" {
+		s.serveHealth(w)
+		return
+	}
 	if id, ok := strings.CutPrefix(rest, "download/"); ok && r.Method == http.MethodGet {
 		s.serveDownload(w, r, id)
 		return

@@ -1,0 +1,395 @@
+package backplanetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-go/parley/reverse"
+)
+
+// RunCluster runs hubs on the bus that connect reaches, one connection
+// each as separate processes would have, and checks what a cluster
+// promises its pages: any hub serves any page's request, a page's session
+// moves to whichever hub holds its connection, and a page whose hub died
+// runs every call once, in order, after another hub took it over.
+func RunCluster(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	t.Run("FarSessions", func(t *testing.T) { testFarSessions(t, connect) })
+	t.Run("Moves", func(t *testing.T) { testMoves(t, connect) })
+	t.Run("Takeover", func(t *testing.T) { testTakeover(t, connect) })
+	t.Run("Invoke", func(t *testing.T) { testInvoke(t, connect) })
+}
+
+// mortal is one process's connection to the bus, which the suite can cut
+// as a process that dies would: from then on its hub neither hears nor
+// says anything.
+type mortal struct {
+	reverse.Backplane
+	dead atomic.Bool
+	mu   sync.Mutex
+	out  func()
+}
+
+var errDead = errors.New("the process died")
+
+func (m *mortal) Subscribe(id string, deliver func(uint64, reverse.Envelope), direct func(reverse.Envelope)) (func(), error) {
+	leave, err := m.Backplane.Subscribe(id,
+		func(pos uint64, env reverse.Envelope) {
+			if !m.dead.Load() {
+				deliver(pos, env)
+			}
+		},
+		func(env reverse.Envelope) {
+			if !m.dead.Load() {
+				direct(env)
+			}
+		})
+	m.mu.Lock()
+	m.out = leave
+	m.mu.Unlock()
+	return leave, err
+}
+
+func (m *mortal) Publish(env reverse.Envelope) (uint64, error) {
+	if m.dead.Load() {
+		return 0, errDead
+	}
+	return m.Backplane.Publish(env)
+}
+
+func (m *mortal) Send(id string, env reverse.Envelope) error {
+	if m.dead.Load() {
+		return errDead
+	}
+	return m.Backplane.Send(id, env)
+}
+
+func (m *mortal) Save(key string, value []byte) error {
+	if m.dead.Load() {
+		return errDead
+	}
+	return m.Backplane.Save(key, value)
+}
+
+func (m *mortal) Delete(key string) error {
+	if m.dead.Load() {
+		return errDead
+	}
+	return m.Backplane.Delete(key)
+}
+
+// kill cuts the hub off as SIGKILL would, and takes it off the members as
+// the bus would once it noticed.
+func (m *mortal) kill() {
+	m.dead.Store(true)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.out()
+}
+
+// hubs starts n hubs, each on its own connection.
+func hubs(t *testing.T, connect func(t *testing.T) reverse.Backplane, n int) ([]*reverse.Hub, []*mortal) {
+	t.Helper()
+	var hs []*reverse.Hub
+	var ms []*mortal
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for range n {
+		m := &mortal{Backplane: connect(t)}
+		h := reverse.NewHub(reverse.WithBackplane(m), reverse.WithLogger(quiet))
+		t.Cleanup(h.Close)
+		hs = append(hs, h)
+		ms = append(ms, m)
+	}
+	return hs, ms
+}
+
+// page is a page as the runtime is: it runs each message once, in order,
+// and acknowledges what it ran.
+type page struct {
+	id, browser string
+	ack         uint64
+	ran         []string
+}
+
+// message is a reverse call as a page decodes it.
+type message struct {
+	Seq    uint64            `json:"seq"`
+	Fn     string            `json:"fn"`
+	Args   []json.RawMessage `json:"args"`
+	Invoke string            `json:"invoke"`
+}
+
+// poll takes what hub h has for the page, as a held request there does.
+func (p *page) poll(t *testing.T, h *reverse.Hub) []message {
+	t.Helper()
+	view, err := h.Lookup(p.id, p.browser)
+	if err != nil {
+		t.Fatalf("looking the page up: %v", err)
+	}
+	s, err := h.Hold(view)
+	if err != nil {
+		t.Fatalf("holding the page's session: %v", err)
+	}
+	d := s.Pending(p.ack)
+	if d.Reset != nil {
+		t.Fatalf("the page's session was reset: %s", d.Reset.Reason)
+	}
+	raw, err := json.Marshal(d.Messages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []message
+	if err := json.Unmarshal(raw, &ms); err != nil {
+		t.Fatal(err)
+	}
+	var fresh []message
+	for _, m := range ms {
+		if m.Seq <= p.ack {
+			continue // sent again: the page skips it
+		}
+		if m.Seq != p.ack+1 {
+			t.Fatalf("gap: message %d after %d", m.Seq, p.ack)
+		}
+		p.ack = m.Seq
+		var arg string
+		if len(m.Args) > 0 && json.Unmarshal(m.Args[0], &arg) == nil {
+			p.ran = append(p.ran, arg)
+		}
+		fresh = append(fresh, m)
+	}
+	return fresh
+}
+
+// waitRan polls hub h until the page ran n calls.
+func (p *page) waitRan(t *testing.T, h *reverse.Hub, n int) {
+	t.Helper()
+	deadline := time.Now().Add(hang)
+	for len(p.ran) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page ran %d calls, not %d: %q", len(p.ran), n, p.ran)
+		}
+		p.poll(t, h)
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func equal(t *testing.T, what string, want, got []string) {
+	t.Helper()
+	if fmt.Sprint(want) != fmt.Sprint(got) {
+		t.Fatalf("%s: want %q, got %q", what, want, got)
+	}
+}
+
+func testFarSessions(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, _ := hubs(t, connect, 2)
+	a, b := hs[0], hs[1]
+	s, err := a.Open("/room", "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Join("g")
+	if err := a.SetUser("browser", "ann"); err != nil {
+		t.Fatal(err)
+	}
+	view := waitFor(t, "the session known to the other hub", func() (*reverse.Session, bool) {
+		v, err := b.Lookup(s.ID(), "browser")
+		return v, err == nil && v.User() == "ann" && len(v.Groups()) == 1
+	})
+	if _, err := b.Lookup(s.ID(), "someone else"); !errors.Is(err, reverse.ErrForeignSession) {
+		t.Fatalf("another browser's lookup: %v, want ErrForeignSession", err)
+	}
+	view.Join("h")
+	waitFor(t, "the holder learning of a join made elsewhere", func() (bool, bool) { return true, len(s.Groups()) == 2 })
+	if err := b.Group("h").Call("f", "to h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.User("ann").Call("f", "to ann"); err != nil {
+		t.Fatal(err)
+	}
+	p := &page{id: s.ID(), browser: "browser"}
+	p.waitRan(t, a, 2)
+	equal(t, "calls from the other hub", []string{"to h", "to ann"}, p.ran)
+
+	ended := make(chan string, 2)
+	a.OnSessionEnd(func(_ *reverse.Session, reason string) { ended <- reason })
+	b.OnSessionEnd(func(_ *reverse.Session, reason string) { ended <- reason })
+	view.Close()
+	select {
+	case reason := <-ended:
+		if reason != reverse.ReasonClosed {
+			t.Fatalf("ended with %q", reason)
+		}
+	case <-time.After(hang):
+		t.Fatal("closing on another hub did not end the session")
+	}
+	waitFor(t, "every hub forgetting the session", func() (bool, bool) {
+		_, err := b.Lookup(s.ID(), "browser")
+		return true, errors.Is(err, reverse.ErrNotFound)
+	})
+	select {
+	case reason := <-ended:
+		t.Fatalf("OnSessionEnd ran twice (%s)", reason)
+	case <-time.After(settle):
+	}
+}
+
+// testMoves moves one page's session between three hubs at random, as a
+// balancer without sticky sessions sends its polls, while all three call
+// it and change its groups: the page runs every call once, in one order.
+func testMoves(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, _ := hubs(t, connect, 3)
+	s, err := hs[0].Open("/p", "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &page{id: s.ID(), browser: "browser"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want []string
+	in := false
+	for i := range 300 {
+		h := hs[rng.IntN(3)]
+		arg := fmt.Sprint(i)
+		switch rng.IntN(5) {
+		case 0:
+			p.poll(t, h)
+		case 1:
+			view, err := h.Lookup(p.id, p.browser)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in {
+				view.Leave("g")
+			} else {
+				view.Join("g")
+			}
+			in = !in
+		case 2:
+			if err := h.Group("g").Call("f", arg); err != nil {
+				t.Fatal(err)
+			}
+			if in {
+				want = append(want, arg)
+			}
+		default:
+			if err := h.Page("/p").Call("f", arg); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, arg)
+		}
+	}
+	p.waitRan(t, hs[0], len(want))
+	equal(t, "what the page ran", want, p.ran)
+}
+
+// testTakeover kills the hub holding a page; another takes the page over,
+// rebuilding its session from the log, twice over.
+func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, ms := hubs(t, connect, 3)
+	a, b, c := hs[0], hs[1], hs[2]
+	s, err := a.Open("/p", "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &page{id: s.ID(), browser: "browser"}
+	var want []string
+	call := func(target reverse.Target, arg string, reaches bool) {
+		t.Helper()
+		if err := target.Call("f", arg); err != nil {
+			t.Fatal(err)
+		}
+		if reaches {
+			want = append(want, arg)
+		}
+	}
+	call(b.Page("/p"), "1", true)
+	p.waitRan(t, a, 1)
+	call(c.Group("g"), "2", false)
+	s.Join("g")
+	call(c.Group("g"), "3", true)
+	call(b.Session(p.id), "4", true)
+	// Wait until every hub read the calls, as a page's next poll would.
+	waitFor(t, "the calls in the holder's outbox", func() (bool, bool) { return true, len(s.Pending(p.ack).Messages) == 2 })
+	ms[0].kill()
+	call(c.Page("/p"), "5", true)
+	p.waitRan(t, b, len(want))
+	equal(t, "rebuilt from the open entry", want, p.ran)
+
+	view, err := c.Lookup(p.id, "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view.Leave("g")
+	call(c.Group("g"), "6", false)
+	call(c.All(), "7", true)
+	held, err := b.Hold(view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the calls in the holder's outbox", func() (bool, bool) { return true, len(held.Pending(p.ack).Messages) == 1 })
+	ms[1].kill()
+	p.waitRan(t, c, len(want))
+	equal(t, "rebuilt from the checkpoint", want, p.ran)
+}
+
+// testInvoke invokes pages held by two hubs and gathers both answers, one
+// given on a hub that does not hold its page.
+func testInvoke(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, _ := hubs(t, connect, 2)
+	a := hs[0]
+	var pages []*page
+	for i, h := range hs {
+		s, err := h.Open("/room", fmt.Sprint("browser", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, &page{id: s.ID(), browser: s.HTTPSession()})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	done := make(chan []reverse.Reply, 1)
+	go func() {
+		r, err := a.Page("/room").Invoke(ctx, "ask")
+		if err != nil {
+			r = []reverse.Reply{{Err: err}}
+		}
+		done <- r
+	}()
+	for i, p := range pages {
+		holder := hs[i]
+		var m message
+		waitFor(t, "the invocation", func() (bool, bool) {
+			for _, x := range p.poll(t, holder) {
+				if x.Invoke != "" {
+					m = x
+					return true, true
+				}
+			}
+			return false, false
+		})
+		// The page answers through the other hub.
+		view, err := hs[1-i].Lookup(p.id, p.browser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := view.Answer(m.Invoke, json.RawMessage(fmt.Sprint(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replies := <-done
+	if len(replies) != 2 {
+		t.Fatalf("replies: %+v", replies)
+	}
+	for _, r := range replies {
+		if r.Err != nil {
+			t.Fatalf("reply of %s: %v", r.Session, r.Err)
+		}
+	}
+}

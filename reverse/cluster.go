@@ -1,0 +1,919 @@
+package reverse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A hub shares its sessions with the other hubs of its backplane. Every
+// session is held by one hub at each position of the log, its holder: the
+// hub that keeps its outbox, numbers its messages and holds its page's
+// connection. The other hubs keep a small record of it (farSession), so
+// that any hub can serve any request of any page:
+//
+//   - a request that holds a connection (poll, long-poll, SSE, WebSocket)
+//     moves the session to the hub that received it (Hub.Hold): the hub
+//     appends a "move" entry to the log, and at that position the former
+//     holder stops delivering to the session and mails it its state
+//     (snapshot), while the new one starts;
+//   - any other request (a call, an ack, an answer, a subscription) is
+//     served on a far session: what changes the session goes through the
+//     log or to its holder by mail.
+//
+// When the former holder cannot mail the state, because it died, the new
+// one rebuilds it: from the session's last checkpoint (a record every hub
+// can load) or its "open" entry, it replays the log up to the move, which
+// gives the same messages with the same numbers, since every hub decides
+// which pages a call reaches from the log alone.
+
+// Kinds of log entries that change a session, and of mail between hubs.
+const (
+	kindOpen   = "open"   // Key: session id; Body: the sessionRecord
+	kindEnd    = "end"    // Key: session id; Ended: the reason
+	kindJoin   = "join"   // Key: session id; IDs: the group
+	kindLeave  = "leave"  // Key: session id; IDs: the group
+	kindSub    = "sub"    // Key: session id; IDs: the pattern
+	kindUnsub  = "unsub"  // Key: session id; IDs: the pattern
+	kindMove   = "move"   // Key: session id; Origin: the new holder
+	kindRotate = "rotate" // Key: the former browser id; IDs: the new one and the caller's session
+	kindHello  = "hello"  // a hub joined: it learns where in the log it starts
+
+	kindSnapshot = "snapshot" // mail: Key: session id; At: the move; Body: the snapshot
+	kindAck      = "ack"      // mail: Key: session id; Body: the ack
+	kindAnswer   = "answer"   // mail: Key: session id; Invoke, Body or Error: the page's answer
+)
+
+// ReasonUnavailable: the backplane lost entries of its log, or the session
+// could not be rebuilt from it, so the page may have missed calls.
+const ReasonUnavailable = "unavailable"
+
+// ErrMoved: the session moved on to another hub while this one was taking
+// it over; the request that asked for it is answered with nothing.
+var ErrMoved = errors.New("reverse: the script session moved to another hub")
+
+// ErrUnavailable: the hub cannot reach its backplane, so it takes no new
+// pages.
+var ErrUnavailable = errors.New("reverse: the backplane is unreachable")
+
+// handoffWait is how long a hub taking a session over waits for the former
+// holder's state before it rebuilds the state from the log.
+const handoffWait = 2 * time.Second
+
+// sessionRecord is what every hub knows of a session from its "open" entry
+// and the changes after it, and what a snapshot carries.
+type sessionRecord struct {
+	At      uint64   `json:"at"` // the log position the state is at
+	Page    string   `json:"page"`
+	Browser string   `json:"browser"`
+	User    string   `json:"user,omitempty"`
+	Groups  []string `json:"groups,omitempty"`
+	Subs    []string `json:"subs,omitempty"`
+	// The outbox, for a snapshot or a checkpoint.
+	LastSeq uint64          `json:"lastSeq,omitempty"`
+	Acked   uint64          `json:"acked,omitempty"`
+	Msgs    []recordMessage `json:"msgs,omitempty"`
+	Pending [][2]string     `json:"pending,omitempty"` // invocation id, origin
+	Ended   string          `json:"ended,omitempty"`
+}
+
+// recordMessage is an outbox message in a record: Body is {"fn":…}.
+type recordMessage struct {
+	Seq  uint64          `json:"seq"`
+	Body json.RawMessage `json:"body"`
+}
+
+// farSession is what a hub knows of a session another hub holds. Guarded
+// by the hub's mu.
+type farSession struct {
+	holder   string
+	orphaned time.Time     // when its holder was first seen gone
+	base     sessionRecord // the state at its "open" entry
+	browser  string
+	user     string
+	groups   map[string]struct{}
+	subs     map[string]struct{}
+}
+
+// logEntry is an entry of the log, kept while a session is taken over.
+type logEntry struct {
+	pos uint64
+	env Envelope
+}
+
+// takeover is a session this hub is taking over. Guarded by the hub's mu.
+type takeover struct {
+	id     string
+	from   string        // the former holder, once known
+	record sessionRecord // the session as this hub knew it at the move
+	at     uint64        // the move's position; 0 until read from the log
+	moved  chan struct{} // closed when the move is read, or known to fail
+	snap   chan []byte   // the former holder's snapshot
+	after  []logEntry    // entries read after the move
+	next   string        // a hub the session moved on to before it arrived
+	nextAt uint64        // that move's position
+	done   chan struct{} // closed when s and err are set
+	s      *Session
+	err    error
+	gone   bool // the move named a session this hub does not know
+}
+
+// setPosLocked records that the log entry at pos is applied, and keeps it
+// for the sessions being taken over. Called with h.mu held.
+func (h *Hub) setPosLocked(pos uint64, env *Envelope) {
+	h.pos.Store(pos)
+	for _, t := range h.takeovers {
+		if t.at != 0 {
+			t.after = append(t.after, logEntry{pos, *env})
+		}
+	}
+}
+
+// checkPos reports whether the entry at pos follows the last one applied,
+// and ends the sessions this hub holds when entries were lost.
+func (h *Hub) checkPos(pos uint64) {
+	last := h.pos.Load()
+	if last == 0 || pos == last+1 {
+		return
+	}
+	h.log.Error("parley: the backplane lost log entries; the pages held here are told they missed calls", "last", last, "next", pos)
+	for _, s := range h.sessions() {
+		h.end(s, ReasonUnavailable)
+	}
+}
+
+// change publishes a change of a session and waits until this hub applied
+// it, so that whoever made it reads it back.
+func (h *Hub) change(env Envelope) error {
+	env.Origin = h.id
+	pos, err := h.bp.Publish(env)
+	if err != nil {
+		return err
+	}
+	h.waitApplied(pos)
+	return nil
+}
+
+// announce publishes a change this hub already made to a session it holds,
+// with the position it took effect after. Deliveries of the backplane may
+// call it: it does not wait.
+func (h *Hub) announce(env Envelope) {
+	env.Origin = h.id
+	if _, err := h.bp.Publish(env); err != nil {
+		h.log.Error("parley: backplane refused a session change", "kind", env.Kind, "err", err)
+	}
+}
+
+// waitApplied waits until this hub applied the log entry at pos, or the
+// hub closed.
+func (h *Hub) waitApplied(pos uint64) {
+	if h.pos.Load() >= pos {
+		return
+	}
+	h.appliedMu.Lock()
+	defer h.appliedMu.Unlock()
+	for h.pos.Load() < pos {
+		select {
+		case <-h.stop:
+			return
+		default:
+		}
+		h.applied.Wait()
+	}
+}
+
+// receive applies an entry of the log.
+func (h *Hub) receive(pos uint64, env Envelope) {
+	h.checkPos(pos)
+	switch env.Kind {
+	case kindBind:
+		var user string
+		if err := json.Unmarshal(env.Body, &user); err != nil {
+			h.log.Error("parley: malformed user binding dropped", "origin", env.Origin)
+			h.skip(pos, &env)
+			break
+		}
+		h.bindUser(pos, &env, user)
+	case kindOpen, kindEnd, kindJoin, kindLeave, kindSub, kindUnsub, kindMove, kindRotate:
+		h.applyChange(pos, &env)
+	case kindHello:
+		h.skip(pos, &env)
+	default:
+		h.stats.received(&env, h.now())
+		h.deliverLocal(pos, env)
+	}
+	h.appliedMu.Lock()
+	h.applied.Broadcast()
+	h.appliedMu.Unlock()
+}
+
+// skip records an entry that changes nothing here as applied.
+func (h *Hub) skip(pos uint64, env *Envelope) {
+	h.mu.Lock()
+	h.setPosLocked(pos, env)
+	h.mu.Unlock()
+}
+
+// mail handles an envelope another hub sent to this one alone.
+func (h *Hub) mail(env Envelope) {
+	switch env.Kind {
+	case kindReached:
+		h.invocations.reached(env)
+	case kindResult:
+		h.invocations.result(env)
+	case kindSnapshot:
+		h.mu.RLock()
+		t := h.takeovers[env.Key]
+		h.mu.RUnlock()
+		// The snapshot may come before this hub reads the move itself.
+		if t != nil {
+			select {
+			case t.snap <- env.Body:
+			default:
+			}
+		}
+	case kindAck:
+		if s := h.local(env.Key); s != nil {
+			if seq, err := strconv.ParseUint(string(env.Body), 10, 64); err == nil {
+				s.Ack(seq)
+			}
+		}
+	case kindAnswer:
+		if s := h.local(env.Key); s != nil {
+			_ = s.Answer(env.Invoke, env.Body, env.Error) // an unknown invocation was answered already
+		}
+	}
+}
+
+// mailHolder sends env to the hub that holds the far session s. A session
+// on its way to this hub gets it once it arrives.
+func (h *Hub) mailHolder(s *Session, env Envelope) {
+	h.mu.RLock()
+	holder := s.far.holder
+	if h.byID[s.id] != nil {
+		holder = h.id
+	}
+	h.mu.RUnlock()
+	env.Origin = h.id
+	if err := h.bp.Send(holder, env); err != nil {
+		h.log.Warn("parley: mail to a session's hub not sent", "kind", env.Kind, "err", err)
+	}
+}
+
+// Err returns nil while the hub takes new pages, and why not otherwise:
+// it is shutting down (ErrShuttingDown), or it cannot reach its backplane
+// (ErrUnavailable). A health check reports it.
+func (h *Hub) Err() error {
+	if h.drain.on.Load() {
+		return ErrShuttingDown
+	}
+	if err := h.bp.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// shared reports whether the hub's sessions outlive it: its backplane is
+// another process's, or other hubs share it, so that its pages can come
+// back to another hub, or to this one restarted.
+func (h *Hub) shared() bool {
+	if _, mem := h.bp.(*MemoryBackplane); !mem {
+		return true
+	}
+	ids, err := h.bp.Members()
+	return err == nil && len(ids) > 1
+}
+
+// leave takes the hub off a shared backplane without ending its sessions:
+// it saves a checkpoint of each, from which the hub their page comes back
+// to rebuilds it.
+func (h *Hub) leave() {
+	at := h.pos.Load()
+	all := h.sessions()
+	work := make(chan *Session)
+	var wg sync.WaitGroup
+	for range min(len(all), 16) {
+		wg.Go(func() {
+			for s := range work {
+				h.checkpoint(s, at)
+			}
+		})
+	}
+	for _, s := range all {
+		work <- s
+	}
+	close(work)
+	wg.Wait()
+}
+
+// expireOrphans ends the sessions whose hub left the backplane without
+// ending them, a process that died, and whose page has not come back to
+// another hub within the session timeout. The first hub of the members
+// does it, once for the backplane, and runs its OnSessionEnd listeners.
+func (h *Hub) expireOrphans() {
+	h.mu.RLock()
+	n := len(h.far)
+	h.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	members, err := h.bp.Members()
+	if err != nil || len(members) == 0 || slices.Min(members) != h.id {
+		return
+	}
+	now := h.now()
+	var gone []*Session
+	h.mu.Lock()
+	for id, f := range h.far {
+		switch {
+		case slices.Contains(members, f.holder):
+			f.orphaned = time.Time{}
+		case f.orphaned.IsZero():
+			f.orphaned = now
+		case now.Sub(f.orphaned) > h.timeout:
+			gone = append(gone, &Session{id: id, page: f.base.Page, httpSession: f.browser, hub: h, far: f})
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range gone {
+		if err := h.change(Envelope{Kind: kindEnd, Key: s.id, Ended: ReasonExpired}); err != nil {
+			return
+		}
+		h.graves.add(s.id, s.httpSession, ReasonExpired, now)
+		h.forgetCheckpoint(s.id)
+		h.listeners.ended(s, ReasonExpired)
+		s.ev.run()
+	}
+}
+
+// local returns the session id if this hub holds it.
+func (h *Hub) local(id string) *Session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.byID[id]
+}
+
+// applyChange applies an entry that changes a session: to the session if
+// this hub holds it, and to this hub's record of it otherwise.
+func (h *Hub) applyChange(pos uint64, env *Envelope) {
+	var endNow *Session
+	var handOff *Session
+	h.mu.Lock()
+	id := env.Key
+	s, far := h.byID[id], h.far[id]
+	mine := env.Origin == h.id
+	switch env.Kind {
+	case kindOpen:
+		if !mine {
+			var rec sessionRecord
+			if json.Unmarshal(env.Body, &rec) == nil {
+				rec.At = env.At
+				h.far[id] = &farSession{holder: env.Origin, base: rec, browser: rec.Browser, user: rec.User}
+			}
+		}
+	case kindEnd:
+		delete(h.far, id)
+		if s != nil && !mine {
+			endNow = s
+		}
+		if t := h.takeovers[id]; t != nil && t.at == 0 {
+			t.gone = true
+		}
+	case kindJoin, kindLeave, kindSub, kindUnsub:
+		name := ""
+		if len(env.IDs) == 1 {
+			name = env.IDs[0]
+		}
+		if s != nil {
+			h.changeLocked(s, env.Kind, name)
+		}
+		if far != nil {
+			far.change(env.Kind, name)
+		}
+	case kindRotate:
+		if !mine && len(env.IDs) == 2 {
+			h.rotateLocked(id, env.IDs[0], h.byID[env.IDs[1]])
+			if f := h.far[env.IDs[1]]; f != nil && f.browser == id {
+				f.browser = env.IDs[0]
+			}
+		}
+	case kindMove:
+		switch {
+		case mine:
+			t := h.takeovers[id]
+			if t == nil {
+				break
+			}
+			if s != nil || far == nil {
+				t.gone = true
+			} else {
+				t.from, t.record = far.holder, far.record()
+				t.at = pos
+			}
+			close(t.moved)
+		case s != nil:
+			h.detachLocked(s)
+			h.far[id] = farOf(s, env.Origin)
+			handOff = s
+		default:
+			if t := h.takeovers[id]; t != nil && t.at != 0 && t.next == "" {
+				t.next, t.nextAt = env.Origin, pos
+			}
+			if far != nil {
+				far.holder = env.Origin
+			}
+		}
+	}
+	h.setPosLocked(pos, env)
+	h.mu.Unlock()
+	if handOff != nil {
+		h.handOff(handOff, env.Origin, pos)
+	}
+	if endNow != nil {
+		h.endQuietly(endNow, env.Ended)
+	}
+}
+
+// record returns what the hub knows of the far session at the position
+// it is at: its state at its "open" entry, with where it is now.
+func (f *farSession) record() sessionRecord {
+	rec := f.base
+	rec.Browser, rec.User = f.browser, f.user
+	return rec
+}
+
+// change applies a membership change to the record of a far session.
+func (f *farSession) change(kind, name string) {
+	switch kind {
+	case kindJoin:
+		f.groups = addKey(f.groups, name)
+	case kindLeave:
+		delete(f.groups, name)
+	case kindSub:
+		f.subs = addKey(f.subs, name)
+	case kindUnsub:
+		delete(f.subs, name)
+	}
+}
+
+func addKey(set map[string]struct{}, k string) map[string]struct{} {
+	if set == nil {
+		set = map[string]struct{}{}
+	}
+	set[k] = struct{}{}
+	return set
+}
+
+// farOf is the record a hub keeps of s once it moved to holder.
+func farOf(s *Session, holder string) *farSession {
+	return &farSession{
+		holder:  holder,
+		base:    sessionRecord{At: s.x.openAt, Page: s.page, Browser: s.x.openBrowser, User: s.x.openUser},
+		browser: s.httpSession,
+		user:    s.x.user,
+		groups:  maps.Clone(s.x.groups),
+		subs:    maps.Clone(s.x.subs),
+	}
+}
+
+// changeLocked applies a membership change to s, which this hub holds.
+// Called with h.mu held.
+func (h *Hub) changeLocked(s *Session, kind, name string) {
+	switch kind {
+	case kindJoin:
+		s.x.groups = addKey(s.x.groups, name)
+		addIndex(h.byGroup, name, s)
+	case kindLeave:
+		delete(s.x.groups, name)
+		delIndex(h.byGroup, name, s)
+	case kindSub:
+		if len(s.x.subs) < h.limits.Subscriptions {
+			s.x.subs = addKey(s.x.subs, name)
+			h.topics.add(name, s)
+		}
+	case kindUnsub:
+		delete(s.x.subs, name)
+		h.topics.remove(name, s)
+	}
+}
+
+// detachLocked removes s, which moves to another hub, from this one: its
+// connection is let go without a word to the page, which is already
+// talking to the other hub. Called with h.mu held.
+func (h *Hub) detachLocked(s *Session) {
+	delete(h.byID, s.id)
+	delIndex(h.byPage, s.page, s)
+	delList(h.byHTTP, s.httpSession, s)
+	h.unindexLocked(s)
+	s.mu.Lock()
+	s.moved = true
+	s.comeBackLocked()
+	s.mu.Unlock()
+}
+
+// snapshotOf returns the state of s, detached at the log position at.
+func (h *Hub) snapshotOf(s *Session, at uint64) sessionRecord {
+	h.mu.RLock()
+	rec := sessionRecord{
+		At: at, Page: s.page, Browser: s.httpSession, User: s.x.user,
+		Groups: slices.Sorted(maps.Keys(s.x.groups)), Subs: slices.Sorted(maps.Keys(s.x.subs)),
+	}
+	h.mu.RUnlock()
+	s.mu.Lock()
+	rec.LastSeq, rec.Acked, rec.Ended = s.lastSeq, s.acked, s.ended
+	for _, m := range s.msgs {
+		rec.Msgs = append(rec.Msgs, recordMessage{Seq: m.Seq, Body: wrapBody(m.body)})
+	}
+	s.mu.Unlock()
+	s.x.mu.Lock()
+	for _, p := range s.x.pending {
+		rec.Pending = append(rec.Pending, [2]string{p.id, p.origin})
+	}
+	s.x.pending = nil
+	s.x.mu.Unlock()
+	return rec
+}
+
+// wrapBody turns a message body `"fn":…` back into the object {"fn":…}.
+func wrapBody(body []byte) json.RawMessage {
+	b := make([]byte, 0, len(body)+2)
+	b = append(b, '{')
+	b = append(b, body...)
+	return append(b, '}')
+}
+
+// handOff mails s's state at the move at to the hub it moved to.
+func (h *Hub) handOff(s *Session, to string, at uint64) {
+	h.mailRecord(s.id, to, h.snapshotOf(s, at))
+}
+
+// mailRecord sends rec, the state of session id at rec.At, to the hub to.
+func (h *Hub) mailRecord(id, to string, rec sessionRecord) {
+	body, err := json.Marshal(rec)
+	if err == nil {
+		err = h.bp.Send(to, Envelope{Kind: kindSnapshot, Key: id, At: rec.At, Origin: h.id, Body: body})
+	}
+	if err != nil {
+		h.log.Error("parley: a moved session's state was not sent; the new hub rebuilds it", "session", id, "err", err)
+	}
+}
+
+// Hold returns the session s as held by this hub, ready for a held
+// connection: s itself, or, when another hub of the backplane holds it, s
+// moved here. A request that holds a connection calls it. It fails with
+// ErrNotFound if the session ended meanwhile, ErrMoved if it moved on to
+// another hub before it arrived, and ErrUnavailable if it could not be
+// moved.
+func (h *Hub) Hold(s *Session) (*Session, error) {
+	if s.far == nil {
+		return s, nil
+	}
+	h.mu.Lock()
+	if local := h.byID[s.id]; local != nil {
+		h.mu.Unlock()
+		return local, nil
+	}
+	t := h.takeovers[s.id]
+	first := t == nil
+	if first {
+		t = &takeover{id: s.id, moved: make(chan struct{}), snap: make(chan []byte, 1), done: make(chan struct{})}
+		h.takeovers[s.id] = t
+	}
+	h.mu.Unlock()
+	if first {
+		h.take(t)
+	}
+	<-t.done
+	return t.s, t.err
+}
+
+// take moves the session of t to this hub: it appends the move to the log,
+// gets the state at the move from the former holder or the log, and
+// applies what the log said after the move.
+func (h *Hub) take(t *takeover) {
+	defer close(t.done)
+	defer func() {
+		h.mu.Lock()
+		delete(h.takeovers, t.id)
+		h.mu.Unlock()
+	}()
+	if _, err := h.bp.Publish(Envelope{Kind: kindMove, Key: t.id, Origin: h.id}); err != nil {
+		t.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return
+	}
+	select {
+	case <-t.moved:
+	case <-h.stop:
+		t.err = ErrNotFound
+		return
+	}
+	if t.gone {
+		t.err = ErrNotFound
+		return
+	}
+	rec, before, err := h.stateAtMove(t)
+	if err != nil {
+		h.log.Error("parley: a moved session could not be rebuilt; its page is told", "session", t.id, "err", err)
+		h.announce(Envelope{Kind: kindEnd, Key: t.id, Ended: ReasonUnavailable})
+		h.graves.add(t.id, t.record.Browser, ReasonUnavailable, h.now())
+		t.err = ErrNotFound
+		return
+	}
+	h.install(t, rec, before)
+}
+
+// stateAtMove returns the session's state at the move: the former
+// holder's snapshot, or else its last checkpoint or its "open" entry with
+// the log entries from there up to the move.
+func (h *Hub) stateAtMove(t *takeover) (sessionRecord, []logEntry, error) {
+	var rec sessionRecord
+	wait := time.NewTimer(handoffWait)
+	defer wait.Stop()
+	if !h.isMember(t.from) {
+		wait.Reset(0)
+	}
+	select {
+	case body := <-t.snap:
+		if err := json.Unmarshal(body, &rec); err == nil && rec.At == t.at {
+			return rec, nil, nil
+		}
+	case <-wait.C:
+	case <-h.stop:
+		return rec, nil, ErrNotFound
+	}
+	rec = t.record
+	if raw, err := h.bp.Load(checkpointKey(t.id)); err == nil {
+		var saved sessionRecord
+		if json.Unmarshal(raw, &saved) == nil && saved.At >= rec.At && saved.At < t.at {
+			rec = saved
+		}
+	}
+	var before []logEntry
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := h.bp.Replay(ctx, rec.At+1, t.at-1, func(pos uint64, env Envelope) error {
+		before = append(before, logEntry{pos, env})
+		return nil
+	})
+	return rec, before, err
+}
+
+// isMember reports whether the hub id is on the backplane.
+func (h *Hub) isMember(id string) bool {
+	ids, err := h.bp.Members()
+	return err == nil && slices.Contains(ids, id)
+}
+
+// checkpointKey is the key of a session's checkpoint record.
+func checkpointKey(id string) string { return "s." + id }
+
+// install makes the session of t one of this hub's: rec is its state at
+// position rec.At, before the entries between that and the move, and
+// t.after the entries the hub read after the move, which it applies while
+// it blocks the log.
+func (h *Hub) install(t *takeover, rec sessionRecord, before []logEntry) {
+	s := &Session{id: t.id, page: rec.Page, httpSession: rec.Browser, hub: h, lastSeen: stampOf(h.now())}
+	s.x.openAt, s.x.openBrowser, s.x.openUser = t.record.At, t.record.Browser, t.record.User
+	r := replayer{h: h, s: s, rec: rec}
+	r.start()
+	for _, e := range before {
+		r.apply(e, false)
+	}
+	h.mu.Lock()
+	// The entries after the move, with every hub's log paused here.
+	after := t.after
+	t.after = nil
+	stop := ^uint64(0)
+	if t.next != "" {
+		stop = t.nextAt
+	}
+	for _, e := range after {
+		if e.pos >= stop {
+			break
+		}
+		r.apply(e, true)
+	}
+	if t.next != "" {
+		h.mu.Unlock()
+		r.finish()
+		h.mailRecord(t.id, t.next, h.snapshotOf(s, t.nextAt))
+		t.err = ErrMoved
+		return
+	}
+	r.finish()
+	if s.ended != "" {
+		h.mu.Unlock()
+		t.err = ErrNotFound
+		return
+	}
+	delete(h.far, t.id)
+	h.byID[s.id] = s
+	addIndex(h.byPage, s.page, s)
+	addList(h.byHTTP, s.httpSession, s)
+	if s.x.user != "" {
+		addIndex(h.byUser, s.x.user, s)
+	}
+	for g := range s.x.groups {
+		addIndex(h.byGroup, g, s)
+	}
+	for p := range s.x.subs {
+		h.topics.add(p, s)
+	}
+	at := h.pos.Load()
+	h.mu.Unlock()
+	t.s = s
+	h.reportReached(r.reached)
+	h.goSafely("a session checkpoint", func() { h.checkpoint(s, at) })
+}
+
+// checkpoint saves s's state at the log position at, from which a hub
+// that takes it over rebuilds it if this one dies.
+func (h *Hub) checkpoint(s *Session, at uint64) {
+	body, err := json.Marshal(h.stateOf(s, at))
+	if err == nil {
+		err = h.bp.Save(checkpointKey(s.id), body)
+	}
+	if err == nil {
+		s.x.saved.Store(true)
+	}
+	if err != nil {
+		h.log.Warn("parley: session checkpoint not saved", "session", s.id, "err", err)
+	}
+}
+
+// forgetCheckpoint deletes the checkpoint of the ended session id.
+func (h *Hub) forgetCheckpoint(id string) {
+	if err := h.bp.Delete(checkpointKey(id)); err != nil {
+		h.log.Warn("parley: an ended session's checkpoint was not deleted", "session", id, "err", err)
+	}
+}
+
+// stateOf is snapshotOf without taking the session's pending invocations.
+func (h *Hub) stateOf(s *Session, at uint64) sessionRecord {
+	s.x.mu.Lock()
+	pending := slices.Clone(s.x.pending)
+	s.x.mu.Unlock()
+	rec := h.snapshotOf(s, at)
+	s.x.mu.Lock()
+	s.x.pending = append(pending, s.x.pending...)
+	s.x.mu.Unlock()
+	return rec
+}
+
+// replayer rebuilds a session from a record and the log entries after it,
+// deciding which calls reach it the way the hub's indexes do.
+type replayer struct {
+	h       *Hub
+	s       *Session
+	rec     sessionRecord
+	reached map[string][]string // "origin invocation" → the ids this hub reports reached
+}
+
+// start loads the record into the session.
+func (r *replayer) start() {
+	s, rec := r.s, r.rec
+	s.x.user = rec.User
+	for _, g := range rec.Groups {
+		s.x.groups = addKey(s.x.groups, g)
+	}
+	for _, p := range rec.Subs {
+		s.x.subs = addKey(s.x.subs, p)
+	}
+	s.lastSeq, s.acked, s.ended = rec.LastSeq, rec.Acked, rec.Ended
+	for _, m := range rec.Msgs {
+		if body, ok := messageBody(m.Body); ok {
+			s.msgs = append(s.msgs, Message{Seq: m.Seq, body: body})
+			s.bytes += len(body)
+		}
+	}
+	for _, p := range rec.Pending {
+		s.x.pending = append(s.x.pending, pendingInvocation{id: p[0], origin: p[1]})
+	}
+}
+
+// apply applies one log entry to the session. report says whether this
+// hub reports the invocations it reaches (entries after the move, which
+// the former holder never saw as the session's).
+func (r *replayer) apply(e logEntry, report bool) {
+	s, env := r.s, e.env
+	if s.ended != "" {
+		return
+	}
+	switch env.Kind {
+	case kindEnd:
+		if env.Key == s.id {
+			s.ended = env.Ended
+		}
+	case kindJoin, kindLeave, kindSub, kindUnsub:
+		if env.Key == s.id && len(env.IDs) == 1 {
+			r.change(env.Kind, env.IDs[0])
+		}
+	case kindBind:
+		var user string
+		if env.Key == s.httpSession && json.Unmarshal(env.Body, &user) == nil {
+			s.x.user = user
+		}
+	case kindRotate:
+		if len(env.IDs) == 2 && env.IDs[1] == s.id && s.httpSession == env.Key {
+			s.httpSession = env.IDs[0]
+		}
+	case kindOpen, kindMove, kindReached, kindResult:
+	default:
+		if !r.reaches(env) {
+			return
+		}
+		body, ok := messageBody(env.Body)
+		if !ok {
+			return
+		}
+		if env.Invoke != "" {
+			s.x.pending = append(s.x.pending, pendingInvocation{id: env.Invoke, origin: env.Origin})
+			if report {
+				if r.reached == nil {
+					r.reached = map[string][]string{}
+				}
+				key := env.Origin + " " + env.Invoke
+				r.reached[key] = append(r.reached[key], s.id)
+			}
+		}
+		lim := r.h.limits
+		if len(s.msgs)+1 > lim.OutboxMessages || s.bytes+len(body) > lim.OutboxBytes {
+			s.ended = ReasonOverflow
+			return
+		}
+		s.lastSeq++
+		s.msgs = append(s.msgs, Message{Seq: s.lastSeq, body: body})
+		s.bytes += len(body)
+	}
+}
+
+// change applies a membership change to the session being rebuilt.
+func (r *replayer) change(kind, name string) {
+	x := &r.s.x
+	switch kind {
+	case kindJoin:
+		x.groups = addKey(x.groups, name)
+	case kindLeave:
+		delete(x.groups, name)
+	case kindSub:
+		if len(x.subs) < r.h.limits.Subscriptions {
+			x.subs = addKey(x.subs, name)
+		}
+	case kindUnsub:
+		delete(x.subs, name)
+	}
+}
+
+// reaches reports whether the call env reaches the session, as the
+// indexes of deliverLocal decide it.
+func (r *replayer) reaches(env Envelope) bool {
+	s := r.s
+	switch env.Kind {
+	case kindPage:
+		return env.Key == s.page
+	case kindSession:
+		return env.Key == s.id
+	case kindBrowser:
+		return env.Key == s.httpSession
+	case kindUser:
+		return s.x.user != "" && env.Key == s.x.user
+	case kindGroup:
+		_, ok := s.x.groups[env.Key]
+		return ok
+	case kindAll:
+		return true
+	case kindSessions:
+		return slices.Contains(env.IDs, s.id)
+	case kindTopic:
+		ix := newTopicIndex()
+		for p := range s.x.subs {
+			ix.add(p, s)
+		}
+		found := false
+		ix.match(env.Key, func(*Session) { found = true })
+		return found
+	}
+	return false
+}
+
+// finish records what the rebuilt session has handed to its page: every
+// message may have been, by the former holder.
+func (r *replayer) finish() {
+	r.s.sent = r.s.lastSeq
+}
+
+// reportReached tells the invoking hubs which sessions their invocations
+// reached here after a move.
+func (h *Hub) reportReached(reached map[string][]string) {
+	for key, ids := range reached {
+		origin, invoke, _ := strings.Cut(key, " ")
+		h.control(Envelope{Kind: kindReached, To: origin, Invoke: invoke, IDs: ids})
+	}
+}
