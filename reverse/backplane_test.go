@@ -115,8 +115,16 @@ func TestHubsShareABackplane(t *testing.T) {
 	assert.Equal(t, "alice", onB2.User(), "a binding reaches every hub")
 	require.NoError(t, a.User("alice").Call("mine"))
 	all := []*Session{onA, onB, onB2}
-	assert.ElementsMatch(t, []*Session{onA}, reached(t, a.Where(func(*Session) bool { return true }), all...),
-		"a Where filter runs over the calling hub's own sessions only")
+	assert.ElementsMatch(t, all, reached(t, a.Where(func(*Session) bool { return true }), all...),
+		"a Where filter runs over the sessions of every hub")
+	require.NoError(t, onB2.SetShared("seat", 7))
+	seven := func(s *Session) bool {
+		var seat int
+		ok, err := s.GetShared("seat", &seat)
+		return err == nil && ok && seat == 7
+	}
+	assert.ElementsMatch(t, []*Session{onB2}, reached(t, a.Where(seven), all...),
+		"a Where filter reads the shared attributes of another hub's sessions")
 	assert.Equal(t, []string{"hello", "parley.publish"}, fns(t, onB.Pending(0))[:2])
 	assert.Equal(t, []string{"hello", "mine"}, fns(t, onB2.Pending(0))[:2])
 

@@ -45,6 +45,7 @@ const (
 	kindMove   = "move"   // Key: session id; Origin: the new holder
 	kindRotate = "rotate" // Key: the former browser id; IDs: the new one and the caller's session
 	kindHello  = "hello"  // a hub joined: it learns where in the log it starts
+	kindShare  = "share"  // Key: session id; IDs: the attribute; Body: its JSON value, none to remove
 
 	kindSnapshot = "snapshot" // mail: Key: session id; At: the move; Body: the snapshot
 	kindAck      = "ack"      // mail: Key: session id; Body: the ack
@@ -77,11 +78,12 @@ type sessionRecord struct {
 	Groups  []string `json:"groups,omitempty"`
 	Subs    []string `json:"subs,omitempty"`
 	// The outbox, for a snapshot or a checkpoint.
-	LastSeq uint64          `json:"lastSeq,omitempty"`
-	Acked   uint64          `json:"acked,omitempty"`
-	Msgs    []recordMessage `json:"msgs,omitempty"`
-	Pending [][2]string     `json:"pending,omitempty"` // invocation id, origin
-	Ended   string          `json:"ended,omitempty"`
+	LastSeq uint64                     `json:"lastSeq,omitempty"`
+	Acked   uint64                     `json:"acked,omitempty"`
+	Msgs    []recordMessage            `json:"msgs,omitempty"`
+	Pending [][2]string                `json:"pending,omitempty"` // invocation id, origin
+	Shared  map[string]json.RawMessage `json:"shared,omitempty"`
+	Ended   string                     `json:"ended,omitempty"`
 }
 
 // recordMessage is an outbox message in a record: Body is {"fn":…}.
@@ -100,6 +102,7 @@ type farSession struct {
 	user     string
 	groups   map[string]struct{}
 	subs     map[string]struct{}
+	shared   map[string]json.RawMessage
 }
 
 // logEntry is an entry of the log, kept while a session is taken over.
@@ -201,7 +204,7 @@ func (h *Hub) receive(pos uint64, env Envelope) {
 			break
 		}
 		h.bindUser(pos, &env, user)
-	case kindOpen, kindEnd, kindJoin, kindLeave, kindSub, kindUnsub, kindMove, kindRotate:
+	case kindOpen, kindEnd, kindJoin, kindLeave, kindSub, kindUnsub, kindShare, kindMove, kindRotate:
 		h.applyChange(pos, &env)
 	case kindHello:
 		h.skip(pos, &env)
@@ -338,11 +341,12 @@ func (h *Hub) expireOrphans() {
 		case f.orphaned.IsZero():
 			f.orphaned = now
 		case now.Sub(f.orphaned) > h.timeout:
-			gone = append(gone, &Session{id: id, page: f.base.Page, httpSession: f.browser, hub: h, far: f})
+			gone = append(gone, h.viewLocked(id, f))
 		}
 	}
 	h.mu.Unlock()
 	for _, s := range gone {
+		s.ev.opened = true
 		if err := h.change(Envelope{Kind: kindEnd, Key: s.id, Ended: ReasonExpired}); err != nil {
 			return
 		}
@@ -351,6 +355,23 @@ func (h *Hub) expireOrphans() {
 		h.listeners.ended(s, ReasonExpired)
 		s.ev.run()
 	}
+}
+
+// farViews returns a view of every session other hubs hold, as Lookup
+// returns one.
+func (h *Hub) farViews() []*Session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	views := make([]*Session, 0, len(h.far))
+	for id, f := range h.far {
+		views = append(views, h.viewLocked(id, f))
+	}
+	return views
+}
+
+// viewLocked returns a view of the far session id. Called with h.mu held.
+func (h *Hub) viewLocked(id string, f *farSession) *Session {
+	return &Session{id: id, page: f.base.Page, httpSession: f.browser, hub: h, far: f}
 }
 
 // local returns the session id if this hub holds it.
@@ -397,6 +418,15 @@ func (h *Hub) applyChange(pos uint64, env *Envelope) {
 		if far != nil {
 			far.change(env.Kind, name)
 		}
+	case kindShare:
+		if len(env.IDs) == 1 {
+			if s != nil {
+				s.x.shared = setShared(s.x.shared, env.IDs[0], env.Body)
+			}
+			if far != nil {
+				far.shared = setShared(far.shared, env.IDs[0], env.Body)
+			}
+		}
 	case kindRotate:
 		if !mine && len(env.IDs) == 2 {
 			h.rotateLocked(id, env.IDs[0], h.byID[env.IDs[1]])
@@ -441,13 +471,9 @@ func (h *Hub) applyChange(pos uint64, env *Envelope) {
 	}
 }
 
-// record returns what the hub knows of the far session at the position
-// it is at: its state at its "open" entry, with where it is now.
-func (f *farSession) record() sessionRecord {
-	rec := f.base
-	rec.Browser, rec.User = f.browser, f.user
-	return rec
-}
+// record returns the far session's state at its "open" entry, from which
+// the log rebuilds it.
+func (f *farSession) record() sessionRecord { return f.base }
 
 // change applies a membership change to the record of a far session.
 func (f *farSession) change(kind, name string) {
@@ -480,6 +506,7 @@ func farOf(s *Session, holder string) *farSession {
 		user:    s.x.user,
 		groups:  maps.Clone(s.x.groups),
 		subs:    maps.Clone(s.x.subs),
+		shared:  maps.Clone(s.x.shared),
 	}
 }
 
@@ -524,6 +551,7 @@ func (h *Hub) snapshotOf(s *Session, at uint64) sessionRecord {
 	rec := sessionRecord{
 		At: at, Page: s.page, Browser: s.httpSession, User: s.x.user,
 		Groups: slices.Sorted(maps.Keys(s.x.groups)), Subs: slices.Sorted(maps.Keys(s.x.subs)),
+		Shared: maps.Clone(s.x.shared),
 	}
 	h.mu.RUnlock()
 	s.mu.Lock()
@@ -680,6 +708,7 @@ func checkpointKey(id string) string { return "s." + id }
 // it blocks the log.
 func (h *Hub) install(t *takeover, rec sessionRecord, before []logEntry) {
 	s := &Session{id: t.id, page: rec.Page, httpSession: rec.Browser, hub: h, lastSeen: stampOf(h.now())}
+	s.ev.opened = true // its OnSessionStart ran on the hub it opened on
 	s.x.openAt, s.x.openBrowser, s.x.openUser = t.record.At, t.record.Browser, t.record.User
 	r := replayer{h: h, s: s, rec: rec}
 	r.start()
@@ -793,6 +822,7 @@ func (r *replayer) start() {
 			s.bytes += len(body)
 		}
 	}
+	s.x.shared = maps.Clone(rec.Shared)
 	for _, p := range rec.Pending {
 		s.x.pending = append(s.x.pending, pendingInvocation{id: p[0], origin: p[1]})
 	}
@@ -815,6 +845,10 @@ func (r *replayer) apply(e logEntry, report bool) {
 		if env.Key == s.id && len(env.IDs) == 1 {
 			r.change(env.Kind, env.IDs[0])
 		}
+	case kindShare:
+		if env.Key == s.id && len(env.IDs) == 1 {
+			s.x.shared = setShared(s.x.shared, env.IDs[0], env.Body)
+		}
 	case kindBind:
 		var user string
 		if env.Key == s.httpSession && json.Unmarshal(env.Body, &user) == nil {
@@ -824,7 +858,7 @@ func (r *replayer) apply(e logEntry, report bool) {
 		if len(env.IDs) == 2 && env.IDs[1] == s.id && s.httpSession == env.Key {
 			s.httpSession = env.IDs[0]
 		}
-	case kindOpen, kindMove, kindReached, kindResult:
+	case kindOpen, kindMove, kindHello:
 	default:
 		if !r.reaches(env) {
 			return

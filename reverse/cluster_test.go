@@ -252,3 +252,111 @@ func TestTakeoverAfterAHubDies(t *testing.T) {
 	p.poll(t, c)
 	assert.Equal(t, want, p.ran, "rebuilt from the checkpoint of the hub it moved to")
 }
+
+func (b *mortalBackplane) Err() error {
+	if b.dead.Load() {
+		return errDead
+	}
+	return nil
+}
+
+func TestAHubWithoutItsBusTakesNoPages(t *testing.T) {
+	t.Parallel()
+	hubs, bps := cluster(t, 2)
+	require.NoError(t, hubs[0].Err())
+	bps[0].dead.Store(true)
+	_, err := hubs[0].Open("/p", "br")
+	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorIs(t, hubs[0].Err(), ErrUnavailable)
+	_, err = hubs[1].Open("/p", "br")
+	assert.NoError(t, err, "the other hub still takes pages")
+}
+
+// TestShutdownLeavesSessionsToTheOtherHubs shuts a hub down while its page
+// has calls it has not run: the page comes back to another hub and runs
+// them, then the rest, once each, and no OnSessionEnd runs.
+func TestShutdownLeavesSessionsToTheOtherHubs(t *testing.T) {
+	t.Parallel()
+	hubs, _ := cluster(t, 2)
+	a, b := hubs[0], hubs[1]
+	var ends atomic.Int32
+	for _, h := range hubs {
+		h.OnSessionEnd(func(*Session, string) { ends.Add(1) })
+	}
+	s := open(t, a, "/p", "br")
+	p := &page{id: s.ID(), browser: "br"}
+	require.NoError(t, b.Page("/p").Call("f", "1"))
+	p.poll(t, a)
+	require.NoError(t, b.Page("/p").Call("f", "2"))
+	require.NoError(t, a.Shutdown(t.Context()))
+	require.NoError(t, b.Page("/p").Call("f", "3"))
+	p.poll(t, b)
+	assert.Equal(t, []string{"1", "2", "3"}, p.ran)
+	assert.Zero(t, ends.Load(), "the session lives on")
+}
+
+// TestOrphansEndOnceAfterTheTimeout kills the hub holding two pages that
+// never come back: after the session timeout the sessions end, once, and
+// one hub runs OnSessionEnd for each.
+func TestOrphansEndOnceAfterTheTimeout(t *testing.T) {
+	t.Parallel()
+	hubs, bps := cluster(t, 3, WithSessionTimeout(200*time.Millisecond))
+	var mu sync.Mutex
+	ended := map[string]string{}
+	for _, h := range hubs[1:] { // the dead hub runs nothing more
+		h.OnSessionEnd(func(s *Session, reason string) {
+			mu.Lock()
+			defer mu.Unlock()
+			ended[s.ID()] += reason + ";"
+		})
+	}
+	x := open(t, hubs[0], "/p", "x")
+	y := open(t, hubs[0], "/p", "y")
+	live := open(t, hubs[1], "/p", "z")
+	bps[0].kill()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ended) >= 2
+	}, 20*time.Second, 10*time.Millisecond)
+	// Keep the live page busy meanwhile, as its poll would.
+	live.Ack(0)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, ReasonExpired+";", ended[x.ID()])
+	assert.Equal(t, ReasonExpired+";", ended[y.ID()])
+	for _, h := range hubs[1:] {
+		_, err := h.Lookup(x.ID(), "x")
+		assert.ErrorIs(t, err, ErrNotFound)
+	}
+}
+
+// TestLostEntriesResetThePages gives a hub a log that skips positions, as
+// a bus that lost entries does: its pages are told they missed calls.
+func TestLostEntriesResetThePages(t *testing.T) {
+	t.Parallel()
+	bp := NewMemoryBackplane()
+	h := newTestHub(t, WithBackplane(bp), WithLogger(slog.New(slog.DiscardHandler)))
+	s := open(t, h, "/p", "br")
+	h.receive(h.pos.Load()+5, Envelope{Kind: kindAll, Body: json.RawMessage(`{"fn":"f","args":[]}`)})
+	reason, ended := s.Ended()
+	assert.True(t, ended)
+	assert.Equal(t, ReasonUnavailable, reason)
+}
+
+func TestAMovedSessionEndsOnceWhereItIs(t *testing.T) {
+	t.Parallel()
+	hubs, _ := cluster(t, 2)
+	a, b := hubs[0], hubs[1]
+	var onA, onB atomic.Int32
+	a.OnSessionEnd(func(*Session, string) { onA.Add(1) })
+	b.OnSessionEnd(func(*Session, string) { onB.Add(1) })
+	s := open(t, a, "/p", "br")
+	view, err := b.Lookup(s.ID(), "br")
+	require.NoError(t, err)
+	held, err := b.Hold(view)
+	require.NoError(t, err)
+	held.Close()
+	assert.Equal(t, int32(1), onB.Load(), "the hub that holds it runs OnSessionEnd")
+	assert.Zero(t, onA.Load(), "the hub it left does not")
+}

@@ -270,7 +270,7 @@ func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
 	owned := s != nil && s.httpSession == httpSession
 	if s == nil {
 		if f := h.far[id]; f != nil {
-			view := &Session{id: id, page: f.base.Page, httpSession: f.browser, hub: h, far: f}
+			view := h.viewLocked(id, f)
 			ok := f.browser == httpSession || h.renamedLocked(httpSession, f.browser, h.now().Add(-h.renameGrace())) ||
 				h.renamedLocked(f.browser, httpSession, time.Time{})
 			h.mu.RUnlock()

@@ -2,6 +2,7 @@ package reverse
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -18,7 +19,8 @@ type sessionState struct {
 	user   string
 	groups map[string]struct{}
 	subs   map[string]struct{}
-	addr   netip.Addr // the client address that opened the session, if known
+	shared map[string]json.RawMessage // SetShared
+	addr   netip.Addr                 // the client address that opened the session, if known
 	// The session's "open" entry: where a rebuild of it may start.
 	openAt                uint64
 	openBrowser, openUser string
@@ -191,6 +193,9 @@ func (h *Hub) unindexLocked(s *Session) {
 
 // Set stores value under key among the session's attributes, which Where
 // filters and the application read with Get. A nil value removes the key.
+// The attributes stay with the process that set them: a session another
+// process holds, or that moves to another, has them only there. Values
+// that every process must read are set with SetShared.
 func (s *Session) Set(key string, value any) {
 	s.x.mu.Lock()
 	defer s.x.mu.Unlock()
@@ -209,6 +214,69 @@ func (s *Session) Get(key string) any {
 	s.x.mu.Lock()
 	defer s.x.mu.Unlock()
 	return s.x.attrs[key]
+}
+
+// SetShared stores value, encoded as JSON, under key among the session's
+// shared attributes, which every hub of the backplane reads with
+// GetShared, and which move with the session from hub to hub. A nil value
+// removes the key. It goes through the backplane's log and returns once
+// this hub has it.
+func (s *Session) SetShared(key string, value any) error {
+	var body json.RawMessage
+	if value != nil {
+		b, err := json.Marshal(value)
+		if err != nil {
+			return fmt.Errorf("reverse: shared attribute %q: %w", key, err)
+		}
+		body = b
+	}
+	if len(key)+len(body) > maxSharedBytes {
+		return fmt.Errorf("reverse: shared attribute %q is over %d bytes", key, maxSharedBytes)
+	}
+	h := s.hub
+	if s.far == nil {
+		h.mu.RLock()
+		gone := h.byID[s.id] != s
+		h.mu.RUnlock()
+		if gone {
+			return nil
+		}
+	}
+	return h.change(Envelope{Kind: kindShare, Key: s.id, IDs: []string{key}, Body: body})
+}
+
+// maxSharedBytes bounds one shared attribute, key and JSON value.
+const maxSharedBytes = 16 << 10
+
+// GetShared decodes the shared attribute stored under key into v, and
+// reports whether there was one.
+func (s *Session) GetShared(key string, v any) (bool, error) {
+	h := s.hub
+	h.mu.RLock()
+	shared := s.x.shared
+	if s.far != nil {
+		shared = s.far.shared
+	}
+	raw, ok := shared[key]
+	h.mu.RUnlock()
+	if !ok {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+// setShared stores or, for an empty value, removes a shared attribute in
+// attrs. Called with the hub's mu held.
+func setShared(attrs map[string]json.RawMessage, key string, value json.RawMessage) map[string]json.RawMessage {
+	if len(value) == 0 {
+		delete(attrs, key)
+		return attrs
+	}
+	if attrs == nil {
+		attrs = map[string]json.RawMessage{}
+	}
+	attrs[key] = value
+	return attrs
 }
 
 // addPending records an invocation sent to the page, forgetting the

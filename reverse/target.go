@@ -66,12 +66,13 @@ func (h *Hub) Group(name string) Target {
 func (h *Hub) All() Target { return Target{hub: h, kind: kindAll} }
 
 // Where returns the target of every page whose session satisfies keep,
-// typically by its attributes (Session.Get). Unlike the other targets it
-// is not an index: keep runs over every live session this hub holds, at
-// each call, outside the hub's locks. A function cannot cross processes,
-// so Where reaches only the sessions held by this hub's process; the ids
-// it chose then travel through the backplane like any other delivery. To
-// reach pages in every process, use a group or a user instead.
+// typically by its attributes (Session.Get, Session.GetShared). Unlike
+// the other targets it is not an index: keep runs at each call, outside
+// the hub's locks, over every live session this hub holds and over its
+// record of every session the other hubs of its backplane hold. On those,
+// Page, User, Groups, Subscriptions and GetShared answer; Get, whose
+// attributes stay in the process that set them, returns nil. The ids keep
+// chose travel through the backplane like any other delivery.
 func (h *Hub) Where(keep func(*Session) bool) Target {
 	return Target{hub: h, kind: kindWhere, filter: keep}
 }
@@ -142,9 +143,10 @@ func (t Target) envelope(body []byte) Envelope {
 	return env
 }
 
-// filterIDs returns the ids of this hub's sessions that keep accepts.
+// filterIDs returns the ids of the sessions that keep accepts, among
+// those this hub holds and those it knows the other hubs hold.
 func (h *Hub) filterIDs(keep func(*Session) bool) []string {
-	all := h.sessions()
+	all := append(h.sessions(), h.farViews()...)
 	var ids []string
 	for _, s := range all {
 		if keep(s) {

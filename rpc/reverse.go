@@ -74,7 +74,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 	script, err := s.hub.OpenFrom(x.req.Page, x.httpID, s.clientAddr(r))
 	if err != nil {
 		code := CodeResourceExhausted
-		if errors.Is(err, reverse.ErrShuttingDown) {
+		if errors.Is(err, reverse.ErrShuttingDown) || errors.Is(err, reverse.ErrUnavailable) {
 			code = CodeUnavailable
 		}
 		s.refuse(w, NewError(code, strings.TrimPrefix(err.Error(), "reverse: ")))

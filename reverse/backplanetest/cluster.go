@@ -214,9 +214,25 @@ func testFarSessions(t *testing.T, connect func(t *testing.T) reverse.Backplane)
 	if err := b.User("ann").Call("f", "to ann"); err != nil {
 		t.Fatal(err)
 	}
+	if err := view.SetShared("seat", "12B"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the holder reading a shared attribute set elsewhere", func() (bool, bool) {
+		var seat string
+		ok, err := s.GetShared("seat", &seat)
+		return true, ok && err == nil && seat == "12B"
+	})
+	err = b.Where(func(x *reverse.Session) bool {
+		var seat string
+		ok, err := x.GetShared("seat", &seat)
+		return ok && err == nil && seat == "12B"
+	}).Call("f", "to 12B")
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := &page{id: s.ID(), browser: "browser"}
-	p.waitRan(t, a, 2)
-	equal(t, "calls from the other hub", []string{"to h", "to ann"}, p.ran)
+	p.waitRan(t, a, 3)
+	equal(t, "calls from the other hub", []string{"to h", "to ann", "to 12B"}, p.ran)
 
 	ended := make(chan string, 2)
 	a.OnSessionEnd(func(_ *reverse.Session, reason string) { ended <- reason })
@@ -311,6 +327,9 @@ func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	}
 	call(b.Page("/p"), "1", true)
 	p.waitRan(t, a, 1)
+	if err := s.SetShared("seat", 9); err != nil {
+		t.Fatal(err)
+	}
 	call(c.Group("g"), "2", false)
 	s.Join("g")
 	call(c.Group("g"), "3", true)
@@ -337,6 +356,14 @@ func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	ms[1].kill()
 	p.waitRan(t, c, len(want))
 	equal(t, "rebuilt from the checkpoint", want, p.ran)
+	rebuilt, err := c.Lookup(p.id, "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seat int
+	if ok, err := rebuilt.GetShared("seat", &seat); !ok || err != nil || seat != 9 {
+		t.Fatalf("the shared attribute after two rebuilds: %v %v %d", ok, err, seat)
+	}
 }
 
 // testInvoke invokes pages held by two hubs and gathers both answers, one
