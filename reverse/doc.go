@@ -10,9 +10,16 @@
 // return, Hub.Publish sends to the pages subscribed to a topic, and
 // Target.DOM changes the pages' DOM by helpers the runtime applies.
 //
-// Every delivery goes through a Backplane as a serialisable Envelope, so
-// that hubs in several processes can share one; each hub delivers to the
-// sessions it holds. The default backplane is in memory.
+// Every delivery, and every change to a session, goes through a
+// Backplane as a serialisable Envelope: an entry of one log that every hub
+// reads in the same order. The default backplane is in memory; hubs in
+// several processes behind a load balancer, with no sticky sessions, share
+// one on a message bus (natsbp, redisbp) and then share every session:
+// any hub serves any request of any page, a page's session moves to the
+// hub that holds its connection (Hub.Hold), and the pages of a hub that
+// dies come back to another, which rebuilds their outboxes from the log.
+// cluster.go and PROTOCOL.md ("Clusters") say what lives where, what each
+// operation costs and what happens on each failure.
 //
 // Every session has an outbox. Each message gets the next per-session
 // sequence number; the page acknowledges the highest one it has run, and
@@ -22,11 +29,12 @@
 // the page is told it has a gap, never left to miss messages silently.
 //
 // Concurrency: a Hub, its Sessions and its Targets are safe for concurrent
-// use by any number of goroutines. Calls to one Target from one goroutine
-// reach each page in the order they were made, and calls from several
-// goroutines reach every page in the same order. Across hubs joined by a
-// Backplane, each hub's calls keep that order, but the calls of two hubs
-// may interleave differently on different pages. The OnSessionStart and
+// use by any number of goroutines. Every call, from any goroutine of any
+// hub on the backplane, is an entry of the backplane's log and reaches
+// its pages in the log's order, so no two pages see two calls in different
+// orders: calls made one after the other are in that order, and calls
+// made at the same time, from two goroutines or two hubs, in the order the
+// log took them. The OnSessionStart and
 // OnSessionEnd listeners run outside every lock of the hub, in order for
 // each session and once each, so they may call targets. A panic in a
 // listener, or in a goroutine that writes to pages, is recovered and

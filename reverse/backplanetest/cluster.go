@@ -26,6 +26,42 @@ func RunCluster(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	t.Run("Moves", func(t *testing.T) { testMoves(t, connect) })
 	t.Run("Takeover", func(t *testing.T) { testTakeover(t, connect) })
 	t.Run("Invoke", func(t *testing.T) { testInvoke(t, connect) })
+	t.Run("OneOrder", func(t *testing.T) { testOneOrder(t, connect) })
+}
+
+// testOneOrder has two hubs call pages on three at the same time: every
+// page runs the calls of both in one and the same order.
+func testOneOrder(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, _ := hubs(t, connect, 3)
+	var pages []*page
+	for i := range 6 {
+		s, err := hs[i%3].Open("/p", fmt.Sprint("browser", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, &page{id: s.ID(), browser: s.HTTPSession()})
+	}
+	const each = 200
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b"} {
+		h := hs[0]
+		if name == "b" {
+			h = hs[1]
+		}
+		wg.Go(func() {
+			for i := range each {
+				if err := h.Page("/p").Call("f", fmt.Sprint(name, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, p := range pages {
+		p.waitRan(t, hs[i%3], 2*each)
+		equal(t, "the order of the calls on two pages", pages[0].ran, p.ran)
+	}
 }
 
 // mortal is one process's connection to the bus, which the suite can cut
