@@ -71,7 +71,8 @@ const handoffWait = 2 * time.Second
 // sessionRecord is what every hub knows of a session from its "open" entry
 // and the changes after it, and what a snapshot carries.
 type sessionRecord struct {
-	At      uint64   `json:"at"` // the log position the state is at
+	At      uint64   `json:"at"`               // the log position the state is at
+	Holder  string   `json:"holder,omitempty"` // the hub that held the session there
 	Page    string   `json:"page"`
 	Browser string   `json:"browser"`
 	User    string   `json:"user,omitempty"`
@@ -194,6 +195,8 @@ func (h *Hub) waitApplied(pos uint64) {
 
 // receive applies an entry of the log.
 func (h *Hub) receive(pos uint64, env Envelope) {
+	h.receiving.RLock()
+	defer h.receiving.RUnlock()
 	h.checkPos(pos)
 	switch env.Kind {
 	case kindBind:
@@ -298,6 +301,11 @@ func (h *Hub) shared() bool {
 // it saves a checkpoint of each, from which the hub their page comes back
 // to rebuilds it.
 func (h *Hub) leave() {
+	h.unsub()
+	// Once the log's last delivery here is over, nothing changes the
+	// sessions: their state is the state where the log is.
+	h.receiving.Lock()
+	h.receiving.Unlock()
 	at := h.pos.Load()
 	all := h.sessions()
 	work := make(chan *Session)
@@ -305,7 +313,10 @@ func (h *Hub) leave() {
 	for range min(len(all), 16) {
 		wg.Go(func() {
 			for s := range work {
-				h.checkpoint(s, at)
+				h.mu.RLock()
+				rec := h.recordLocked(s, at)
+				h.mu.RUnlock()
+				h.checkpoint(s, rec)
 			}
 		})
 	}
@@ -374,6 +385,117 @@ func (h *Hub) viewLocked(id string, f *farSession) *Session {
 	return &Session{id: id, page: f.base.Page, httpSession: f.browser, hub: h, far: f}
 }
 
+// catchUp waits until this hub has read the log up to where it was when
+// catchUp was called, and reports whether there was anything to wait for:
+// a session another hub opened just now is then known here. It appends an
+// entry to the log and waits for it, for all the callers that came while
+// the previous one was under way at once, and at most once every
+// catchUpEvery, so that requests naming unknown sessions cost the bus
+// little. A hub alone on its backplane reads every entry as it is made,
+// and does not wait.
+func (h *Hub) catchUp() bool {
+	if ids, err := h.bp.Members(); err != nil || len(ids) < 2 {
+		return false
+	}
+	ch := make(chan struct{})
+	h.syncer.mu.Lock()
+	h.syncer.waiting = append(h.syncer.waiting, ch)
+	if !h.syncer.running {
+		h.syncer.running = true
+		h.goSafely("catching up with the log", h.syncRounds)
+	}
+	h.syncer.mu.Unlock()
+	select {
+	case <-ch:
+	case <-h.stop:
+	}
+	return true
+}
+
+// catchUpEvery is the least time between two of a hub's catchUp entries.
+const catchUpEvery = 10 * time.Millisecond
+
+// syncer gathers the callers of catchUp.
+type syncer struct {
+	mu      sync.Mutex
+	waiting []chan struct{}
+	running bool
+}
+
+// syncRounds serves the callers of catchUp: each round appends one entry
+// after every caller of the round came, and waits until the hub read it.
+func (h *Hub) syncRounds() {
+	for {
+		h.syncer.mu.Lock()
+		batch := h.syncer.waiting
+		h.syncer.waiting = nil
+		if len(batch) == 0 {
+			h.syncer.running = false
+			h.syncer.mu.Unlock()
+			return
+		}
+		h.syncer.mu.Unlock()
+		if pos, err := h.bp.Publish(Envelope{Kind: kindHello, Origin: h.id}); err == nil {
+			h.waitApplied(pos)
+		}
+		for _, ch := range batch {
+			close(ch)
+		}
+		select {
+		case <-time.After(catchUpEvery):
+		case <-h.stop:
+		}
+	}
+}
+
+// learn makes this hub know the session id, held by another hub, that it
+// has not read of in the log: one opened before this hub joined the
+// backplane. It loads the session's record and reads the log from there
+// up to where this hub is, and reports whether the session lives.
+func (h *Hub) learn(id string) bool {
+	raw, err := h.bp.Load(checkpointKey(id))
+	if err != nil {
+		return false
+	}
+	var rec sessionRecord
+	if json.Unmarshal(raw, &rec) != nil || rec.Holder == "" {
+		return false
+	}
+	s := &Session{id: id, page: rec.Page, httpSession: rec.Browser, hub: h}
+	r := replayer{h: h, s: s, rec: rec, stateOnly: true, holder: rec.Holder}
+	r.start()
+	from := rec.At + 1
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		to := h.pos.Load()
+		err := h.bp.Replay(ctx, from, to, func(pos uint64, env Envelope) error {
+			r.apply(logEntry{pos, env}, false)
+			return nil
+		})
+		if err != nil {
+			h.log.Warn("parley: a session opened before this hub joined could not be read", "session", id, "err", err)
+			return false
+		}
+		from = to + 1
+		h.mu.Lock()
+		if h.pos.Load() > to {
+			h.mu.Unlock()
+			continue // the log moved on meanwhile: read the rest first
+		}
+		known := h.byID[id] != nil || h.far[id] != nil
+		if !known && s.ended == "" {
+			f := &farSession{holder: r.holder, base: rec, browser: s.httpSession, user: s.x.user,
+				groups: s.x.groups, subs: s.x.subs, shared: s.x.shared}
+			f.base.Msgs, f.base.LastSeq, f.base.Acked = rec.Msgs, rec.LastSeq, rec.Acked
+			h.far[id] = f
+			known = true
+		}
+		h.mu.Unlock()
+		return known
+	}
+}
+
 // local returns the session id if this hub holds it.
 func (h *Hub) local(id string) *Session {
 	h.mu.RLock()
@@ -400,7 +522,11 @@ func (h *Hub) applyChange(pos uint64, env *Envelope) {
 			}
 		}
 	case kindEnd:
-		delete(h.far, id)
+		if far != nil {
+			// Every hub can tell the page why its session ended.
+			h.graves.add(id, far.browser, env.Ended, h.now())
+			delete(h.far, id)
+		}
 		if s != nil && !mine {
 			endNow = s
 		}
@@ -548,12 +674,24 @@ func (h *Hub) detachLocked(s *Session) {
 // snapshotOf returns the state of s, detached at the log position at.
 func (h *Hub) snapshotOf(s *Session, at uint64) sessionRecord {
 	h.mu.RLock()
+	rec := h.recordLocked(s, at)
+	h.mu.RUnlock()
+	// The invocations are the new holder's to answer now.
+	s.x.mu.Lock()
+	s.x.pending = nil
+	s.x.mu.Unlock()
+	return rec
+}
+
+// recordLocked returns the state of s, which is the state at the log
+// position at: the caller sees to it that no delivery to s is under way.
+// Called with h.mu held.
+func (h *Hub) recordLocked(s *Session, at uint64) sessionRecord {
 	rec := sessionRecord{
-		At: at, Page: s.page, Browser: s.httpSession, User: s.x.user,
+		At: at, Holder: h.id, Page: s.page, Browser: s.httpSession, User: s.x.user,
 		Groups: slices.Sorted(maps.Keys(s.x.groups)), Subs: slices.Sorted(maps.Keys(s.x.subs)),
 		Shared: maps.Clone(s.x.shared),
 	}
-	h.mu.RUnlock()
 	s.mu.Lock()
 	rec.LastSeq, rec.Acked, rec.Ended = s.lastSeq, s.acked, s.ended
 	for _, m := range s.msgs {
@@ -564,7 +702,6 @@ func (h *Hub) snapshotOf(s *Session, at uint64) sessionRecord {
 	for _, p := range s.x.pending {
 		rec.Pending = append(rec.Pending, [2]string{p.id, p.origin})
 	}
-	s.x.pending = nil
 	s.x.mu.Unlock()
 	return rec
 }
@@ -755,17 +892,19 @@ func (h *Hub) install(t *takeover, rec sessionRecord, before []logEntry) {
 	for p := range s.x.subs {
 		h.topics.add(p, s)
 	}
-	at := h.pos.Load()
+	// The state now is the state where the log is: nothing after it has
+	// reached s yet.
+	rec = h.recordLocked(s, h.pos.Load())
 	h.mu.Unlock()
 	t.s = s
 	h.reportReached(r.reached)
-	h.goSafely("a session checkpoint", func() { h.checkpoint(s, at) })
+	h.goSafely("a session checkpoint", func() { h.checkpoint(s, rec) })
 }
 
-// checkpoint saves s's state at the log position at, from which a hub
-// that takes it over rebuilds it if this one dies.
-func (h *Hub) checkpoint(s *Session, at uint64) {
-	body, err := json.Marshal(h.stateOf(s, at))
+// checkpoint saves rec, the state of s at rec.At, from which a hub that
+// takes s over rebuilds it if this one dies.
+func (h *Hub) checkpoint(s *Session, rec sessionRecord) {
+	body, err := json.Marshal(rec)
 	if err == nil {
 		err = h.bp.Save(checkpointKey(s.id), body)
 	}
@@ -784,18 +923,6 @@ func (h *Hub) forgetCheckpoint(id string) {
 	}
 }
 
-// stateOf is snapshotOf without taking the session's pending invocations.
-func (h *Hub) stateOf(s *Session, at uint64) sessionRecord {
-	s.x.mu.Lock()
-	pending := slices.Clone(s.x.pending)
-	s.x.mu.Unlock()
-	rec := h.snapshotOf(s, at)
-	s.x.mu.Lock()
-	s.x.pending = append(pending, s.x.pending...)
-	s.x.mu.Unlock()
-	return rec
-}
-
 // replayer rebuilds a session from a record and the log entries after it,
 // deciding which calls reach it the way the hub's indexes do.
 type replayer struct {
@@ -803,6 +930,10 @@ type replayer struct {
 	s       *Session
 	rec     sessionRecord
 	reached map[string][]string // "origin invocation" → the ids this hub reports reached
+	// stateOnly rebuilds what a hub knows of a far session: its state and
+	// holder, not its outbox.
+	stateOnly bool
+	holder    string
 }
 
 // start loads the record into the session.
@@ -858,9 +989,13 @@ func (r *replayer) apply(e logEntry, report bool) {
 		if len(env.IDs) == 2 && env.IDs[1] == s.id && s.httpSession == env.Key {
 			s.httpSession = env.IDs[0]
 		}
-	case kindOpen, kindMove, kindHello:
+	case kindMove:
+		if env.Key == s.id {
+			r.holder = env.Origin
+		}
+	case kindOpen, kindHello:
 	default:
-		if !r.reaches(env) {
+		if r.stateOnly || !r.reaches(env) {
 			return
 		}
 		body, ok := messageBody(env.Body)

@@ -131,7 +131,9 @@ type Hub struct {
 	byUser    map[string]map[*Session]struct{}
 	users     map[string]*userBinding // by HTTP session id
 	topics    topicIndex
-	ids       identities             // per-address counts and browser renamings: see limits.go
+	ids       identities // per-address counts and browser renamings: see limits.go
+	syncer    syncer
+	receiving sync.RWMutex           // held for reading while a log entry is applied                 // catchUp: see cluster.go
 	far       map[string]*farSession // sessions other hubs hold: see cluster.go
 	takeovers map[string]*takeover   // sessions moving here
 	pos       atomic.Uint64          // the last log position applied, set with mu held
@@ -226,8 +228,8 @@ func (h *Hub) close(reason string) {
 		for _, s := range h.sessions() {
 			h.endNow(s, reason)
 		}
+		h.unsub()
 	}
-	h.unsub()
 	h.timers.close()
 	h.writers.stop()
 	h.net.close()
@@ -265,6 +267,19 @@ func (h *Hub) Open(pagePath, httpSession string) (*Session, error) {
 // which case the session moves to httpSession. It fails with ErrNotFound
 // or ErrForeignSession.
 func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
+	s, err := h.lookup(id, httpSession)
+	if errors.Is(err, ErrNotFound) && h.catchUp() {
+		// Another hub may have opened it a moment ago, or before this
+		// one joined.
+		if s, err = h.lookup(id, httpSession); errors.Is(err, ErrNotFound) && h.learn(id) {
+			s, err = h.lookup(id, httpSession)
+		}
+	}
+	return s, err
+}
+
+// lookup is Lookup with what this hub has read of the log so far.
+func (h *Hub) lookup(id, httpSession string) (*Session, error) {
 	h.mu.RLock()
 	s := h.byID[id]
 	owned := s != nil && s.httpSession == httpSession

@@ -92,6 +92,10 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 	}
 	rec, _ := json.Marshal(sessionRecord{Page: s.page, Browser: httpSession, User: s.x.openUser})
 	h.announce(Envelope{Kind: kindOpen, Key: s.id, At: s.x.openAt, Body: rec})
+	if h.shared() {
+		// The hubs that join later learn of the session from its record.
+		h.checkpoint(s, sessionRecord{At: s.x.openAt, Holder: h.id, Page: s.page, Browser: httpSession, User: s.x.openUser})
+	}
 	h.stats.opened.Add(1)
 	h.listeners.started(s)
 	return s, nil

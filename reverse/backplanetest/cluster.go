@@ -27,6 +27,49 @@ func RunCluster(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	t.Run("Takeover", func(t *testing.T) { testTakeover(t, connect) })
 	t.Run("Invoke", func(t *testing.T) { testInvoke(t, connect) })
 	t.Run("OneOrder", func(t *testing.T) { testOneOrder(t, connect) })
+	t.Run("LateHub", func(t *testing.T) { testLateHub(t, connect) })
+}
+
+// testLateHub starts a hub after a page opened, moved and joined a group:
+// the new hub serves the page as well as the others, then a second one
+// after the page's hub died.
+func testLateHub(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, ms := hubs(t, connect, 2)
+	a, b := hs[0], hs[1]
+	s, err := a.Open("/p", "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &page{id: s.ID(), browser: "browser"}
+	var want []string
+	call := func(h *reverse.Hub, arg string) {
+		t.Helper()
+		if err := h.Group("g").Call("f", arg); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, arg)
+	}
+	s.Join("g")
+	call(a, "1")
+	p.waitRan(t, b, 1) // moved to b
+	call(a, "2")
+	late, lm := hubs(t, connect, 1)
+	c := late[0]
+	view, err := c.Lookup(p.id, p.browser)
+	if err != nil {
+		t.Fatalf("a hub that joined later looks the page up: %v", err)
+	}
+	equal(t, "its groups, as the late hub sees them", []string{"g"}, view.Groups())
+	call(c, "3")
+	p.waitRan(t, c, 3)
+	equal(t, "what the page ran", want, p.ran)
+	call(a, "4")
+	lm[0].kill()
+	ms[0].kill()
+	call(b, "5")
+	later, _ := hubs(t, connect, 1)
+	p.waitRan(t, later[0], 5)
+	equal(t, "what the page ran after its hub, which joined late, died", want, p.ran)
 }
 
 // testOneOrder has two hubs call pages on three at the same time: every

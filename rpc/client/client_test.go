@@ -39,7 +39,18 @@ func server(t *testing.T, opts ...reverse.Option) (*reverse.Hub, string) {
 func wrappedServer(t *testing.T, wrap func(http.Handler) http.Handler, opts ...reverse.Option) (*reverse.Hub, string) {
 	t.Helper()
 	hub := reverse.NewHub(opts...)
-	srv := rpc.NewServer(rpc.WithHub(hub))
+	var h http.Handler = handler(hub)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() { hub.Close(); ts.Close() })
+	return hub, ts.Listener.Addr().String()
+}
+
+// handler serves Parley for hub, with an Echo service, under /parley/.
+func handler(hub *reverse.Hub, opts ...rpc.Option) http.Handler {
+	srv := rpc.NewServer(append([]rpc.Option{rpc.WithHub(hub)}, opts...)...)
 	srv.Register(rpc.ServiceDesc{Name: "Echo", Methods: []rpc.MethodDesc{
 		{Name: "echo", Params: []string{"v"}, Handler: func(ctx context.Context, args rpc.Args) (any, error) {
 			var v string
@@ -54,13 +65,7 @@ func wrappedServer(t *testing.T, wrap func(http.Handler) http.Handler, opts ...r
 	}})
 	mux := http.NewServeMux()
 	mux.Handle("/parley/", srv)
-	var h http.Handler = mux
-	if wrap != nil {
-		h = wrap(mux)
-	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(func() { hub.Close(); ts.Close() })
-	return hub, ts.Listener.Addr().String()
+	return mux
 }
 
 func TestCall(t *testing.T) {
@@ -82,20 +87,23 @@ func TestCall(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// chaosProxy forwards TCP connections to target and cuts every one of them
-// after a random lifetime, many also after a random number of bytes in
-// either direction: requests and replies are lost whole or halfway.
+// chaosProxy forwards TCP connections to its targets, each to the next
+// one that answers, round robin, and cuts every one of them after a random
+// lifetime, many also after a random number of bytes in either direction:
+// requests and replies are lost whole or halfway.
 type chaosProxy struct {
-	ln     net.Listener
-	target string
-	cuts   atomic.Int64
-	wg     sync.WaitGroup
+	ln      net.Listener
+	mu      sync.Mutex
+	targets []string
+	next    int
+	cuts    atomic.Int64
+	wg      sync.WaitGroup
 }
 
-func newChaosProxy(t *testing.T, target string, seed uint64) *chaosProxy {
+func newChaosProxy(t *testing.T, seed uint64, targets ...string) *chaosProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &chaosProxy{ln: ln, target: target}
+	p := &chaosProxy{ln: ln, targets: targets}
 	rng := rand.New(rand.NewPCG(seed, seed))
 	var rngMu sync.Mutex
 	budget := func() int64 {
@@ -117,7 +125,7 @@ func newChaosProxy(t *testing.T, target string, seed uint64) *chaosProxy {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", target)
+			up, err := p.dial()
 			if err != nil {
 				down.Close()
 				continue
@@ -143,82 +151,138 @@ func newChaosProxy(t *testing.T, target string, seed uint64) *chaosProxy {
 	return p
 }
 
+// dial connects to the next target that answers.
+func (p *chaosProxy) dial() (net.Conn, error) {
+	p.mu.Lock()
+	targets := p.targets
+	start := p.next
+	p.next++
+	p.mu.Unlock()
+	var err error
+	for i := range targets {
+		var c net.Conn
+		if c, err = net.Dial("tcp", targets[(start+i)%len(targets)]); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
+}
+
+// replace puts target in place of old among the proxy's targets.
+func (p *chaosProxy) replace(old, target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, t := range p.targets {
+		if t == old {
+			p.targets[i] = target
+		}
+	}
+}
+
 // TestExactlyOnceThroughACuttingProxy sends 10,000 reverse calls to a page
 // over each transport while a proxy cuts connections at random: every call
 // must be handled once, in order, with no gap.
 func TestExactlyOnceThroughACuttingProxy(t *testing.T) {
-	const n = 10_000
 	for i, transport := range []string{"longpoll", "sse", "poll", "passive", "websocket"} {
 		t.Run(transport, func(t *testing.T) {
 			t.Parallel()
-			hub, addr := server(t,
-				reverse.WithLimits(reverse.Limits{OutboxMessages: n + 1, OutboxBytes: 64 << 20}),
-				reverse.WithTransports(reverse.Transports{PollInterval: 5 * time.Millisecond, Heartbeat: 50 * time.Millisecond}))
-			proxy := newChaosProxy(t, addr, uint64(i+1))
-			tr := &http.Transport{}
-			defer tr.CloseIdleConnections()
-			jar, err := cookiejar.New(nil)
-			require.NoError(t, err)
-			c, err := client.New("http://"+proxy.ln.Addr().String()+"/parley/",
-				client.WithTransport(transport), client.WithPage("/chaos"),
-				client.WithHTTPClient(&http.Client{Transport: tr, Jar: jar, Timeout: 2 * time.Second}),
-				client.WithRetry(time.Millisecond, 20*time.Millisecond))
-			require.NoError(t, err)
-			var gaps atomic.Int64
-			c.OnGap(func(string) { gaps.Add(1) })
-
-			var mu sync.Mutex
-			var got []int
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_ = c.Run(ctx, func(m client.Message) {
-					var v int
-					if assert.Len(t, m.Args, 1) && assert.NoError(t, json.Unmarshal(m.Args[0], &v)) {
-						mu.Lock()
-						got = append(got, v)
-						mu.Unlock()
-					}
-				})
-			}()
-			require.Eventually(t, func() bool { return c.Session() != "" }, 30*time.Second, time.Millisecond)
-			go func() {
-				// Bursts with pauses, so that many replies cross the proxy.
-				for v := range n {
-					if v%20 == 0 {
-						time.Sleep(time.Millisecond)
-					}
-					assert.NoError(t, hub.Page("/chaos").Call("f", v))
-				}
-			}()
-			if transport == "passive" {
-				// Passive pages receive only on the replies to their calls.
-				go func() {
-					for ctx.Err() == nil {
-						var out string
-						_ = c.Call(ctx, "Echo", "echo", &out, "tick")
-					}
-				}()
-			}
-			count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
-			require.Eventually(t, func() bool { return count() >= n }, 90*time.Second, 5*time.Millisecond,
-				"received %d of %d", count(), n)
-			cancel()
-			<-done
-			mu.Lock()
-			defer mu.Unlock()
-			require.Len(t, got, n, "exactly once")
-			for i, v := range got {
-				if v != i {
-					t.Fatalf("message %d is %d: not in order", i, v)
-				}
-			}
-			assert.Zero(t, gaps.Load(), "no gap")
-			assert.Positive(t, proxy.cuts.Load(), "the proxy did cut connections")
-			t.Logf("%s: %d connections cut, %d duplicates dropped, %d retries",
-				transport, proxy.cuts.Load(), c.Stats().Duplicates, c.Stats().Reconnects)
+			hub, addr := server(t, chaosOptions()...)
+			proxy := newChaosProxy(t, uint64(i+1), addr)
+			exactlyOnce(t, proxy, transport, func(v int) error { return hub.Page("/chaos").Call("f", v) }, nil)
 		})
 	}
+}
+
+// chaosCalls is how many reverse calls the exactly-once tests send.
+const chaosCalls = 10_000
+
+// chaosOptions are the hub options of the exactly-once tests: outboxes
+// that hold every call, and quick polls and heartbeats.
+func chaosOptions() []reverse.Option {
+	return []reverse.Option{
+		reverse.WithLimits(reverse.Limits{OutboxMessages: chaosCalls + 1, OutboxBytes: 64 << 20}),
+		reverse.WithTransports(reverse.Transports{PollInterval: 5 * time.Millisecond, Heartbeat: 50 * time.Millisecond}),
+	}
+}
+
+// exactlyOnce runs a page on transport through proxy, sends it chaosCalls
+// reverse calls with publish (calling during, if not nil, before each),
+// and checks that the page handled every one once, in order, with no gap.
+func exactlyOnce(t *testing.T, proxy *chaosProxy, transport string, publish func(v int) error, during func(v int)) {
+	const n = chaosCalls
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c, err := client.New("http://"+proxy.ln.Addr().String()+"/parley/",
+		client.WithTransport(transport), client.WithPage("/chaos"),
+		client.WithHTTPClient(&http.Client{Transport: tr, Jar: jar, Timeout: 2 * time.Second}),
+		client.WithRetry(time.Millisecond, 20*time.Millisecond))
+	require.NoError(t, err)
+	var gaps atomic.Int64
+	c.OnGap(func(reason string) { gaps.Add(1); t.Logf("gap: %s", reason) })
+
+	var mu sync.Mutex
+	var got []int
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx, func(m client.Message) {
+			var v int
+			if assert.Len(t, m.Args, 1) && assert.NoError(t, json.Unmarshal(m.Args[0], &v)) {
+				mu.Lock()
+				got = append(got, v)
+				mu.Unlock()
+			}
+		})
+	}()
+	require.Eventually(t, func() bool { return c.Session() != "" }, 30*time.Second, time.Millisecond)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		// Bursts with pauses, so that many replies cross the proxy.
+		for v := range n {
+			if ctx.Err() != nil {
+				return
+			}
+			if during != nil {
+				during(v)
+			}
+			if v%20 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			assert.NoError(t, publish(v))
+		}
+	}()
+	defer func() { cancel(); <-published }()
+	if transport == "passive" {
+		// Passive pages receive only on the replies to their calls.
+		go func() {
+			for ctx.Err() == nil {
+				var out string
+				_ = c.Call(ctx, "Echo", "echo", &out, "tick")
+			}
+		}()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	if !assert.Eventually(t, func() bool { return count() >= n }, 90*time.Second, 5*time.Millisecond) {
+		t.Fatalf("received %d of %d; client %+v, session %q", count(), n, c.Stats(), c.Session())
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("message %d is %d: not once and in order (%d received); around it: %v",
+				i, v, len(got), got[max(0, i-5):min(len(got), i+5)])
+		}
+	}
+	require.Len(t, got, n, "exactly once")
+	assert.Zero(t, gaps.Load(), "no gap")
+	assert.Positive(t, proxy.cuts.Load(), "the proxy did cut connections")
+	t.Logf("%s: %d connections cut, %d duplicates dropped, %d retries",
+		transport, proxy.cuts.Load(), c.Stats().Duplicates, c.Stats().Reconnects)
 }
