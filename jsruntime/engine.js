@@ -1167,7 +1167,7 @@ export function createClient({
           };
           // The calls set a cookie, which only an HTTP reply can carry:
           // fetch it before the calls settle, so what follows sends it.
-          if (f.cookie === true) post("ack", { session: s.from, ack: acked }).then(settle, settle);
+          if (f.cookie === true) post("ack", { session: s.from, ack: acked, cookie: true }).then(settle, settle);
           else settle();
         }
         return false;

@@ -362,7 +362,7 @@ func (h *Hub) expireOrphans() {
 			return
 		}
 		h.graves.add(s.id, s.httpSession, ReasonExpired, now)
-		h.forgetCheckpoint(s.id)
+		h.forgetRecords(s)
 		h.listeners.ended(s, ReasonExpired)
 		s.ev.run()
 	}
@@ -391,10 +391,10 @@ func (h *Hub) viewLocked(id string, f *farSession) *Session {
 // entry to the log and waits for it, for all the callers that came while
 // the previous one was under way at once, and at most once every
 // catchUpEvery, so that requests naming unknown sessions cost the bus
-// little. A hub alone on its backplane reads every entry as it is made,
-// and does not wait.
+// little. A hub alone on the in-memory backplane reads every entry as it
+// is made, and does not wait.
 func (h *Hub) catchUp() bool {
-	if ids, err := h.bp.Members(); err != nil || len(ids) < 2 {
+	if !h.shared() {
 		return false
 	}
 	ch := make(chan struct{})
@@ -916,10 +916,13 @@ func (h *Hub) checkpoint(s *Session, rec sessionRecord) {
 	}
 }
 
-// forgetCheckpoint deletes the checkpoint of the ended session id.
-func (h *Hub) forgetCheckpoint(id string) {
-	if err := h.bp.Delete(checkpointKey(id)); err != nil {
-		h.log.Warn("parley: an ended session's checkpoint was not deleted", "session", id, "err", err)
+// forgetRecords deletes the checkpoint and the stash of the ended session
+// s from the backplane's records.
+func (h *Hub) forgetRecords(s *Session) {
+	for _, key := range []string{checkpointKey(s.id), stashKey(s.id)} {
+		if err := h.bp.Delete(key); err != nil {
+			h.log.Warn("parley: an ended session's record was not deleted", "session", s.id, "key", key, "err", err)
+		}
 	}
 }
 

@@ -408,8 +408,8 @@ func (h *Hub) finish(s *Session, reason string) bool {
 	}
 	s.mu.Unlock()
 	if first {
-		if s.x.saved.Load() {
-			h.goSafely("a checkpoint's deletion", func() { h.forgetCheckpoint(s.id) })
+		if s.x.saved.Load() || s.x.stashed.Load() {
+			h.goSafely("a checkpoint's deletion", func() { h.forgetRecords(s) })
 		}
 		h.graves.add(s.id, s.httpSession, reason, h.now())
 		h.stats.sessionEnded(reason)

@@ -2,6 +2,7 @@ package reverse
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -25,12 +26,14 @@ type sessionState struct {
 	openAt                uint64
 	openBrowser, openUser string
 	saved                 atomic.Bool // a checkpoint of it was saved
+	stashed               atomic.Bool // Stash kept something among the backplane's records
 	// claimTo is the new id of the session's browser (Hub.RotateBrowser)
 	// that the page must present before its outbox reaches it; "" when
 	// nothing is held back.
 	claimTo string
 
 	mu        sync.Mutex
+	stash     []byte // Stash, on a hub alone
 	attrs     map[string]any
 	pending   []pendingInvocation // oldest first
 	forgotten []pendingInvocation // dropped past the limit, not yet answered
@@ -244,6 +247,50 @@ func (s *Session) SetShared(key string, value any) error {
 	}
 	return h.change(Envelope{Kind: kindShare, Key: s.id, IDs: []string{key}, Body: body})
 }
+
+// Stash keeps value for the session's page where every hub of the
+// backplane can take it once with TakeStash, replacing what was kept: what
+// one request makes for the page and a later one, which may reach another
+// server, hands over, such as the cookies set by calls over a WebSocket.
+// Alone on the in-memory backplane, it stays in the session.
+func (s *Session) Stash(value []byte) error {
+	h := s.hub
+	if s.far == nil && !h.shared() {
+		s.x.mu.Lock()
+		s.x.stash = slices.Clone(value)
+		s.x.mu.Unlock()
+		return nil
+	}
+	if err := h.bp.Save(stashKey(s.id), value); err != nil {
+		return err
+	}
+	s.x.stashed.Store(true)
+	return nil
+}
+
+// TakeStash returns what Stash kept for the session's page, nil if
+// nothing, and forgets it.
+func (s *Session) TakeStash() ([]byte, error) {
+	h := s.hub
+	if s.far == nil && !h.shared() {
+		s.x.mu.Lock()
+		defer s.x.mu.Unlock()
+		v := s.x.stash
+		s.x.stash = nil
+		return v, nil
+	}
+	v, err := h.bp.Load(stashKey(s.id))
+	if errors.Is(err, ErrNoRecord) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, h.bp.Delete(stashKey(s.id))
+}
+
+// stashKey is the key of a session's stash among the backplane's records.
+func stashKey(id string) string { return "c." + id }
 
 // maxSharedBytes bounds one shared attribute, key and JSON value.
 const maxSharedBytes = 16 << 10

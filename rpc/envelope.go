@@ -324,6 +324,10 @@ func (d *envDecoder) request(req *request, spare *spareSlices) *Error {
 			v, err := d.boolean(field{-1, "wait"})
 			req.Wait = &v
 			return err
+		case "cookie":
+			v, err := d.boolean(field{-1, "cookie"})
+			req.Cookie = v
+			return err
 		case "calls":
 			return d.calls(req, spare)
 		case "sessions":

@@ -66,11 +66,12 @@ func muxRefs(m map[string]uint64) ([]muxRef, *Error) {
 }
 
 // muxMembers looks up every session of a multiplexed request for the
-// browser httpID. A session of another browser fails the whole request
+// browser httpID; for a request that holds the connection (hold), each is
+// moved to this server's hub (reverse.Hub.Hold). A session of another browser fails the whole request
 // with permission_denied, and an ack beyond what was sent to its session
 // with invalid_argument; a session that is gone is no error: its member
 // carries its reset.
-func (s *Server) muxMembers(httpID string, refs []muxRef) ([]reverse.MuxMember, *Error) {
+func (s *Server) muxMembers(httpID string, refs []muxRef, hold bool) ([]reverse.MuxMember, *Error) {
 	members := make([]reverse.MuxMember, 0, len(refs))
 	for _, ref := range refs {
 		script, err := s.hub.Lookup(ref.id, httpID)
@@ -84,10 +85,12 @@ func (s *Server) muxMembers(httpID string, refs []muxRef) ([]reverse.MuxMember, 
 		if script.CheckAck(ref.ack) != nil {
 			return nil, Errorf(CodeInvalidArgument, "ack %d of session %q is beyond the last reverse call sent to the page", ref.ack, ref.id)
 		}
-		if held, err := s.hub.Hold(script); err != nil {
-			members = append(members, reverse.MuxMember{ID: ref.id, Ack: ref.ack, Reset: &reverse.Reset{Reason: s.hub.EndReason(ref.id, httpID)}})
-			continue
-		} else {
+		if hold {
+			held, err := s.hub.Hold(script)
+			if err != nil {
+				members = append(members, reverse.MuxMember{ID: ref.id, Ack: ref.ack, Reset: &reverse.Reset{Reason: s.hub.EndReason(ref.id, httpID)}})
+				continue
+			}
 			script = held
 		}
 		members = append(members, reverse.MuxMember{ID: ref.id, Session: script, Ack: ref.ack})
@@ -96,8 +99,9 @@ func (s *Server) muxMembers(httpID string, refs []muxRef) ([]reverse.MuxMember, 
 }
 
 // postMuxMembers checks and looks up the sessions of a multiplexed POST
-// (poll or ack), refusing one that also names a single session.
-func (s *Server) postMuxMembers(x *exchange) ([]reverse.MuxMember, *Error) {
+// (poll, which holds, or ack), refusing one that also names a single
+// session.
+func (s *Server) postMuxMembers(x *exchange, hold bool) ([]reverse.MuxMember, *Error) {
 	if x.req.Session != "" {
 		return nil, NewError(CodeInvalidArgument, "a request names session or sessions, not both")
 	}
@@ -108,7 +112,7 @@ func (s *Server) postMuxMembers(x *exchange) ([]reverse.MuxMember, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.muxMembers(x.httpID, refs)
+	return s.muxMembers(x.httpID, refs, hold)
 }
 
 // serveMuxPoll serves a multiplexed long-poll: POST poll with
@@ -118,7 +122,7 @@ func (s *Server) serveMuxPoll(w http.ResponseWriter, r *http.Request, x *exchang
 		s.refuse(w, NewError(CodeInvalidArgument, "a poll naming sessions is held: wait cannot be false"))
 		return
 	}
-	members, err := s.postMuxMembers(x)
+	members, err := s.postMuxMembers(x, true)
 	if err != nil {
 		s.refuse(w, err)
 		return
@@ -135,7 +139,7 @@ type muxAckReply struct {
 // serveMuxAck records what the pages of a multiplexed stream have run:
 // POST ack with {"sessions": {ID: ack, ...}}.
 func (s *Server) serveMuxAck(w http.ResponseWriter, x *exchange) {
-	members, err := s.postMuxMembers(x)
+	members, err := s.postMuxMembers(x, false)
 	if err != nil {
 		s.refuse(w, err)
 		return
@@ -144,7 +148,9 @@ func (s *Server) serveMuxAck(w http.ResponseWriter, x *exchange) {
 	for _, m := range members {
 		reset := m.Reset
 		if m.Session != nil {
-			takeCookies(w, m.Session)
+			if x.req.Cookie {
+				s.takeCookies(w, m.Session)
+			}
 			m.Session.Ack(m.Ack)
 			if reason, ended := m.Session.Ended(); ended {
 				reset = &reverse.Reset{Reason: reason}
@@ -169,7 +175,7 @@ func (s *Server) serveMuxSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	var members []reverse.MuxMember
 	if err == nil {
-		members, err = s.muxMembers(s.browserID(w, r), refs)
+		members, err = s.muxMembers(s.browserID(w, r), refs, true)
 	}
 	if err != nil {
 		reverse.ServeStreamError(w, err)
@@ -188,7 +194,7 @@ func (s *Server) serveMuxWebSocket(w http.ResponseWriter, r *http.Request) {
 	httpID := s.browserID(w, r)
 	var members []reverse.MuxMember
 	if err == nil {
-		members, err = s.muxMembers(httpID, refs)
+		members, err = s.muxMembers(httpID, refs, true)
 	}
 	if err != nil {
 		s.refuse(w, err)
@@ -199,7 +205,7 @@ func (s *Server) serveMuxWebSocket(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		browser := c.httpID
 		c.mu.Unlock()
-		got, err := s.muxMembers(browser, []muxRef{{id: id, ack: ack}})
+		got, err := s.muxMembers(browser, []muxRef{{id: id, ack: ack}}, true)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -228,6 +228,11 @@ func TestMuxDeliversEachSessionsMessagesOnceInOrder(t *testing.T) {
 					for _, id := range ids {
 						_ = f.hub.Session(id).Call("f", i)
 					}
+					if i%10 == 0 {
+						// Let the pages read as the calls come, over many
+						// connections, rather than all at once.
+						time.Sleep(time.Millisecond)
+					}
 				}
 			}()
 			ran := map[string]uint64{}

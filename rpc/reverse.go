@@ -163,7 +163,9 @@ func (s *Server) serveAck(w http.ResponseWriter, r *http.Request, x *exchange) {
 		return
 	}
 	if script := s.liveSession(w, x); script != nil {
-		takeCookies(w, script)
+		if x.req.Cookie {
+			s.takeCookies(w, script)
+		}
 		s.hub.ServeAck(w, script, x.req.Ack)
 	}
 }

@@ -167,10 +167,13 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rest string) {
 // request is what every POST carries: the page's script session, if any,
 // the highest reverse sequence number it has run, and the calls.
 type request struct {
-	Session string     `json:"session"`
-	Ack     uint64     `json:"ack"`
-	Page    string     `json:"page"`
-	Calls   []wireCall `json:"calls"`
+	Session string `json:"session"`
+	Ack     uint64 `json:"ack"`
+	// Cookie, on an ack, asks for the cookies the calls over the page's
+	// WebSocket set, which only an HTTP reply can carry.
+	Cookie bool       `json:"cookie"`
+	Page   string     `json:"page"`
+	Calls  []wireCall `json:"calls"`
 	// Ordered asks the calls of the batch to run one after another, in
 	// call order, instead of concurrently.
 	Ordered bool `json:"ordered"`

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -125,8 +126,9 @@ func (c *socketCaller) batchOf(ctx context.Context, script *reverse.Session, fra
 	if set := sink.h["Set-Cookie"]; len(set) > 0 {
 		// A frame cannot set a cookie: the page fetches it with POST ack,
 		// which it sends before it settles the calls of this reply.
-		pending, _ := script.Get(pendingCookies).([]string)
-		script.Set(pendingCookies, append(pending, set...))
+		if err := stashCookies(script, set); err != nil {
+			s.log.Error("parley: cookies set over a WebSocket not kept", "err", err)
+		}
 		b = append(b, `,"cookie":true`...)
 		c.setCookies(set, x.newID)
 	}
@@ -174,18 +176,40 @@ func (c *socketCaller) setCookies(set []string, newID string) {
 	}
 }
 
-// pendingCookies is the script session attribute that keeps the cookies
-// calls over a WebSocket set, until the page's next POST ack carries them.
-const pendingCookies = "parley.cookies"
+// stashCookies keeps the Set-Cookie headers set, which calls over
+// script's WebSocket set, for the page's next POST ack with "cookie":
+// true, which any server of a cluster may receive (reverse.Session.Stash).
+func stashCookies(script *reverse.Session, set []string) error {
+	pending, err := stashed(script)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(append(pending, set...))
+	if err != nil {
+		return err
+	}
+	return script.Stash(b)
+}
+
+// stashed takes the Set-Cookie headers kept for script's page.
+func stashed(script *reverse.Session) ([]string, error) {
+	b, err := script.TakeStash()
+	if err != nil || b == nil {
+		return nil, err
+	}
+	var set []string
+	return set, json.Unmarshal(b, &set)
+}
 
 // takeCookies adds to w the cookies calls over script's WebSocket set
 // and no reply has carried yet.
-func takeCookies(w http.ResponseWriter, script *reverse.Session) {
-	if set, ok := script.Get(pendingCookies).([]string); ok {
-		script.Set(pendingCookies, nil)
-		for _, c := range set {
-			w.Header().Add("Set-Cookie", c)
-		}
+func (s *Server) takeCookies(w http.ResponseWriter, script *reverse.Session) {
+	set, err := stashed(script)
+	if err != nil {
+		s.log.Error("parley: cookies set over a WebSocket lost", "err", err)
+	}
+	for _, c := range set {
+		w.Header().Add("Set-Cookie", c)
 	}
 }
 

@@ -262,10 +262,13 @@ func TestWebSocketCallSettingCookieHandsItToPostAck(t *testing.T) {
 
 	status, out := c.post("ack", map[string]any{"session": page, "ack": 0})
 	require.Equal(t, http.StatusOK, status, "%v", out)
+	assert.Equal(t, before, c.http.Jar.Cookies(u), "an ack that does not ask for the cookie leaves it kept")
+	status, out = c.post("ack", map[string]any{"session": page, "ack": 0, "cookie": true})
+	require.Equal(t, http.StatusOK, status, "%v", out)
 	after := c.http.Jar.Cookies(u)
 	require.Len(t, after, 1)
 	assert.NotEqual(t, before[0].Value, after[0].Value, "POST ack carries the new browser id")
-	status, _ = c.post("ack", map[string]any{"session": page, "ack": 0})
+	status, _ = c.post("ack", map[string]any{"session": page, "ack": 0, "cookie": true})
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, after, c.http.Jar.Cookies(u), "the cookie is handed over once")
 
