@@ -836,6 +836,36 @@ func (h *Hub) isMember(id string) bool {
 	return err == nil && slices.Contains(ids, id)
 }
 
+// membersEvery is how long a hub trusts the list of members it read last
+// when it asks whether a session's holder is alive.
+const membersEvery = time.Second
+
+// members caches the backplane's members.
+type members struct {
+	mu   sync.Mutex
+	ids  []string
+	read time.Time
+}
+
+// holderGone reports whether the hub holding the far session s is known
+// to have left the backplane: it died, or shut down and left its session
+// to the others. It reads the members at most once every membersEvery.
+func (h *Hub) holderGone(s *Session) bool {
+	h.mu.RLock()
+	holder := s.far.holder
+	h.mu.RUnlock()
+	h.members.mu.Lock()
+	defer h.members.mu.Unlock()
+	if now := h.now(); now.Sub(h.members.read) > membersEvery {
+		ids, err := h.bp.Members()
+		if err != nil {
+			return false
+		}
+		h.members.ids, h.members.read = ids, now
+	}
+	return !slices.Contains(h.members.ids, holder)
+}
+
 // checkpointKey is the key of a session's checkpoint record.
 func checkpointKey(id string) string { return "s." + id }
 

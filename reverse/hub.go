@@ -133,6 +133,7 @@ type Hub struct {
 	topics    topicIndex
 	ids       identities // per-address counts and browser renamings: see limits.go
 	syncer    syncer
+	members   members                // the backplane's, as last read: see cluster.go
 	receiving sync.RWMutex           // held for reading while a log entry is applied                 // catchUp: see cluster.go
 	far       map[string]*farSession // sessions other hubs hold: see cluster.go
 	takeovers map[string]*takeover   // sessions moving here
@@ -273,6 +274,13 @@ func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
 		// one joined.
 		if s, err = h.lookup(id, httpSession); errors.Is(err, ErrNotFound) && h.learn(id) {
 			s, err = h.lookup(id, httpSession)
+		}
+	}
+	if err == nil && s.far != nil && h.holderGone(s) {
+		// Its hub is gone: the page's first request anywhere takes it
+		// over, so that even a page that only calls gets its messages.
+		if held, herr := h.Hold(s); herr == nil {
+			s = held
 		}
 	}
 	return s, err

@@ -1,9 +1,18 @@
 package client_test
 
 import (
+	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/nats-io/nats.go"
@@ -18,22 +27,28 @@ import (
 // node is one server of a cluster: its hub on the bus, and its listener.
 type node struct {
 	hub  *reverse.Hub
-	nc   *nats.Conn
 	addr string
 	kill func()
 }
 
-// startNode starts a server whose hub joins the bus name on the NATS at
-// url, with the cluster's cookie key.
-func startNode(t *testing.T, url, name string, key []byte) *node {
+// startNode starts a server on addr (any port if empty) whose hub joins
+// the bus name on the NATS at url, with the cluster's cookie key.
+func startNode(t *testing.T, addr, url, name string, key []byte) *node {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	require.NoError(t, err)
 	bp, err := natsbp.New(nc, natsbp.WithName(name))
 	require.NoError(t, err)
 	hub := reverse.NewHub(append(chaosOptions(), reverse.WithBackplane(bp))...)
-	ts := httptest.NewServer(handler(hub, rpc.WithCookieKeys(key), rpc.WithSessionStore(sessions.NewCookieStore(key))))
-	n := &node{hub: hub, nc: nc, addr: ts.Listener.Addr().String()}
+	ts := httptest.NewUnstartedServer(handler(hub, rpc.WithCookieKeys(key), rpc.WithSessionStore(sessions.NewCookieStore(key))))
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		require.NoError(t, err)
+		ts.Listener.Close()
+		ts.Listener = ln
+	}
+	ts.Start()
+	n := &node{hub: hub, addr: ts.Listener.Addr().String()}
 	var once sync.Once
 	// kill stops the node as SIGKILL would: its connections and its bus
 	// connection drop, and nothing of it says goodbye.
@@ -53,12 +68,77 @@ func startNode(t *testing.T, url, name string, key []byte) *node {
 	return n
 }
 
+// haproxy runs haproxy in front of servers, round robin with no
+// stickiness, each request on a connection of its own to a server, and
+// returns its address. Under CI a missing haproxy fails the test;
+// elsewhere it skips it, saying how to install it.
+func haproxy(t *testing.T, servers ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		bin = "/usr/sbin/haproxy" // where Debian installs it, off a user's PATH
+		if _, err := os.Stat(bin); err != nil {
+			const msg = "no haproxy found: run `make test`, which installs it (as root: apt-get install -y haproxy)"
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, `defaults
+	mode http
+	timeout connect 5s
+	timeout client 1h
+	timeout server 1h
+	timeout tunnel 1h
+	option http-server-close
+	option redispatch
+	retries 3
+frontend parley
+	bind %s
+	default_backend servers
+backend servers
+	balance roundrobin
+	option httpchk GET /parley/health
+	http-check expect status 200
+`, addr)
+	for i, s := range servers {
+		fmt.Fprintf(&cfg, "\tserver s%d %s check inter 200ms fall 1 rise 1\n", i, s)
+	}
+	name := filepath.Join(t.TempDir(), "haproxy.cfg")
+	require.NoError(t, os.WriteFile(name, []byte(cfg.String()), 0o600))
+	cmd := exec.Command(bin, "-db", "-f", name)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("haproxy printed:\n%s", out)
+		}
+	})
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/parley/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond, "haproxy does not answer")
+	return addr
+}
+
 // TestClusterExactlyOnceThroughACuttingProxy runs the exactly-once test
-// against three servers sharing a NATS JetStream bus, reached through a
-// proxy that sends every connection to the next server (no stickiness)
-// and cuts connections at random, while all three send the calls. A third
-// of the way through, one server is killed; two thirds of the way, a new
-// one takes its place.
+// against three servers sharing a NATS JetStream bus, behind haproxy in
+// round robin with no stickiness, through a proxy that cuts connections
+// at random, while all three servers send the calls. A third of the way
+// through, one server is killed; two thirds of the way, it starts again.
 func TestClusterExactlyOnceThroughACuttingProxy(t *testing.T) {
 	srv, err := embedded.Start(t.TempDir())
 	require.NoError(t, err)
@@ -69,26 +149,24 @@ func TestClusterExactlyOnceThroughACuttingProxy(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
 			var nodes []*node
-			var deadAddr string
 			for range 3 {
-				nodes = append(nodes, startNode(t, srv.URL(), transport, key))
+				nodes = append(nodes, startNode(t, "", srv.URL(), transport, key))
 			}
-			proxy := newChaosProxy(t, uint64(i+1), nodes[0].addr, nodes[1].addr, nodes[2].addr)
+			balancer := haproxy(t, nodes[0].addr, nodes[1].addr, nodes[2].addr)
+			proxy := newChaosProxy(t, uint64(i+1), balancer)
 			live := func() []*node { mu.Lock(); defer mu.Unlock(); return nodes }
+			dead := nodes[1]
 			during := func(v int) {
 				switch v {
 				case chaosCalls / 3:
-					dead := nodes[1]
 					mu.Lock()
 					nodes = []*node{nodes[0], nodes[2]}
 					mu.Unlock()
 					dead.kill()
-					deadAddr = dead.addr
 				case 2 * chaosCalls / 3:
-					fresh := startNode(t, srv.URL(), transport, key)
-					proxy.replace(deadAddr, fresh.addr)
+					again := startNode(t, dead.addr, srv.URL(), transport, key)
 					mu.Lock()
-					nodes = append(nodes, fresh)
+					nodes = append(nodes, again)
 					mu.Unlock()
 				}
 			}
