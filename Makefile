@@ -64,7 +64,8 @@ generate-check:
 	fi; echo "generated files are up to date"
 
 ## bench: a short run of every benchmark (a few minutes): Go benchmarks of
-## the hot paths, then parleybench's paper grid, fan-out and idle memory.
+## the hot paths, then parleybench's paper grid, fan-out, idle memory and a
+## small cluster (3 servers sharing 10,000 pages through NATS).
 ## Reports and SVG charts go to cmd/parleybench/results/. Not part of test.
 BENCH_OUT ?= cmd/parleybench/results
 bench:
@@ -74,4 +75,5 @@ bench:
 	$(BENCH_OUT)/.parleybench paper -users 100,1000,5000,18000 -intervals 5,15,50 -messages 10 -time-scale 0.02 -out $(BENCH_OUT)
 	$(BENCH_OUT)/.parleybench fanout -pages 1000,10000,18000 -transports longpoll,sse,websocket -repeat 3 -timeout 10s -out $(BENCH_OUT)
 	$(BENCH_OUT)/.parleybench idle -pages 18000 -transports longpoll,sse,websocket,sse-h2,poll,passive -baseline -release longpoll,sse,websocket -out $(BENCH_OUT)
+	$(BENCH_OUT)/.parleybench cluster -nodes 3 -pages 10000 -repeat 3 -transports websocket -out $(BENCH_OUT)
 	@rm -f $(BENCH_OUT)/.parleybench

@@ -73,6 +73,12 @@ type loadConfig struct {
 	// (session opens, acks); their held requests have connections of
 	// their own. Default 512.
 	SharedConns int
+	// HoldAddr, if set, is the loopback address the pages' held requests
+	// (long polls, event streams, sockets) connect to instead of URL's,
+	// which keeps their other requests: a page opens its session on one
+	// server of a cluster and holds its connection on another. Long-poll,
+	// SSE and WebSocket pages only.
+	HoldAddr string
 	// Abrupt makes WebSocket pages, when they stop, close their TCP
 	// connections without a close frame or a last ack, as a page that
 	// vanishes does.
@@ -187,7 +193,19 @@ func newLoader(cfg loadConfig) (*loader, error) {
 	if cfg.Mode == modeRaw {
 		return l, nil // raw pages dial their own connections
 	}
-	ht := newTransport(l.dial, cfg.Pages)
+	holdDial := l.dial
+	if cfg.HoldAddr != "" {
+		if err := loopback.HostPort(cfg.HoldAddr); err != nil {
+			return nil, err
+		}
+		if cfg.Mode != modeLongPoll && cfg.Mode != modeSSE && cfg.Mode != modeWebSocket {
+			return nil, fmt.Errorf("a hold address serves long-poll, SSE and WebSocket pages, not %s", cfg.Mode)
+		}
+		holdDial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return l.dial(ctx, network, cfg.HoldAddr)
+		}
+	}
+	ht := newTransport(holdDial, cfg.Pages)
 	if cfg.TLS != nil {
 		ht.TLSClientConfig = cfg.TLS
 		ht.ForceAttemptHTTP2 = cfg.Mode == modeSSEH2
@@ -214,7 +232,7 @@ func newLoader(cfg loadConfig) (*loader, error) {
 			if err != nil {
 				return nil, err
 			}
-			p.dial, p.tls, p.abrupt = l.dial, cfg.TLS, cfg.Abrupt
+			p.dial, p.tls, p.abrupt = holdDial, cfg.TLS, cfg.Abrupt
 			l.wsPages = append(l.wsPages, p)
 		}
 		return l, nil
@@ -504,6 +522,7 @@ func cmdLoad(args []string) error {
 	sourceFirst := fs.Int("source-first", 2, "connections come from 127.0.0.N, N from this")
 	sources := fs.Int("sources", 4, "number of loopback source addresses")
 	opening := fs.Int("opening", 64, "pages opening their sessions at once")
+	holdAddr := fs.String("hold-addr", "", "connect the pages' held requests (long polls, event streams, sockets) to this loopback address instead of -url's: another server of a cluster")
 	control := fs.Bool("control", false, "print a ready line, then a snapshot line for each \"snap\" line read from standard input; stop at its end")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -521,7 +540,7 @@ func cmdLoad(args []string) error {
 			return err
 		}
 	}
-	l, err := newLoader(loadConfig{URL: *url, Raw: *raw, Pages: *pages, Mode: *mode, Interval: *interval, Sources: src, Opening: *opening, TLS: tlsConf})
+	l, err := newLoader(loadConfig{URL: *url, Raw: *raw, Pages: *pages, Mode: *mode, Interval: *interval, Sources: src, Opening: *opening, TLS: tlsConf, HoldAddr: *holdAddr})
 	if err != nil {
 		return err
 	}

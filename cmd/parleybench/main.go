@@ -8,6 +8,7 @@
 //	parleybench fanout  [-pages 1000,10000,18000] [-out DIR]    one publish to N pages, repeated
 //	parleybench idle    [-pages 18000] [-out DIR]               server memory per held page, and release times
 //	parleybench chart   [-in fanout.json] [-out DIR]            the SVG charts of a fanout run
+//	parleybench cluster [-nodes 3] [-pages 10000] [-out DIR]    one publish to pages spread over servers sharing sessions through NATS
 //
 // Every command sends traffic to loopback addresses (127.0.0.0/8) only,
 // and every run is bounded in count and time. paper, fanout and idle
@@ -31,6 +32,7 @@ commands:
   fanout   measure one publish to many pages, per transport
   idle     measure server memory per idle held page, and how soon pages that go away are released, per transport
   chart    draw the SVG charts of a fanout run from its JSON results
+  cluster  measure one publish to pages spread over servers that share sessions through NATS, against one server
 
 Run "parleybench COMMAND -h" for a command's flags.
 `
@@ -41,12 +43,14 @@ func main() {
 		os.Exit(2)
 	}
 	commands := map[string]func([]string) error{
-		"serve":  cmdServe,
-		"load":   cmdLoad,
-		"paper":  cmdPaper,
-		"fanout": cmdFanout,
-		"idle":   cmdIdle,
-		"chart":  cmdChart,
+		"serve":   cmdServe,
+		"load":    cmdLoad,
+		"paper":   cmdPaper,
+		"fanout":  cmdFanout,
+		"idle":    cmdIdle,
+		"chart":   cmdChart,
+		"cluster": cmdCluster,
+		"natsd":   cmdNATSD, // the NATS server of a cluster run, as a process of its own
 	}
 	run, ok := commands[os.Args[1]]
 	if !ok {

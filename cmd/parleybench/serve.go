@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -92,6 +93,11 @@ type benchServer struct {
 }
 
 func newBenchServer(opts ...reverse.Option) *benchServer {
+	return newBenchServerWith(nil, opts...)
+}
+
+// newBenchServerWith is newBenchServer with options of its rpc.Server.
+func newBenchServerWith(rpcOpts []rpc.Option, opts ...reverse.Option) *benchServer {
 	// The loaders are many pages at a few loopback addresses, each page a
 	// browser of its own: lift the per-address limits that a real site
 	// keeps against floods. The hub's default total keeps an eighth of the
@@ -103,7 +109,7 @@ func newBenchServer(opts ...reverse.Option) *benchServer {
 		Sessions: max(openFiles()-fdSlack, 0),
 	})}, opts...)
 	b := &benchServer{hub: reverse.NewHub(opts...)}
-	b.rpc = rpc.NewServer(rpc.WithHub(b.hub))
+	b.rpc = rpc.NewServer(append([]rpc.Option{rpc.WithHub(b.hub)}, rpcOpts...)...)
 	b.rpc.Register(rpc.ServiceDesc{Name: "Ticker", Doc: "The bench ticker.", Methods: []rpc.MethodDesc{
 		{Name: "latest", Doc: "Returns the latest quote, or null before the first.", Handler: func(context.Context, rpc.Args) (any, error) {
 			b.mu.Lock()
@@ -253,6 +259,8 @@ func cmdServe(args []string) error {
 	heartbeat := fs.Duration("heartbeat", 0, "interval of heartbeats and pings on held connections (0: the server's default)")
 	useTLS := fs.Bool("tls", false, "serve HTTPS, HTTP/2 included, with a fresh self-signed certificate for the address, which the info line carries (certPEM)")
 	h2Streams := fs.Int("h2-streams", 100, "with -tls, the most HTTP/2 streams one connection may hold at once: clients open another connection past it")
+	natsURL := fs.String("nats", "", "join a cluster: connect to the NATS server at this loopback URL (nats://127.0.0.1:PORT, parleybench natsd prints one) and share sessions with the other servers on it through a natsbp backplane")
+	cookieKey := fs.String("cookie-key", "", "the key, in hex (at least 16 bytes), that signs and checks browser id cookies; the servers of a cluster share one (default: a random key of this process)")
 	raw := fs.Bool("raw", false, "serve the raw floor: also accept plain TCP connections on a second loopback port (rawAddr) and publish quotes to them, one write per quote per connection, instead of to the ticker pages")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -260,7 +268,24 @@ func cmdServe(args []string) error {
 	if err := loopback.HostPort(*addr); err != nil {
 		return err
 	}
-	b := newBenchServer(reverse.WithTransports(reverse.Transports{PollInterval: *pollInterval, NoParking: *noParking, Heartbeat: *heartbeat}))
+	opts := []reverse.Option{reverse.WithTransports(reverse.Transports{PollInterval: *pollInterval, NoParking: *noParking, Heartbeat: *heartbeat})}
+	var rpcOpts []rpc.Option
+	if *cookieKey != "" {
+		key, err := hex.DecodeString(*cookieKey)
+		if err != nil || len(key) < 16 {
+			return fmt.Errorf("-cookie-key: want at least 16 bytes in hex")
+		}
+		rpcOpts = append(rpcOpts, rpc.WithCookieKeys(key))
+	}
+	if *natsURL != "" {
+		bp, closeBus, err := joinBus(*natsURL)
+		if err != nil {
+			return err
+		}
+		defer closeBus()
+		opts = append(opts, reverse.WithBackplane(bp))
+	}
+	b := newBenchServerWith(rpcOpts, opts...)
 	defer b.hub.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

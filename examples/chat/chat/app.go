@@ -25,10 +25,15 @@ type App struct {
 // NewApp builds the chat application. Close its Hub when done.
 func NewApp(hubOpts ...reverse.Option) *App {
 	hub := reverse.NewHub(hubOpts...)
+	return newApp(hub, NewRoom(NewChatPageProxy(hub.Page("/"))))
+}
+
+// newApp serves room through a Parley server on hub, with the server's
+// options rpcOpts besides.
+func newApp(hub *reverse.Hub, room *Room, rpcOpts ...rpc.Option) *App {
 	// The debug page at /parley/, served to this machine's browsers only
 	// (WithDebugPage's default access rule).
-	srv := rpc.NewServer(rpc.WithHub(hub), rpc.WithDebugPage())
-	room := NewRoom(NewChatPageProxy(hub.Page("/")))
+	srv := rpc.NewServer(append([]rpc.Option{rpc.WithHub(hub), rpc.WithDebugPage()}, rpcOpts...)...)
 	RegisterChat(srv, room)
 
 	return &App{Handler: site.Handler(srv, static, "static"), Hub: hub, Room: room}

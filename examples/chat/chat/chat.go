@@ -7,7 +7,6 @@ package chat
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/parley-go/parley/examples/internal/site"
@@ -61,15 +60,13 @@ const nameKey = "chat.name"
 type Room struct {
 	pages ChatPage
 	now   func() time.Time
-
-	mu     sync.Mutex
-	lastID int64
-	recent []Message
+	store store // numbers and keeps the messages
 }
 
-// NewRoom returns an empty room that pushes new messages to pages.
+// NewRoom returns an empty room that pushes new messages to pages and
+// keeps its messages in memory.
 func NewRoom(pages ChatPage) *Room {
-	return &Room{pages: pages, now: time.Now}
+	return &Room{pages: pages, now: time.Now, store: &memoryStore{}}
 }
 
 // SetName implements Chat.
@@ -82,8 +79,9 @@ func (r *Room) SetName(ctx context.Context, name string) error {
 	return nil
 }
 
-// Send implements Chat. Messages are numbered and pushed under the room's
-// lock, so every page receives them in id order.
+// Send implements Chat. The room's store numbers the message and keeps
+// it, then it is pushed to every page (see NewRoom and NewSharedRoom for
+// the order pages receive them in).
 func (r *Room) Send(ctx context.Context, text string) (int64, error) {
 	text, err := site.Text("a message", text, MaxTextLen)
 	if err != nil {
@@ -93,21 +91,14 @@ func (r *Room) Send(ctx context.Context, text string) (int64, error) {
 	if author == "" {
 		author = "anonymous"
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lastID++
-	m := Message{ID: r.lastID, Author: author, Text: text, At: r.now().UTC()}
-	r.recent = append(r.recent, m)
-	if len(r.recent) > HistoryKept {
-		r.recent = append(r.recent[:0:0], r.recent[len(r.recent)-HistoryKept:]...)
+	m, err := r.store.add(ctx, Message{Author: author, Text: text, At: r.now().UTC()}, r.pages.AddMessage)
+	if err != nil {
+		return 0, err
 	}
-	r.pages.AddMessage(m)
 	return m.ID, nil
 }
 
 // History implements Chat.
 func (r *Room) History(ctx context.Context) ([]Message, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Message{}, r.recent...), nil
+	return r.store.recent(ctx)
 }

@@ -64,6 +64,8 @@ document.getElementById("send-form").addEventListener("submit", async (e) => {
   }
 });
 
-await parley.start();
+// ?transport=websocket (or sse, longpoll, poll, passive) tries one
+// transport alone; "auto" picks the best the browser and network allow.
+await parley.start({ transport: new URLSearchParams(location.search).get("transport") ?? "auto" });
 await loadHistory();
 document.body.dataset.ready = "true";
