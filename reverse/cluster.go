@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,7 @@ const (
 	kindSub    = "sub"    // Key: session id; IDs: the pattern
 	kindUnsub  = "unsub"  // Key: session id; IDs: the pattern
 	kindMove   = "move"   // Key: session id; Origin: the new holder
+	kindArrive = "arrive" // Key: session id; Origin: the new holder, which has the session now
 	kindRotate = "rotate" // Key: the former browser id; IDs: the new one and the caller's session
 	kindHello  = "hello"  // a hub joined: it learns where in the log it starts
 	kindShare  = "share"  // Key: session id; IDs: the attribute; Body: its JSON value, none to remove
@@ -66,7 +68,7 @@ var ErrUnavailable = errors.New("reverse: the backplane is unreachable")
 
 // handoffWait is how long a hub taking a session over waits for the former
 // holder's state before it rebuilds the state from the log.
-const handoffWait = 2 * time.Second
+const handoffWait = time.Second
 
 // sessionRecord is what every hub knows of a session from its "open" entry
 // and the changes after it, and what a snapshot carries.
@@ -97,6 +99,7 @@ type recordMessage struct {
 // by the hub's mu.
 type farSession struct {
 	holder   string
+	moving   time.Time     // when it began to move to holder, zero once there
 	orphaned time.Time     // when its holder was first seen gone
 	base     sessionRecord // the state at its "open" entry
 	browser  string
@@ -161,7 +164,9 @@ func (h *Hub) change(env Envelope) error {
 	if err != nil {
 		return err
 	}
-	h.waitApplied(pos)
+	if !h.waitApplied(pos) {
+		return errNotApplied
+	}
 	return nil
 }
 
@@ -175,23 +180,44 @@ func (h *Hub) announce(env Envelope) {
 	}
 }
 
-// waitApplied waits until this hub applied the log entry at pos, or the
-// hub closed.
-func (h *Hub) waitApplied(pos uint64) {
+// waitApplied waits until this hub applied the log entry at pos, the
+// hub closed, or applyWait passed (the hub cannot read its bus), and
+// reports whether the entry was applied.
+func (h *Hub) waitApplied(pos uint64) bool {
 	if h.pos.Load() >= pos {
-		return
+		return true
 	}
+	var late atomic.Bool
+	t := time.AfterFunc(applyWait, func() {
+		late.Store(true)
+		h.appliedMu.Lock()
+		h.applied.Broadcast()
+		h.appliedMu.Unlock()
+	})
+	defer t.Stop()
 	h.appliedMu.Lock()
 	defer h.appliedMu.Unlock()
 	for h.pos.Load() < pos {
 		select {
 		case <-h.stop:
-			return
+			return false
 		default:
+		}
+		if late.Load() {
+			return false
 		}
 		h.applied.Wait()
 	}
+	return true
 }
+
+// applyWait bounds how long a change waits to read itself back from the
+// log.
+const applyWait = 10 * time.Second
+
+// errNotApplied: a change went into the log but this hub did not read it
+// back in time.
+var errNotApplied = fmt.Errorf("%w: the change is in the log, but this hub has not read it back", ErrUnavailable)
 
 // receive applies an entry of the log.
 func (h *Hub) receive(pos uint64, env Envelope) {
@@ -207,7 +233,7 @@ func (h *Hub) receive(pos uint64, env Envelope) {
 			break
 		}
 		h.bindUser(pos, &env, user)
-	case kindOpen, kindEnd, kindJoin, kindLeave, kindSub, kindUnsub, kindShare, kindMove, kindRotate:
+	case kindOpen, kindEnd, kindJoin, kindLeave, kindSub, kindUnsub, kindShare, kindMove, kindArrive, kindRotate:
 		h.applyChange(pos, &env)
 	case kindHello:
 		h.skip(pos, &env)
@@ -436,7 +462,7 @@ func (h *Hub) syncRounds() {
 		}
 		h.syncer.mu.Unlock()
 		if pos, err := h.bp.Publish(Envelope{Kind: kindHello, Origin: h.id}); err == nil {
-			h.waitApplied(pos)
+			_ = h.waitApplied(pos) // a lookup that still misses says so
 		}
 		for _, ch := range batch {
 			close(ch)
@@ -576,15 +602,21 @@ func (h *Hub) applyChange(pos uint64, env *Envelope) {
 			close(t.moved)
 		case s != nil:
 			h.detachLocked(s)
-			h.far[id] = farOf(s, env.Origin)
+			f := farOf(s, env.Origin)
+			f.moving = h.now()
+			h.far[id] = f
 			handOff = s
 		default:
 			if t := h.takeovers[id]; t != nil && t.at != 0 && t.next == "" {
 				t.next, t.nextAt = env.Origin, pos
 			}
 			if far != nil {
-				far.holder = env.Origin
+				far.holder, far.moving = env.Origin, h.now()
 			}
+		}
+	case kindArrive:
+		if far != nil && far.holder == env.Origin {
+			far.moving = time.Time{}
 		}
 	}
 	h.setPosLocked(pos, env)
@@ -740,6 +772,7 @@ func (h *Hub) Hold(s *Session) (*Session, error) {
 	if s.far == nil {
 		return s, nil
 	}
+	h.awaitArrival(s.id)
 	h.mu.Lock()
 	if local := h.byID[s.id]; local != nil {
 		h.mu.Unlock()
@@ -757,6 +790,31 @@ func (h *Hub) Hold(s *Session) (*Session, error) {
 	}
 	<-t.done
 	return t.s, t.err
+}
+
+// transitMax bounds how long a hub waits for a session on its way to
+// another hub to arrive there before moving it on.
+const transitMax = handoffWait + time.Second
+
+// awaitArrival waits, at most transitMax, while the session id is on its
+// way to another hub, so that pages whose requests each reach another hub
+// do not move their session on before it arrived: moves that overtake
+// each other would keep every request waiting.
+func (h *Hub) awaitArrival(id string) {
+	for {
+		h.mu.RLock()
+		f := h.far[id]
+		moving := f != nil && !f.moving.IsZero() && h.now().Sub(f.moving) < transitMax
+		h.mu.RUnlock()
+		if !moving {
+			return
+		}
+		select {
+		case <-time.After(2 * time.Millisecond):
+		case <-h.stop:
+			return
+		}
+	}
 }
 
 // take moves the session of t to this hub: it appends the move to the log,
@@ -801,7 +859,7 @@ func (h *Hub) stateAtMove(t *takeover) (sessionRecord, []logEntry, error) {
 	var rec sessionRecord
 	wait := time.NewTimer(handoffWait)
 	defer wait.Stop()
-	if !h.isMember(t.from) {
+	if !h.isMember(t.from) || h.silent(t.from) {
 		wait.Reset(0)
 	}
 	select {
@@ -810,6 +868,14 @@ func (h *Hub) stateAtMove(t *takeover) (sessionRecord, []logEntry, error) {
 			return rec, nil, nil
 		}
 	case <-wait.C:
+		select {
+		case body := <-t.snap: // it came just now
+			if err := json.Unmarshal(body, &rec); err == nil && rec.At == t.at {
+				return rec, nil, nil
+			}
+		default:
+			h.markSilent(t.from)
+		}
 	case <-h.stop:
 		return rec, nil, ErrNotFound
 	}
@@ -840,11 +906,42 @@ func (h *Hub) isMember(id string) bool {
 // when it asks whether a session's holder is alive.
 const membersEvery = time.Second
 
-// members caches the backplane's members.
+// members caches the backplane's members, and the hubs that did not mail
+// a moved session's state in time.
 type members struct {
-	mu   sync.Mutex
-	ids  []string
-	read time.Time
+	mu     sync.Mutex
+	ids    []string
+	read   time.Time
+	silent map[string]time.Time // hub → until when it is not waited for
+}
+
+// silentFor is how long a hub that did not mail a moved session's state
+// in time is not waited for again: it is likely dead and not yet off the
+// members, and a page whose connections keep failing would otherwise
+// wait for it at every move.
+const silentFor = 10 * time.Second
+
+// markSilent records that the hub id did not mail a state in time.
+func (h *Hub) markSilent(id string) {
+	h.members.mu.Lock()
+	defer h.members.mu.Unlock()
+	if h.members.silent == nil {
+		h.members.silent = map[string]time.Time{}
+	}
+	now := h.now()
+	for k, until := range h.members.silent {
+		if now.After(until) {
+			delete(h.members.silent, k)
+		}
+	}
+	h.members.silent[id] = now.Add(silentFor)
+}
+
+// silent reports whether the hub id is not to be waited for.
+func (h *Hub) silent(id string) bool {
+	h.members.mu.Lock()
+	defer h.members.mu.Unlock()
+	return h.now().Before(h.members.silent[id])
 }
 
 // holderGone reports whether the hub holding the far session s is known
@@ -928,6 +1025,8 @@ func (h *Hub) install(t *takeover, rec sessionRecord, before []logEntry) {
 	h.mu.Unlock()
 	t.s = s
 	h.reportReached(r.reached)
+	// The others wait for this before they move the session on.
+	h.announce(Envelope{Kind: kindArrive, Key: s.id})
 	h.goSafely("a session checkpoint", func() { h.checkpoint(s, rec) })
 }
 
@@ -1026,7 +1125,7 @@ func (r *replayer) apply(e logEntry, report bool) {
 		if env.Key == s.id {
 			r.holder = env.Origin
 		}
-	case kindOpen, kindHello:
+	case kindOpen, kindHello, kindArrive:
 	default:
 		if r.stateOnly || !r.reaches(env) {
 			return

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/parley-go/parley/reverse"
+	"github.com/parley-go/parley/reverse/redisbp/redistest"
 )
 
 // benchEnvelope is a reverse call of a typical size.
@@ -22,10 +23,10 @@ var benchEnvelope = reverse.Envelope{
 // the append script, next to a PING's) and from many goroutines (Redis's
 // throughput).
 func BenchmarkPublish(b *testing.B) {
-	s := startRedis(b)
+	s := redistest.Start(b)
 	bp := newBackplane(b, s)
 	// The floor: a PING's round trip on the same client.
-	rdb := s.client(b)
+	rdb := s.Client(b)
 	b.Run("ping", func(b *testing.B) {
 		for b.Loop() {
 			if err := rdb.Ping(b.Context()).Err(); err != nil {
@@ -57,7 +58,7 @@ func BenchmarkPublish(b *testing.B) {
 // published by 8 goroutines through one backplane, each delivered to one
 // hub subscribed through another; an op is one entry delivered.
 func BenchmarkDeliver(b *testing.B) {
-	s := startRedis(b)
+	s := redistest.Start(b)
 	pub := newBackplane(b, s)
 	sub := newBackplane(b, s)
 	var got atomic.Int64

@@ -14,6 +14,7 @@ import (
 	"github.com/parley-go/parley/reverse"
 	"github.com/parley-go/parley/reverse/backplanetest"
 	"github.com/parley-go/parley/reverse/redisbp"
+	"github.com/parley-go/parley/reverse/redisbp/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,10 +23,10 @@ const hang = 30 * time.Second
 
 // newBackplane returns a backplane on s through a new client, closed at
 // the end of the test.
-func newBackplane(t testing.TB, s *redisServer, opts ...redisbp.Option) *redisbp.Backplane {
+func newBackplane(t testing.TB, s *redistest.Server, opts ...redisbp.Option) *redisbp.Backplane {
 	t.Helper()
 	opts = append([]redisbp.Option{redisbp.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	bp, err := redisbp.New(s.client(t), opts...)
+	bp, err := redisbp.New(s.Client(t), opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -34,30 +35,30 @@ func newBackplane(t testing.TB, s *redisServer, opts ...redisbp.Option) *redisbp
 }
 
 func TestConformance(t *testing.T) {
-	s := startRedis(t)
+	s := redistest.Start(t)
 	backplanetest.Run(t, func(t *testing.T) reverse.Backplane {
 		return newBackplane(t, s, redisbp.WithHistory(1000))
 	})
 }
 
 func TestCluster(t *testing.T) {
-	s := startRedis(t)
+	s := redistest.Start(t)
 	backplanetest.RunCluster(t, func(t *testing.T) reverse.Backplane { return newBackplane(t, s) })
 }
 
 func TestNewOptions(t *testing.T) {
-	s := startRedis(t)
+	s := redistest.Start(t)
 	for _, tc := range []struct {
 		name   string
 		client redis.UniversalClient
 		opts   []redisbp.Option
 		ok     bool
 	}{
-		{"defaults", s.client(t), nil, true},
-		{"prefix and history", s.client(t), []redisbp.Option{redisbp.WithPrefix("{app}"), redisbp.WithHistory(10)}, true},
+		{"defaults", s.Client(t), nil, true},
+		{"prefix and history", s.Client(t), []redisbp.Option{redisbp.WithPrefix("{app}"), redisbp.WithHistory(10)}, true},
 		{"nil client", nil, nil, false},
-		{"empty prefix", s.client(t), []redisbp.Option{redisbp.WithPrefix("")}, false},
-		{"no history", s.client(t), []redisbp.Option{redisbp.WithHistory(0)}, false},
+		{"empty prefix", s.Client(t), []redisbp.Option{redisbp.WithPrefix("")}, false},
+		{"no history", s.Client(t), []redisbp.Option{redisbp.WithHistory(0)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bp, err := redisbp.New(tc.client, tc.opts...)
@@ -164,12 +165,12 @@ func publishN(t *testing.T, bp reverse.Backplane, prefix string, n int) {
 // append-only file on every write: the subscriber resumes where it was and
 // receives every entry once, at consecutive positions.
 func TestRestartPersistent(t *testing.T) {
-	s := startRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	s := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	pub := newBackplane(t, s)
 	r := subscribe(t, newBackplane(t, s), "hub")
 	publishN(t, pub, "before", 50)
 	waitUntil(t, "the entries before the restart", func() bool { return r.has("before-49") })
-	s.restart()
+	s.Restart()
 	publishN(t, pub, "after", 50)
 	waitUntil(t, "the entries after the restart", func() bool { return r.has("after-49") })
 	// Send is at most once: while the subscription comes back, envelopes
@@ -200,12 +201,12 @@ func TestRestartPersistent(t *testing.T) {
 // again at 1, and the subscriber passes the positions through, so the hub
 // sees a position that does not follow the last.
 func TestRestartVolatile(t *testing.T) {
-	s := startRedis(t, "--appendonly", "no")
+	s := redistest.Start(t, "--appendonly", "no")
 	pub := newBackplane(t, s)
 	r := subscribe(t, newBackplane(t, s), "hub")
 	publishN(t, pub, "before", 20)
 	waitUntil(t, "the entries before the restart", func() bool { return r.has("before-19") })
-	s.restart()
+	s.Restart()
 	publishN(t, pub, "after", 5)
 	waitUntil(t, "the entries after the restart", func() bool { return r.has("after-4") })
 	got := r.list()
@@ -226,7 +227,7 @@ func TestRestartVolatile(t *testing.T) {
 // entries take the positions of the lost ones. The subscriber must not
 // take the new entries after its position for a continuation.
 func TestLostTail(t *testing.T) {
-	s := startRedis(t)
+	s := redistest.Start(t)
 	pub := newBackplane(t, s)
 	r := subscribe(t, newBackplane(t, s), "hub")
 	publishN(t, pub, "old", 20)
@@ -234,7 +235,7 @@ func TestLostTail(t *testing.T) {
 
 	// Lose entries 16 to 20, as a restart would.
 	ctx := context.Background()
-	c := s.client(t)
+	c := s.Client(t)
 	msgs, err := c.XRange(ctx, "parley:log", "0-15", "0-15").Result()
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("XRANGE: %v, %v", msgs, err)
@@ -272,24 +273,24 @@ func TestLostTail(t *testing.T) {
 // TestErr stops Redis: Err fails while it is down and is nil again once
 // it is back.
 func TestErr(t *testing.T) {
-	s := startRedis(t)
+	s := redistest.Start(t)
 	bp := newBackplane(t, s)
 	subscribe(t, bp, "hub")
 	if err := bp.Err(); err != nil {
 		t.Fatalf("Err with Redis up: %v", err)
 	}
-	s.kill()
+	s.Kill()
 	waitUntil(t, "Err to fail", func() bool { return bp.Err() != nil })
-	s.start()
+	s.Run()
 	waitUntil(t, "Err to clear", func() bool { return bp.Err() == nil })
 }
 
 // TestMemberExpires checks that a hub whose backplane cannot reach Redis
 // any more, as when its process died, leaves the list of members.
 func TestMemberExpires(t *testing.T) {
-	s := startRedis(t)
+	s := redistest.Start(t)
 	observer := newBackplane(t, s)
-	c := redis.NewClient(&redis.Options{Addr: s.addr})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
 	dead, err := redisbp.New(c, redisbp.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)

@@ -16,11 +16,14 @@ import (
 
 	"github.com/gorilla/sessions"
 	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-go/parley/reverse"
 	"github.com/parley-go/parley/reverse/natsbp"
 	"github.com/parley-go/parley/reverse/natsbp/embedded"
+	"github.com/parley-go/parley/reverse/redisbp"
+	"github.com/parley-go/parley/reverse/redisbp/redistest"
 	"github.com/parley-go/parley/rpc"
 )
 
@@ -31,14 +34,39 @@ type node struct {
 	kill func()
 }
 
+// bus connects a server to the cluster's bus, named name, as a process
+// of its own would: it returns the server's backplane, and a function
+// that drops its connection, as the process's death would.
+type bus func(t *testing.T, name string) (bp reverse.Backplane, drop func())
+
+// natsBus connects to the NATS server at url.
+func natsBus(url string) bus {
+	return func(t *testing.T, name string) (reverse.Backplane, func()) {
+		nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+		require.NoError(t, err)
+		bp, err := natsbp.New(nc, natsbp.WithName(name))
+		require.NoError(t, err)
+		t.Cleanup(bp.Close)
+		return bp, nc.Close
+	}
+}
+
+// redisBus connects to the Redis server at addr.
+func redisBus(addr string) bus {
+	return func(t *testing.T, name string) (reverse.Backplane, func()) {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		bp, err := redisbp.New(c, redisbp.WithPrefix(name))
+		require.NoError(t, err)
+		t.Cleanup(func() { bp.Close(); c.Close() })
+		return bp, func() { c.Close() }
+	}
+}
+
 // startNode starts a server on addr (any port if empty) whose hub joins
-// the bus name on the NATS at url, with the cluster's cookie key.
-func startNode(t *testing.T, addr, url, name string, key []byte) *node {
+// the bus name, with the cluster's cookie key.
+func startNode(t *testing.T, addr string, join bus, name string, key []byte) *node {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
-	require.NoError(t, err)
-	bp, err := natsbp.New(nc, natsbp.WithName(name))
-	require.NoError(t, err)
+	bp, drop := join(t, name)
 	hub := reverse.NewHub(append(chaosOptions(), reverse.WithBackplane(bp))...)
 	ts := httptest.NewUnstartedServer(handler(hub, rpc.WithCookieKeys(key), rpc.WithSessionStore(sessions.NewCookieStore(key))))
 	if addr != "" {
@@ -54,16 +82,15 @@ func startNode(t *testing.T, addr, url, name string, key []byte) *node {
 	// connection drop, and nothing of it says goodbye.
 	n.kill = func() {
 		once.Do(func() {
-			nc.Close()
+			drop()
 			ts.Listener.Close()
 			ts.CloseClientConnections()
 		})
 	}
 	t.Cleanup(func() {
 		n.kill()
+		hub.Close() // before the server: its handlers may wait for the hub
 		ts.Close()
-		hub.Close()
-		bp.Close()
 	})
 	return n
 }
@@ -135,22 +162,35 @@ backend servers
 }
 
 // TestClusterExactlyOnceThroughACuttingProxy runs the exactly-once test
-// against three servers sharing a NATS JetStream bus, behind haproxy in
-// round robin with no stickiness, through a proxy that cuts connections
-// at random, while all three servers send the calls. A third of the way
-// through, one server is killed; two thirds of the way, it starts again.
+// on the transports that hold a connection against three servers sharing
+// a bus, NATS JetStream and Redis, behind haproxy in round robin with no
+// stickiness, through a proxy that cuts connections at random, while all
+// three servers send the calls. A third of the way through, one server
+// is killed; two thirds of the way, it starts again.
 func TestClusterExactlyOnceThroughACuttingProxy(t *testing.T) {
-	srv, err := embedded.Start(t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
+	t.Run("nats", func(t *testing.T) {
+		srv, err := embedded.Start(t.TempDir())
+		require.NoError(t, err)
+		t.Cleanup(srv.Shutdown)
+		clusterExactlyOnce(t, natsBus(srv.URL()), "longpoll", "sse", "websocket")
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+		clusterExactlyOnce(t, redisBus(srv.Addr()), "longpoll", "sse", "websocket")
+	})
+}
+
+// clusterExactlyOnce runs the cluster's exactly-once test on each
+// transport, the servers joining the bus with join.
+func clusterExactlyOnce(t *testing.T, join bus, transports ...string) {
 	key := []byte("0123456789abcdef0123456789abcdef")
-	for i, transport := range []string{"longpoll", "sse", "poll", "passive", "websocket"} {
+	for i, transport := range transports {
+		// One at a time: each runs three servers, haproxy and a page.
 		t.Run(transport, func(t *testing.T) {
-			t.Parallel()
 			var mu sync.Mutex
 			var nodes []*node
 			for range 3 {
-				nodes = append(nodes, startNode(t, "", srv.URL(), transport, key))
+				nodes = append(nodes, startNode(t, "", join, transport, key))
 			}
 			balancer := haproxy(t, nodes[0].addr, nodes[1].addr, nodes[2].addr)
 			proxy := newChaosProxy(t, uint64(i+1), balancer)
@@ -164,7 +204,7 @@ func TestClusterExactlyOnceThroughACuttingProxy(t *testing.T) {
 					mu.Unlock()
 					dead.kill()
 				case 2 * chaosCalls / 3:
-					again := startNode(t, dead.addr, srv.URL(), transport, key)
+					again := startNode(t, dead.addr, join, transport, key)
 					mu.Lock()
 					nodes = append(nodes, again)
 					mu.Unlock()

@@ -1,4 +1,7 @@
-package redisbp_test
+// Package redistest runs a real redis-server for tests: on a loopback
+// port, with its files in the test's temporary directory, stopped when the
+// test ends.
+package redistest
 
 import (
 	"context"
@@ -11,9 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisServer is a redis-server the test started on a loopback port,
-// with its files in a temporary directory.
-type redisServer struct {
+// Server is a redis-server a test started on a loopback port, with its
+// files in a temporary directory.
+type Server struct {
 	t    testing.TB
 	bin  string
 	addr string
@@ -23,10 +26,10 @@ type redisServer struct {
 	done chan struct{} // closed when cmd has exited
 }
 
-// startRedis starts redis-server with the extra arguments args and stops
-// it at the end of the test. Without the binary it skips the test, or
-// fails it when the environment variable CI is set.
-func startRedis(t testing.TB, args ...string) *redisServer {
+// Start starts redis-server with the extra arguments args and stops it at
+// the end of the test. Without the binary it skips the test, or fails it
+// when the environment variable CI is set.
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -42,14 +45,15 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &redisServer{t: t, bin: bin, addr: addr, dir: t.TempDir(), args: args}
-	s.start()
-	t.Cleanup(s.kill)
+	s := &Server{t: t, bin: bin, addr: addr, dir: t.TempDir(), args: args}
+	s.Run()
+	t.Cleanup(s.Kill)
 	return s
 }
 
-// start runs the server and waits until it answers PING.
-func (s *redisServer) start() {
+// Run runs the server, after Start or Kill, and waits until it answers
+// PING.
+func (s *Server) Run() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.addr)
 	args := append([]string{
@@ -81,16 +85,16 @@ func (s *redisServer) start() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.kill()
+			s.Kill()
 			s.t.Fatalf("redis-server did not answer PING: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// kill stops the server with SIGKILL, as a crash would, and waits for it
+// Kill stops the server with SIGKILL, as a crash would, and waits for it
 // to exit.
-func (s *redisServer) kill() {
+func (s *Server) Kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -99,17 +103,20 @@ func (s *redisServer) kill() {
 	s.cmd = nil
 }
 
-// restart kills the server and starts it again on the same port and
+// Restart kills the server and starts it again on the same port and
 // directory.
-func (s *redisServer) restart() {
+func (s *Server) Restart() {
 	s.t.Helper()
-	s.kill()
-	s.start()
+	s.Kill()
+	s.Run()
 }
 
-// client returns a new client of the server, closed at the end of the
+// Addr returns the server's address, host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Client returns a new client of the server, closed at the end of the
 // test.
-func (s *redisServer) client(t testing.TB) *redis.Client {
+func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.addr})
 	t.Cleanup(func() { c.Close() })
 	return c
