@@ -40,7 +40,7 @@ func testLateHub(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &page{id: s.ID(), browser: "browser"}
+	p := &Page{ID: s.ID(), Browser: "browser"}
 	var want []string
 	call := func(h *reverse.Hub, arg string) {
 		t.Helper()
@@ -51,38 +51,38 @@ func testLateHub(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	}
 	s.Join("g")
 	call(a, "1")
-	p.waitRan(t, b, 1) // moved to b
+	p.WaitRan(t, b, 1) // moved to b
 	call(a, "2")
 	late, lm := hubs(t, connect, 1)
 	c := late[0]
-	view, err := c.Lookup(p.id, p.browser)
+	view, err := c.Lookup(p.ID, p.Browser)
 	if err != nil {
 		t.Fatalf("a hub that joined later looks the page up: %v", err)
 	}
 	equal(t, "its groups, as the late hub sees them", []string{"g"}, view.Groups())
 	call(c, "3")
-	p.waitRan(t, c, 3)
-	equal(t, "what the page ran", want, p.ran)
+	p.WaitRan(t, c, 3)
+	equal(t, "what the page ran", want, p.Ran)
 	call(a, "4")
-	lm[0].kill()
-	ms[0].kill()
+	lm[0].Kill()
+	ms[0].Kill()
 	call(b, "5")
 	later, _ := hubs(t, connect, 1)
-	p.waitRan(t, later[0], 5)
-	equal(t, "what the page ran after its hub, which joined late, died", want, p.ran)
+	p.WaitRan(t, later[0], 5)
+	equal(t, "what the page ran after its hub, which joined late, died", want, p.Ran)
 }
 
 // testOneOrder has two hubs call pages on three at the same time: every
 // page runs the calls of both in one and the same order.
 func testOneOrder(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	hs, _ := hubs(t, connect, 3)
-	var pages []*page
+	var pages []*Page
 	for i := range 6 {
 		s, err := hs[i%3].Open("/p", fmt.Sprint("browser", i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		pages = append(pages, &page{id: s.ID(), browser: s.HTTPSession()})
+		pages = append(pages, &Page{ID: s.ID(), Browser: s.HTTPSession()})
 	}
 	const each = 200
 	var wg sync.WaitGroup
@@ -102,15 +102,15 @@ func testOneOrder(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	}
 	wg.Wait()
 	for i, p := range pages {
-		p.waitRan(t, hs[i%3], 2*each)
-		equal(t, "the order of the calls on two pages", pages[0].ran, p.ran)
+		p.WaitRan(t, hs[i%3], 2*each)
+		equal(t, "the order of the calls on two pages", pages[0].Ran, p.Ran)
 	}
 }
 
-// mortal is one process's connection to the bus, which the suite can cut
-// as a process that dies would: from then on its hub neither hears nor
-// says anything.
-type mortal struct {
+// Mortal is one process's connection to a bus, which a test can cut as a
+// process that dies would (Kill): from then on its hub neither hears nor
+// says anything. Wrap a Backplane in it with &Mortal{Backplane: bp}.
+type Mortal struct {
 	reverse.Backplane
 	dead atomic.Bool
 	mu   sync.Mutex
@@ -119,7 +119,8 @@ type mortal struct {
 
 var errDead = errors.New("the process died")
 
-func (m *mortal) Subscribe(id string, deliver func(uint64, reverse.Envelope), direct func(reverse.Envelope)) (func(), error) {
+// Subscribe implements reverse.Backplane.
+func (m *Mortal) Subscribe(id string, deliver func(uint64, reverse.Envelope), direct func(reverse.Envelope)) (func(), error) {
 	leave, err := m.Backplane.Subscribe(id,
 		func(pos uint64, env reverse.Envelope) {
 			if !m.dead.Load() {
@@ -137,37 +138,49 @@ func (m *mortal) Subscribe(id string, deliver func(uint64, reverse.Envelope), di
 	return leave, err
 }
 
-func (m *mortal) Publish(env reverse.Envelope) (uint64, error) {
+// Publish implements reverse.Backplane.
+func (m *Mortal) Publish(env reverse.Envelope) (uint64, error) {
 	if m.dead.Load() {
 		return 0, errDead
 	}
 	return m.Backplane.Publish(env)
 }
 
-func (m *mortal) Send(id string, env reverse.Envelope) error {
+// Send implements reverse.Backplane.
+func (m *Mortal) Send(id string, env reverse.Envelope) error {
 	if m.dead.Load() {
 		return errDead
 	}
 	return m.Backplane.Send(id, env)
 }
 
-func (m *mortal) Save(key string, value []byte) error {
+// Save implements reverse.Backplane.
+func (m *Mortal) Save(key string, value []byte) error {
 	if m.dead.Load() {
 		return errDead
 	}
 	return m.Backplane.Save(key, value)
 }
 
-func (m *mortal) Delete(key string) error {
+// Delete implements reverse.Backplane.
+func (m *Mortal) Delete(key string) error {
 	if m.dead.Load() {
 		return errDead
 	}
 	return m.Backplane.Delete(key)
 }
 
-// kill cuts the hub off as SIGKILL would, and takes it off the members as
+// Err implements reverse.Backplane: a dead process reaches no bus.
+func (m *Mortal) Err() error {
+	if m.dead.Load() {
+		return errDead
+	}
+	return m.Backplane.Err()
+}
+
+// Kill cuts the hub off as SIGKILL would, and takes it off the members as
 // the bus would once it noticed.
-func (m *mortal) kill() {
+func (m *Mortal) Kill() {
 	m.dead.Store(true)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -175,13 +188,13 @@ func (m *mortal) kill() {
 }
 
 // hubs starts n hubs, each on its own connection.
-func hubs(t *testing.T, connect func(t *testing.T) reverse.Backplane, n int) ([]*reverse.Hub, []*mortal) {
+func hubs(t *testing.T, connect func(t *testing.T) reverse.Backplane, n int) ([]*reverse.Hub, []*Mortal) {
 	t.Helper()
 	var hs []*reverse.Hub
-	var ms []*mortal
+	var ms []*Mortal
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for range n {
-		m := &mortal{Backplane: connect(t)}
+		m := &Mortal{Backplane: connect(t)}
 		h := reverse.NewHub(reverse.WithBackplane(m), reverse.WithLogger(quiet))
 		t.Cleanup(h.Close)
 		hs = append(hs, h)
@@ -190,12 +203,13 @@ func hubs(t *testing.T, connect func(t *testing.T) reverse.Backplane, n int) ([]
 	return hs, ms
 }
 
-// page is a page as the runtime is: it runs each message once, in order,
-// and acknowledges what it ran.
-type page struct {
-	id, browser string
+// Page is a page as the runtime is: it runs each message once, in order,
+// and acknowledges what it ran. Ran holds the first argument of each
+// message it ran, a string.
+type Page struct {
+	ID, Browser string
+	Ran         []string
 	ack         uint64
-	ran         []string
 }
 
 // message is a reverse call as a page decodes it.
@@ -207,9 +221,9 @@ type message struct {
 }
 
 // poll takes what hub h has for the page, as a held request there does.
-func (p *page) poll(t *testing.T, h *reverse.Hub) []message {
+func (p *Page) poll(t *testing.T, h *reverse.Hub) []message {
 	t.Helper()
-	view, err := h.Lookup(p.id, p.browser)
+	view, err := h.Lookup(p.ID, p.Browser)
 	if err != nil {
 		t.Fatalf("looking the page up: %v", err)
 	}
@@ -240,20 +254,24 @@ func (p *page) poll(t *testing.T, h *reverse.Hub) []message {
 		p.ack = m.Seq
 		var arg string
 		if len(m.Args) > 0 && json.Unmarshal(m.Args[0], &arg) == nil {
-			p.ran = append(p.ran, arg)
+			p.Ran = append(p.Ran, arg)
 		}
 		fresh = append(fresh, m)
 	}
 	return fresh
 }
 
-// waitRan polls hub h until the page ran n calls.
-func (p *page) waitRan(t *testing.T, h *reverse.Hub, n int) {
+// Poll takes what hub h has for the page, as a held request there does,
+// and runs it.
+func (p *Page) Poll(t *testing.T, h *reverse.Hub) { p.poll(t, h) }
+
+// WaitRan polls hub h until the page ran n calls.
+func (p *Page) WaitRan(t *testing.T, h *reverse.Hub, n int) {
 	t.Helper()
 	deadline := time.Now().Add(hang)
-	for len(p.ran) < n {
+	for len(p.Ran) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("the page ran %d calls, not %d: %q", len(p.ran), n, p.ran)
+			t.Fatalf("the page ran %d calls, not %d: %q", len(p.Ran), n, p.Ran)
 		}
 		p.poll(t, h)
 		time.Sleep(time.Millisecond)
@@ -309,9 +327,9 @@ func testFarSessions(t *testing.T, connect func(t *testing.T) reverse.Backplane)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &page{id: s.ID(), browser: "browser"}
-	p.waitRan(t, a, 3)
-	equal(t, "calls from the other hub", []string{"to h", "to ann", "to 12B"}, p.ran)
+	p := &Page{ID: s.ID(), Browser: "browser"}
+	p.WaitRan(t, a, 3)
+	equal(t, "calls from the other hub", []string{"to h", "to ann", "to 12B"}, p.Ran)
 
 	ended := make(chan string, 2)
 	a.OnSessionEnd(func(_ *reverse.Session, reason string) { ended <- reason })
@@ -345,7 +363,7 @@ func testMoves(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &page{id: s.ID(), browser: "browser"}
+	p := &Page{ID: s.ID(), Browser: "browser"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var want []string
 	in := false
@@ -356,7 +374,7 @@ func testMoves(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 		case 0:
 			p.poll(t, h)
 		case 1:
-			view, err := h.Lookup(p.id, p.browser)
+			view, err := h.Lookup(p.ID, p.Browser)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,8 +398,8 @@ func testMoves(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 			want = append(want, arg)
 		}
 	}
-	p.waitRan(t, hs[0], len(want))
-	equal(t, "what the page ran", want, p.ran)
+	p.WaitRan(t, hs[0], len(want))
+	equal(t, "what the page ran", want, p.Ran)
 }
 
 // testTakeover kills the hub holding a page; another takes the page over,
@@ -393,7 +411,7 @@ func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &page{id: s.ID(), browser: "browser"}
+	p := &Page{ID: s.ID(), Browser: "browser"}
 	var want []string
 	call := func(target reverse.Target, arg string, reaches bool) {
 		t.Helper()
@@ -405,22 +423,22 @@ func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 		}
 	}
 	call(b.Page("/p"), "1", true)
-	p.waitRan(t, a, 1)
+	p.WaitRan(t, a, 1)
 	if err := s.SetShared("seat", 9); err != nil {
 		t.Fatal(err)
 	}
 	call(c.Group("g"), "2", false)
 	s.Join("g")
 	call(c.Group("g"), "3", true)
-	call(b.Session(p.id), "4", true)
+	call(b.Session(p.ID), "4", true)
 	// Wait until every hub read the calls, as a page's next poll would.
 	waitFor(t, "the calls in the holder's outbox", func() (bool, bool) { return true, len(s.Pending(p.ack).Messages) == 2 })
-	ms[0].kill()
+	ms[0].Kill()
 	call(c.Page("/p"), "5", true)
-	p.waitRan(t, b, len(want))
-	equal(t, "rebuilt from the open entry", want, p.ran)
+	p.WaitRan(t, b, len(want))
+	equal(t, "rebuilt from the open entry", want, p.Ran)
 
-	view, err := c.Lookup(p.id, "browser")
+	view, err := c.Lookup(p.ID, "browser")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,10 +450,10 @@ func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the calls in the holder's outbox", func() (bool, bool) { return true, len(held.Pending(p.ack).Messages) == 1 })
-	ms[1].kill()
-	p.waitRan(t, c, len(want))
-	equal(t, "rebuilt from the checkpoint", want, p.ran)
-	rebuilt, err := c.Lookup(p.id, "browser")
+	ms[1].Kill()
+	p.WaitRan(t, c, len(want))
+	equal(t, "rebuilt from the checkpoint", want, p.Ran)
+	rebuilt, err := c.Lookup(p.ID, "browser")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,13 +468,13 @@ func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 func testInvoke(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	hs, _ := hubs(t, connect, 2)
 	a := hs[0]
-	var pages []*page
+	var pages []*Page
 	for i, h := range hs {
 		s, err := h.Open("/room", fmt.Sprint("browser", i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		pages = append(pages, &page{id: s.ID(), browser: s.HTTPSession()})
+		pages = append(pages, &Page{ID: s.ID(), Browser: s.HTTPSession()})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
@@ -481,7 +499,7 @@ func testInvoke(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 			return false, false
 		})
 		// The page answers through the other hub.
-		view, err := hs[1-i].Lookup(p.id, p.browser)
+		view, err := hs[1-i].Lookup(p.ID, p.Browser)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,126 @@
+package reverse_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-go/parley/reverse"
+	"github.com/parley-go/parley/reverse/backplanetest"
+)
+
+// cluster starts n hubs on one in-memory backplane, each behind a
+// connection the test can cut as a process's death would.
+func cluster(t *testing.T, n int, opts ...reverse.Option) ([]*reverse.Hub, []*backplanetest.Mortal) {
+	t.Helper()
+	shared := reverse.NewMemoryBackplane()
+	var hubs []*reverse.Hub
+	var bps []*backplanetest.Mortal
+	for range n {
+		bp := &backplanetest.Mortal{Backplane: shared}
+		h := reverse.NewHub(append([]reverse.Option{reverse.WithBackplane(bp)}, opts...)...)
+		t.Cleanup(h.Close)
+		hubs = append(hubs, h)
+		bps = append(bps, bp)
+	}
+	return hubs, bps
+}
+
+func open(t *testing.T, h *reverse.Hub, page, browser string) *reverse.Session {
+	t.Helper()
+	s, err := h.Open(page, browser)
+	require.NoError(t, err)
+	return s
+}
+
+func TestAHubWithoutItsBusTakesNoPages(t *testing.T) {
+	t.Parallel()
+	hubs, bps := cluster(t, 2)
+	require.NoError(t, hubs[0].Err())
+	bps[0].Kill()
+	_, err := hubs[0].Open("/p", "br")
+	assert.ErrorIs(t, err, reverse.ErrUnavailable)
+	assert.ErrorIs(t, hubs[0].Err(), reverse.ErrUnavailable)
+	_, err = hubs[1].Open("/p", "br")
+	assert.NoError(t, err, "the other hub still takes pages")
+}
+
+// TestShutdownLeavesSessionsToTheOtherHubs shuts a hub down while its page
+// has calls it has not run: the page comes back to another hub and runs
+// them, then the rest, once each, and no OnSessionEnd runs.
+func TestShutdownLeavesSessionsToTheOtherHubs(t *testing.T) {
+	t.Parallel()
+	hubs, _ := cluster(t, 2)
+	a, b := hubs[0], hubs[1]
+	var ends atomic.Int32
+	for _, h := range hubs {
+		h.OnSessionEnd(func(*reverse.Session, string) { ends.Add(1) })
+	}
+	s := open(t, a, "/p", "br")
+	p := &backplanetest.Page{ID: s.ID(), Browser: "br"}
+	require.NoError(t, b.Page("/p").Call("f", "1"))
+	p.Poll(t, a)
+	require.NoError(t, b.Page("/p").Call("f", "2"))
+	require.NoError(t, a.Shutdown(t.Context()))
+	require.NoError(t, b.Page("/p").Call("f", "3"))
+	p.Poll(t, b)
+	assert.Equal(t, []string{"1", "2", "3"}, p.Ran)
+	assert.Zero(t, ends.Load(), "the session lives on")
+}
+
+// TestOrphansEndOnceAfterTheTimeout kills the hub holding two pages that
+// never come back: after the session timeout the sessions end, once, and
+// one hub runs OnSessionEnd for each.
+func TestOrphansEndOnceAfterTheTimeout(t *testing.T) {
+	t.Parallel()
+	hubs, bps := cluster(t, 3, reverse.WithSessionTimeout(200*time.Millisecond))
+	var mu sync.Mutex
+	ended := map[string]string{}
+	for _, h := range hubs[1:] { // the dead hub runs nothing more
+		h.OnSessionEnd(func(s *reverse.Session, reason string) {
+			mu.Lock()
+			defer mu.Unlock()
+			ended[s.ID()] += reason + ";"
+		})
+	}
+	x := open(t, hubs[0], "/p", "x")
+	y := open(t, hubs[0], "/p", "y")
+	live := open(t, hubs[1], "/p", "z")
+	bps[0].Kill()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ended) >= 2
+	}, 20*time.Second, 10*time.Millisecond)
+	// Keep the live page busy meanwhile, as its poll would.
+	live.Ack(0)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, reverse.ReasonExpired+";", ended[x.ID()])
+	assert.Equal(t, reverse.ReasonExpired+";", ended[y.ID()])
+	for _, h := range hubs[1:] {
+		_, err := h.Lookup(x.ID(), "x")
+		assert.ErrorIs(t, err, reverse.ErrNotFound)
+	}
+}
+
+func TestAMovedSessionEndsOnceWhereItIs(t *testing.T) {
+	t.Parallel()
+	hubs, _ := cluster(t, 2)
+	a, b := hubs[0], hubs[1]
+	var onA, onB atomic.Int32
+	a.OnSessionEnd(func(*reverse.Session, string) { onA.Add(1) })
+	b.OnSessionEnd(func(*reverse.Session, string) { onB.Add(1) })
+	s := open(t, a, "/p", "br")
+	view, err := b.Lookup(s.ID(), "br")
+	require.NoError(t, err)
+	held, err := b.Hold(view)
+	require.NoError(t, err)
+	held.Close()
+	assert.Equal(t, int32(1), onB.Load(), "the hub that holds it runs OnSessionEnd")
+	assert.Zero(t, onA.Load(), "the hub it left does not")
+}
