@@ -474,6 +474,9 @@ func (h *Hub) syncRounds() {
 	}
 }
 
+// learnWait bounds how long a hub reads the log to learn of a session.
+const learnWait = 10 * time.Second
+
 // learn makes this hub know the session id, held by another hub, that it
 // has not read of in the log: one opened before this hub joined the
 // backplane. It loads the session's record and reads the log from there
@@ -491,7 +494,7 @@ func (h *Hub) learn(id string) bool {
 	r := replayer{h: h, s: s, rec: rec, stateOnly: true, holder: rec.Holder}
 	r.start()
 	from := rec.At + 1
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), learnWait)
 	defer cancel()
 	for {
 		to := h.pos.Load()
@@ -846,6 +849,7 @@ func (h *Hub) take(t *takeover) {
 		h.log.Error("parley: a moved session could not be rebuilt; its page is told", "session", t.id, "err", err)
 		h.announce(Envelope{Kind: kindEnd, Key: t.id, Ended: ReasonUnavailable})
 		h.graves.add(t.id, t.record.Browser, ReasonUnavailable, h.now())
+		h.forgetRecords(&Session{id: t.id})
 		t.err = ErrNotFound
 		return
 	}

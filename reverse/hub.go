@@ -269,6 +269,9 @@ func (h *Hub) Open(pagePath, httpSession string) (*Session, error) {
 // or ErrForeignSession.
 func (h *Hub) Lookup(id, httpSession string) (*Session, error) {
 	s, err := h.lookup(id, httpSession)
+	if _, ended := h.graves.reason(id, httpSession); ended && errors.Is(err, ErrNotFound) {
+		return nil, err // it ended: the page is told why at once
+	}
 	if errors.Is(err, ErrNotFound) && h.catchUp() {
 		// Another hub may have opened it a moment ago, or before this
 		// one joined.
