@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -863,7 +862,7 @@ func (h *Hub) stateAtMove(t *takeover) (sessionRecord, []logEntry, error) {
 	var rec sessionRecord
 	wait := time.NewTimer(handoffWait)
 	defer wait.Stop()
-	if !h.isMember(t.from) || h.silent(t.from) {
+	if h.left(t.from) || h.silent(t.from) {
 		wait.Reset(0)
 	}
 	select {
@@ -898,12 +897,6 @@ func (h *Hub) stateAtMove(t *takeover) (sessionRecord, []logEntry, error) {
 		return nil
 	})
 	return rec, before, err
-}
-
-// isMember reports whether the hub id is on the backplane.
-func (h *Hub) isMember(id string) bool {
-	ids, err := h.bp.Members()
-	return err == nil && slices.Contains(ids, id)
 }
 
 // membersEvery is how long a hub trusts the list of members it read last
@@ -950,11 +943,17 @@ func (h *Hub) silent(id string) bool {
 
 // holderGone reports whether the hub holding the far session s is known
 // to have left the backplane: it died, or shut down and left its session
-// to the others. It reads the members at most once every membersEvery.
+// to the others.
 func (h *Hub) holderGone(s *Session) bool {
 	h.mu.RLock()
 	holder := s.far.holder
 	h.mu.RUnlock()
+	return h.left(holder)
+}
+
+// left reports whether the hub id is known to have left the backplane. It
+// reads the members at most once every membersEvery.
+func (h *Hub) left(id string) bool {
 	h.members.mu.Lock()
 	defer h.members.mu.Unlock()
 	if now := h.now(); now.Sub(h.members.read) > membersEvery {
@@ -964,7 +963,7 @@ func (h *Hub) holderGone(s *Session) bool {
 		}
 		h.members.ids, h.members.read = ids, now
 	}
-	return !slices.Contains(h.members.ids, holder)
+	return !slices.Contains(h.members.ids, id)
 }
 
 // checkpointKey is the key of a session's checkpoint record.
@@ -1028,7 +1027,9 @@ func (h *Hub) install(t *takeover, rec sessionRecord, before []logEntry) {
 	rec = h.recordLocked(s, h.pos.Load())
 	h.mu.Unlock()
 	t.s = s
-	h.reportReached(r.reached)
+	for _, inv := range r.reached {
+		h.control(Envelope{Kind: kindReached, To: inv.origin, Invoke: inv.id, IDs: []string{s.id}})
+	}
 	// The others wait for this before they move the session on.
 	h.announce(Envelope{Kind: kindArrive, Key: s.id})
 	h.goSafely("a session checkpoint", func() { h.checkpoint(s, rec) })
@@ -1065,7 +1066,7 @@ type replayer struct {
 	h       *Hub
 	s       *Session
 	rec     sessionRecord
-	reached map[string][]string // "origin invocation" → the ids this hub reports reached
+	reached []pendingInvocation // invocations this hub reports the session reached
 	// stateOnly rebuilds what a hub knows of a far session: its state and
 	// holder, not its outbox.
 	stateOnly bool
@@ -1141,11 +1142,7 @@ func (r *replayer) apply(e logEntry, report bool) {
 		if env.Invoke != "" {
 			s.x.pending = append(s.x.pending, pendingInvocation{id: env.Invoke, origin: env.Origin})
 			if report {
-				if r.reached == nil {
-					r.reached = map[string][]string{}
-				}
-				key := env.Origin + " " + env.Invoke
-				r.reached[key] = append(r.reached[key], s.id)
+				r.reached = append(r.reached, pendingInvocation{id: env.Invoke, origin: env.Origin})
 			}
 		}
 		lim := r.h.limits
@@ -1212,13 +1209,4 @@ func (r *replayer) reaches(env Envelope) bool {
 // message may have been, by the former holder.
 func (r *replayer) finish() {
 	r.s.sent = r.s.lastSeq
-}
-
-// reportReached tells the invoking hubs which sessions their invocations
-// reached here after a move.
-func (h *Hub) reportReached(reached map[string][]string) {
-	for key, ids := range reached {
-		origin, invoke, _ := strings.Cut(key, " ")
-		h.control(Envelope{Kind: kindReached, To: origin, Invoke: invoke, IDs: ids})
-	}
 }

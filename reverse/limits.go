@@ -90,11 +90,12 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 		}
 		h.end(victim, ReasonEvicted)
 	}
-	rec, _ := json.Marshal(sessionRecord{Page: s.page, Browser: httpSession, User: s.x.openUser})
-	h.announce(Envelope{Kind: kindOpen, Key: s.id, At: s.x.openAt, Body: rec})
+	rec := sessionRecord{At: s.x.openAt, Holder: h.id, Page: s.page, Browser: httpSession, User: s.x.openUser}
+	body, _ := json.Marshal(rec) // strings only: it cannot fail
+	h.announce(Envelope{Kind: kindOpen, Key: s.id, At: rec.At, Body: body})
 	if h.shared() {
 		// The hubs that join later learn of the session from its record.
-		h.checkpoint(s, sessionRecord{At: s.x.openAt, Holder: h.id, Page: s.page, Browser: httpSession, User: s.x.openUser})
+		h.checkpoint(s, rec)
 	}
 	h.stats.opened.Add(1)
 	h.listeners.started(s)
