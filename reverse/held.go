@@ -282,6 +282,8 @@ func (s *Session) onInput(hh *held) {
 	c.mu.Unlock()
 	switch state {
 	case peerGone:
+		// Counted before the release, so whoever sees the release sees it.
+		s.hub.stats.peerGone.Add(1)
 		s.mu.Lock()
 		if s.held == hh {
 			s.detachLocked(hh)
@@ -294,7 +296,6 @@ func (s *Session) onInput(hh *held) {
 		if hh.mux != nil {
 			hh.mux.finish(false)
 		}
-		s.hub.stats.peerGone.Add(1)
 	case peerSent:
 		hh.t.input(s, hh)
 	}
