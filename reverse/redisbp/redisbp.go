@@ -34,6 +34,10 @@ const (
 	replayBatch = 1024
 	// retryPause is how long a subscriber waits after Redis failed.
 	retryPause = 200 * time.Millisecond
+	// receiptTTL is how long Redis remembers an appended entry's tag, so
+	// that the client's retries of an append whose reply was lost do not
+	// append it again: longer than the client's retries last.
+	receiptTTL = 30 * time.Second
 )
 
 // Entry fields: the envelope as JSON, the entry's random tag and the tag
@@ -45,12 +49,21 @@ const (
 	fieldPrev     = "p"
 )
 
-// appendScript appends an entry to the log: KEYS are seq, log, tail and
-// epoch; ARGV the envelope, the MAXLEN threshold and the new entry's tag.
+// appendScript appends an entry to the log: KEYS are seq, log, tail,
+// epoch and the entry's receipt; ARGV the envelope, the MAXLEN threshold,
+// the new entry's tag and how long the receipt lasts in milliseconds.
 // When the counter is missing but the stream is not (the counter was
 // deleted or evicted), it carries on after the stream's last entry; when
 // both are missing the log starts a new epoch named by its first tag.
+//
+// The receipt makes a repeated append of one entry (the client sending
+// the script again after the reply was lost) return the first one's
+// position instead of appending it twice.
 var appendScript = redis.NewScript(`
+local done = redis.call('GET', KEYS[5])
+if done then
+	return tonumber(done)
+end
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then
 	local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
@@ -69,6 +82,7 @@ local prev = redis.call('GET', KEYS[3]) or ''
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('0-%d', n),
 	'e', ARGV[1], 't', ARGV[3], 'p', prev)
+redis.call('SET', KEYS[5], n, 'PX', ARGV[4])
 return n
 `)
 
@@ -275,8 +289,9 @@ func (b *Backplane) Publish(env reverse.Envelope) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("redisbp: encode envelope: %w", err)
 	}
-	n, err := appendScript.Run(b.ctx, b.rdb, []string{b.keySeq, b.keyLog, b.keyTail, b.keyEpoch},
-		data, b.history, newTag()).Uint64()
+	tag := newTag()
+	n, err := appendScript.Run(b.ctx, b.rdb, []string{b.keySeq, b.keyLog, b.keyTail, b.keyEpoch, b.prefix + ":pub:" + tag},
+		data, b.history, tag, receiptTTL.Milliseconds()).Uint64()
 	if err != nil {
 		return 0, fmt.Errorf("redisbp: publish: %w", err)
 	}

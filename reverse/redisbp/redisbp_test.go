@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,4 +317,104 @@ func TestMemberExpires(t *testing.T) {
 	}
 	c.Close()
 	waitUntil(t, "the dead hub to expire", func() bool { return slices.Equal(members(), []string{"alive"}) })
+}
+
+// TestPublishRepeatedOnce loses the reply to a publish on its way back:
+// the client sends the append again on a new connection, and the log
+// holds the entry once, at the position the first append gave it.
+func TestPublishRepeatedOnce(t *testing.T) {
+	s := redistest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	const marker = "lose-my-reply"
+	var armed, lost atomic.Bool
+	armed.Store(true)
+	go func() {
+		for {
+			down, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", s.Addr())
+			if err != nil {
+				down.Close()
+				continue
+			}
+			var cut atomic.Bool // set once the reply on this connection is to be lost
+			go func() {
+				defer up.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := down.Read(buf)
+					if n > 0 {
+						if strings.Contains(string(buf[:n]), marker) && armed.CompareAndSwap(true, false) {
+							cut.Store(true)
+							lost.Store(true)
+						}
+						if _, werr := up.Write(buf[:n]); werr != nil {
+							return
+						}
+						if cut.Load() {
+							time.Sleep(200 * time.Millisecond) // Redis runs the append
+							down.Close()
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer down.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 && !cut.Load() {
+						if _, werr := down.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil || cut.Load() {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String()}) // retries a command whose connection broke
+	t.Cleanup(func() { client.Close() })
+	bp, err := redisbp.New(client, redisbp.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bp.Close() })
+
+	before := publishRetry(t, bp, "before")
+	pos, err := bp.Publish(reverse.Envelope{Kind: "page", Key: marker, Body: json.RawMessage(`{"fn":"f"}`)})
+	if err != nil {
+		t.Fatalf("the repeated publish failed: %v", err)
+	}
+	if !lost.Load() {
+		t.Fatal("the proxy did not lose the reply")
+	}
+	after := publishRetry(t, bp, "after")
+	var keys []string
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if err := bp.Replay(ctx, before, after, func(_ uint64, env reverse.Envelope) error {
+		keys = append(keys, env.Key)
+		return nil
+	}); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	if want := []string{"before", marker, "after"}; !slices.Equal(keys, want) {
+		t.Errorf("the log holds %v, want %v", keys, want)
+	}
+	if pos != before+1 {
+		t.Errorf("the publish was given position %d, want %d", pos, before+1)
+	}
 }
