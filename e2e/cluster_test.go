@@ -29,7 +29,36 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-go/parley/reverse/natsbp/embedded"
+	"github.com/parley-go/parley/reverse/redisbp/redistest"
 )
+
+// clusterTransports are the transports the cluster tests open pages on.
+var clusterTransports = []string{"websocket", "sse", "longpoll", "poll", "passive"}
+
+// clusterBus is a bus the cluster tests run the chat servers on.
+type clusterBus struct {
+	name string
+	// start starts the bus for the test, with its files under dir, and
+	// returns the chat server's flags that join it.
+	start func(t *testing.T, dir string) []string
+}
+
+// clusterBuses are the buses every cluster test runs on, each in a
+// subtest of its name: the embedded NATS with JetStream, and a real
+// redis-server that writes every entry to its append-only file before it
+// answers.
+var clusterBuses = []clusterBus{
+	{"nats", func(t *testing.T, dir string) []string {
+		bus, err := embedded.Start(filepath.Join(dir, "nats"))
+		require.NoError(t, err)
+		t.Cleanup(bus.Shutdown)
+		return []string{"-nats", bus.URL()}
+	}},
+	{"redis", func(t *testing.T, _ string) []string {
+		srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+		return []string{"-redis", srv.Addr()}
+	}},
+}
 
 // haproxyBinary finds haproxy, on PATH or where Debian installs it, or
 // skips the test (fails it under CI) with how to install it.
@@ -83,19 +112,20 @@ type chatNode struct {
 	done chan struct{} // closed when cmd has exited
 }
 
-// chatCluster is the chat binary run as three servers on the embedded
-// NATS, behind haproxy in round robin with no stickiness.
+// chatCluster is the chat binary run as three servers on one bus, behind
+// haproxy in round robin with no stickiness.
 type chatCluster struct {
-	bin, natsURL, key string
-	nodes             []*chatNode
-	url               string // haproxy's, with a trailing slash
-	haproxyLog        string // the file haproxy logs every request to
+	bin, key   string
+	busArgs    []string // the servers' flags that join the bus
+	nodes      []*chatNode
+	url        string // haproxy's, with a trailing slash
+	haproxyLog string // the file haproxy logs every request to
 }
 
-// startChatCluster builds the chat, and starts NATS, three chat servers
-// and haproxy for the test's duration. When the test fails, it logs what
+// startChatCluster builds the chat, and starts bus, three chat servers on
+// it and haproxy for the test's duration. When the test fails, it logs what
 // each server printed last and haproxy's log.
-func startChatCluster(t *testing.T) *chatCluster {
+func startChatCluster(t *testing.T, bus clusterBus) *chatCluster {
 	t.Helper()
 	haproxy := haproxyBinary(t)
 	dir := t.TempDir()
@@ -104,10 +134,7 @@ func startChatCluster(t *testing.T) *chatCluster {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the chat: %v\n%s", err, out)
 	}
-	bus, err := embedded.Start(filepath.Join(dir, "nats"))
-	require.NoError(t, err)
-	t.Cleanup(bus.Shutdown)
-	c.natsURL = bus.URL()
+	c.busArgs = bus.start(t, dir)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	c.key = hex.EncodeToString(key)
@@ -137,7 +164,7 @@ func startChatCluster(t *testing.T) *chatCluster {
 // start runs the chat server n, and waits until it prints its URL.
 func (c *chatCluster) start(t *testing.T, n *chatNode) {
 	t.Helper()
-	cmd := exec.Command(c.bin, "-addr", n.addr, "-nats", c.natsURL)
+	cmd := exec.Command(c.bin, append([]string{"-addr", n.addr}, c.busArgs...)...)
 	cmd.Env = append(os.Environ(), "PARLEY_COOKIE_KEY="+c.key)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -264,7 +291,8 @@ backend nodes
 }
 
 // held returns the number of connections the server n holds for pages on
-// transport, from its metrics.
+// transport, from its metrics; for polling and passive pages, which hold
+// none, the number of their sessions it holds.
 func (c *chatCluster) held(n *chatNode, transport string) int {
 	resp, err := http.Get("http://" + n.addr + "/metrics")
 	if err != nil {
@@ -272,6 +300,10 @@ func (c *chatCluster) held(n *chatNode, transport string) int {
 	}
 	defer resp.Body.Close()
 	prefix := fmt.Sprintf(`parley_reverse_held_connections{transport=%q} `, transport)
+	if transport == "poll" || transport == "passive" {
+		// These hold no connection: the server that holds the session.
+		prefix = fmt.Sprintf(`parley_reverse_sessions{transport=%q} `, transport)
+	}
 	lines := bufio.NewScanner(resp.Body)
 	for lines.Scan() {
 		if v, ok := strings.CutPrefix(lines.Text(), prefix); ok {
@@ -374,100 +406,119 @@ func shownTexts(t *testing.T, ctx context.Context, prefix string) []string {
 }
 
 // TestClusterTransports opens a chat page on each held transport through
-// haproxy in front of three chat servers that share their pages over
-// NATS, with no sticky sessions, and posts messages through the balancer
-// while the server that holds the page's connection is killed with
-// SIGKILL and restarted: the page must show every message exactly once,
-// in order, with no gap, and its requests must have been served by more
-// than one server.
+// haproxy in front of three chat servers that share their pages over a
+// bus, NATS or Redis, with no sticky sessions, and posts messages through
+// the balancer while the server that holds the page's connection is
+// killed with SIGKILL and restarted: the page must show every message
+// exactly once, in order, with no gap, and its requests must have been
+// served by more than one server.
 func TestClusterTransports(t *testing.T) {
-	c := startChatCluster(t)
-	sender := newChatSender(t, c.url)
-	for _, transport := range []string{"websocket", "sse", "longpoll"} {
-		t.Run(transport, func(t *testing.T) {
-			ctx := newUserFor(t, 90*time.Second)
-			openPage(t, ctx, c.url+"?transport="+transport)
-			assert.Equal(t, transport, eval[string](t, ctx, `import("/parley/engine.js").then(m => m.default.transport)`))
-			eval[chromedp.Void](t, ctx, watchGaps)
-
-			var want []string
-			send := func(from, to int) {
-				for i := from; i < to; i++ {
-					text := fmt.Sprintf("%s-%d", transport, i)
-					sender.send(t, text)
-					want = append(want, text)
-				}
+	for _, bus := range clusterBuses {
+		t.Run(bus.name, func(t *testing.T) {
+			c := startChatCluster(t, bus)
+			sender := newChatSender(t, c.url)
+			for _, transport := range clusterTransports {
+				t.Run(transport, func(t *testing.T) { clusterTransport(t, c, sender, transport) })
 			}
-			shows := func(n int) string {
-				return fmt.Sprintf(`[...document.querySelectorAll("#messages li span")].filter(s => s.textContent.startsWith(%q)).length >= %d`, transport+"-", n)
-			}
-			send(0, 20)
-			waitFor(t, ctx, shows(20))
-
-			// The server that holds the page's connection now dies
-			// while messages are on their way.
-			var holder *chatNode
-			require.Eventually(t, func() bool {
-				for _, n := range c.nodes {
-					if c.held(n, transport) > 0 {
-						holder = n
-						return true
-					}
-				}
-				return false
-			}, 10*time.Second, 20*time.Millisecond, "no server holds the page's connection")
-			send(20, 25)
-			c.kill(holder)
-			t.Logf("killed %s, which held the page's %s", holder.name, transport)
-			send(25, 45)
-			c.start(t, holder)
-			send(45, 60)
-
-			if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](shows(60), chromedp.WithPollingTimeout(45*time.Second))); err != nil {
-				t.Fatalf("the page shows %v, not all 60 messages (%v); gaps %v", shownTexts(t, ctx, transport+"-"), err, eval[[]string](t, ctx, `window.gaps`))
-			}
-			time.Sleep(500 * time.Millisecond) // room for a late duplicate to show
-			assert.Equal(t, want, shownTexts(t, ctx, transport+"-"), "every message exactly once, in order")
-			assert.Empty(t, eval[[]string](t, ctx, `window.gaps`), "nothing was lost")
-			assert.Equal(t, transport, eval[string](t, ctx, `import("/parley/engine.js").then(m => m.default.transport)`))
-
-			servers := c.servedBrowser(t, browserID(t, ctx, c.url))
-			t.Logf("the page's Parley requests went to %v", servers)
-			assert.GreaterOrEqual(t, len(servers), 2, "the page's requests went to more than one server: %v", servers)
 		})
 	}
 }
 
-// TestClusterChat has three users, on three transports, in the chat
-// through haproxy in front of three chat servers with no sticky
-// sessions: each sends a message, and every page shows all three once,
-// in the same order.
+// clusterTransport is TestClusterTransports on one transport.
+func clusterTransport(t *testing.T, c *chatCluster, sender *chatSender, transport string) {
+	ctx := newUserFor(t, 90*time.Second)
+	openPage(t, ctx, c.url+"?transport="+transport)
+	assert.Equal(t, transport, eval[string](t, ctx, `import("/parley/engine.js").then(m => m.default.transport)`))
+	eval[chromedp.Void](t, ctx, watchGaps)
+	if transport == "passive" {
+		// A passive page receives on the replies to its calls alone.
+		eval[chromedp.Void](t, ctx, `import("/parley/interface/Chat.js").then(m => { setInterval(() => m.Chat.history().catch(() => {}), 100); })`)
+	}
+
+	var want []string
+	send := func(from, to int) {
+		for i := from; i < to; i++ {
+			text := fmt.Sprintf("%s-%d", transport, i)
+			sender.send(t, text)
+			want = append(want, text)
+		}
+	}
+	shows := func(n int) string {
+		return fmt.Sprintf(`[...document.querySelectorAll("#messages li span")].filter(s => s.textContent.startsWith(%q)).length >= %d`, transport+"-", n)
+	}
+	send(0, 20)
+	waitFor(t, ctx, shows(20))
+
+	// The server that holds the page's connection now dies while
+	// messages are on their way.
+	var holder *chatNode
+	require.Eventually(t, func() bool {
+		for _, n := range c.nodes {
+			if c.held(n, transport) > 0 {
+				holder = n
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "no server holds the page's connection")
+	send(20, 25)
+	c.kill(holder)
+	t.Logf("killed %s, which held the page's %s", holder.name, transport)
+	send(25, 45)
+	c.start(t, holder)
+	send(45, 60)
+
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](shows(60), chromedp.WithPollingTimeout(45*time.Second))); err != nil {
+		t.Fatalf("the page shows %v, not all 60 messages (%v); gaps %v", shownTexts(t, ctx, transport+"-"), err, eval[[]string](t, ctx, `window.gaps`))
+	}
+	time.Sleep(500 * time.Millisecond) // room for a late duplicate to show
+	assert.Equal(t, want, shownTexts(t, ctx, transport+"-"), "every message exactly once, in order")
+	assert.Empty(t, eval[[]string](t, ctx, `window.gaps`), "nothing was lost")
+	assert.Equal(t, transport, eval[string](t, ctx, `import("/parley/engine.js").then(m => m.default.transport)`))
+
+	servers := c.servedBrowser(t, browserID(t, ctx, c.url))
+	t.Logf("the page's Parley requests went to %v", servers)
+	assert.GreaterOrEqual(t, len(servers), 2, "the page's requests went to more than one server: %v", servers)
+}
+
+// TestClusterChat has a user on each transport in the chat, through
+// haproxy in front of three chat servers that share their pages over a
+// bus, NATS or Redis, with no sticky sessions: each sends a message, and
+// every page shows all of them once, in the same order.
 func TestClusterChat(t *testing.T) {
-	c := startChatCluster(t)
-	users := []struct {
-		name, transport string
-		ctx             context.Context
-	}{{"alice", "websocket", nil}, {"bob", "sse", nil}, {"carol", "longpoll", nil}}
-	for i := range users {
-		u := &users[i]
-		u.ctx = newUser(t)
-		openPage(t, u.ctx, c.url+"?transport="+u.transport)
-		eval[chromedp.Void](t, u.ctx, fmt.Sprintf(`import("/parley/interface/Chat.js").then(m => m.Chat.setName(%q))`, u.name))
+	names := []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+	require.LessOrEqual(t, len(clusterTransports), len(names), "a name for each transport's user")
+	for _, bus := range clusterBuses {
+		t.Run(bus.name, func(t *testing.T) {
+			c := startChatCluster(t, bus)
+			type user struct {
+				name, transport string
+				ctx             context.Context
+			}
+			var users []user
+			for i, transport := range clusterTransports {
+				u := user{name: names[i], transport: transport, ctx: newUser(t)}
+				openPage(t, u.ctx, c.url+"?transport="+u.transport)
+				eval[chromedp.Void](t, u.ctx, fmt.Sprintf(`import("/parley/interface/Chat.js").then(m => m.Chat.setName(%q))`, u.name))
+				users = append(users, u)
+			}
+			for _, u := range users {
+				send(t, u.ctx, "hello from "+u.name)
+			}
+			var pages [][]shown
+			for _, u := range users {
+				waitFor(t, u.ctx, fmt.Sprintf(`document.querySelectorAll("#messages li").length >= %d`, len(users)))
+				time.Sleep(200 * time.Millisecond) // room for a late duplicate to show
+				pages = append(pages, eval[[]shown](t, u.ctx, readMessages))
+			}
+			require.Len(t, pages[0], len(users), "every message exactly once")
+			for i, m := range pages[0] {
+				assert.Equal(t, users[i].name, m.Author)
+				assert.Equal(t, "hello from "+users[i].name, m.Text)
+			}
+			for i, u := range users[1:] {
+				assert.Equal(t, pages[0], pages[i+1], "%s sees what %s sees, in the same order", u.name, users[0].name)
+			}
+		})
 	}
-	for _, u := range users {
-		send(t, u.ctx, "hello from "+u.name)
-	}
-	var pages [][]shown
-	for _, u := range users {
-		waitFor(t, u.ctx, `document.querySelectorAll("#messages li").length >= 3`)
-		time.Sleep(200 * time.Millisecond) // room for a late duplicate to show
-		pages = append(pages, eval[[]shown](t, u.ctx, readMessages))
-	}
-	require.Len(t, pages[0], 3, "every message exactly once")
-	for i, m := range pages[0] {
-		assert.Equal(t, users[i].name, m.Author)
-		assert.Equal(t, "hello from "+users[i].name, m.Text)
-	}
-	assert.Equal(t, pages[0], pages[1], "bob sees what alice sees, in the same order")
-	assert.Equal(t, pages[0], pages[2], "carol sees what alice sees, in the same order")
 }

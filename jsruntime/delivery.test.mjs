@@ -87,6 +87,22 @@ test("subscriptions: registered on each new session, dispatched once per callbac
   assert.throws(() => p.subscribe("/a", null), TypeError);
 });
 
+test("passive: calls ask to pull the page's messages; a page with a receive loop does not", async () => {
+  for (const [transport, pull] of [["passive", true], ["poll", undefined]]) {
+    const srv = fakeServer({
+      session: () => ({ session: "s1" }),
+      call: (b) => ({ results: b.calls.map((c) => ({ id: c.id, result: null })) }),
+      poll: () => ({}),
+    });
+    const p = client(srv.fetch);
+    await p.start({ transport });
+    await p.call("S", "m");
+    const calls = srv.requests.filter((r) => r.path === "call");
+    assert.equal(calls.at(-1).body.pull, pull, transport);
+    await p.stop();
+  }
+});
+
 test("invocations: the value, throw or rejection goes back with the invocation id", async () => {
   let pending = [];
   const srv = fakeServer({

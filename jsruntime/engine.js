@@ -720,6 +720,9 @@ export function createClient({
     const envelope = { session: from, ack: lastSeq, calls };
     const ackedBefore = markAcked();
     if (ordered) envelope.ordered = true;
+    // A page with no receive loop receives on these replies alone: any
+    // server fetches its messages from the one that holds its session.
+    if (active()?.receive === null) envelope.pull = true;
     let body = envelope;
     if (files.length > 0) {
       body = new FormData();
@@ -736,7 +739,16 @@ export function createClient({
     }
     deliver(reply, from);
     ackLater(from, 0);
+    if (reply.cookie === true) cookieChanged();
     settleCalls(batch, reply);
+  }
+
+  // cookieChanged renews the connection that carries calls, which a POST
+  // reply's new cookie left behind: this tab's, or, when another tab
+  // leads, the leader's.
+  function cookieChanged() {
+    if (role === "follower") tell({ t: "cookie" });
+    else active()?.renew?.();
   }
 
   // settleCalls settles each call of a batch from the reply to it: its
@@ -933,6 +945,9 @@ export function createClient({
   //            sends a batch of calls over the transport's own connection
   //            and settles them from the reply; false when it cannot, and
   //            the batch goes by POST call.
+  //   renew()  (optional) opens the transport's connection again, once the
+  //            calls in flight on it are answered: a POST reply changed a
+  //            cookie that the open connection's calls would not carry.
   const passiveTransport = { name: "passive", usable: () => true, receive: null, failed: () => false, ack: null, carry: () => false };
 
   // pollTransport is long-poll (wait) or polling (not wait): each request
@@ -1079,6 +1094,11 @@ export function createClient({
           s.closing = true;
           failBatches(s, e.code);
           if (settled) return;
+          if (s.renewing) {
+            // Closed to open the next socket with the cookies of now.
+            finish(resolve, s.notice);
+            return;
+          }
           if (!s.ready) {
             // A browser tells nothing of why an upgrade failed. Ask the
             // server over HTTP: a network or server that is down, or a
@@ -1188,6 +1208,17 @@ export function createClient({
       return false;
     }
 
+    // renew closes the socket once no call is in flight on it, and the
+    // receive loop opens the next one at once: an HTTP reply changed a
+    // cookie, and the socket's calls carry the cookies it opened with.
+    function renew() {
+      const s = sock;
+      if (!s || s.closing) return;
+      s.renewing = true;
+      s.closing = true;
+      drain(s);
+    }
+
     // drain closes a socket that takes no more calls once none is in flight.
     function drain(s) {
       if (s.closing && s.batches.size === 0 && s.ws.readyState < WS_CLOSING) s.ws.close(1000);
@@ -1218,6 +1249,7 @@ export function createClient({
       name: "websocket",
       usable: () => typeof WebSocketClass === "function",
       receive,
+      renew,
       failed(err) {
         if (!online()) return false;
         if (err.brief) faults++;
@@ -1530,6 +1562,9 @@ export function createClient({
         // The leader reconnects for every tab; a reset that follows is
         // reported as "shutdown".
         if (role === "follower") leaving = true;
+        return;
+      case "cookie":
+        if (role === "leader") active()?.renew?.();
         return;
       default:
         // advice: the leader follows it for every tab.

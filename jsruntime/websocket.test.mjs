@@ -191,6 +191,55 @@ test("websocket: calls before the open frame go by POST call", async (t) => {
   assert.deepEqual(pg.sockets[0].calls(), []);
 });
 
+test("websocket: a POST reply that sets a cookie renews the socket once its calls in flight are answered", async (t) => {
+  let setCookie = true;
+  const pg = await page(t, {
+    handlers: {
+      call: (body) => jsonReply(200, { results: body.calls.map((c) => ({ id: c.id, result: c.args })), ...(setCookie ? { cookie: true } : {}) }),
+    },
+  });
+  const [ws] = pg.sockets;
+  ws.accept();
+  ws.frame(messages(1, 2));
+  const inFlight = pg.p.call("S", "overSocket", [1]);
+  await settle();
+  assert.equal(ws.calls().length, 1, "a call in flight on the socket");
+  assert.deepEqual(await pg.p.call("S", "name", ["ann"], { headers: { "X-Tenant": "t" } }), ["ann"], "a call by POST sets a cookie");
+  await settle();
+  assert.equal(ws.closedWith, undefined, "the socket stays while a call is in flight on it");
+  setCookie = false;
+  const next = pg.p.call("S", "after", [2]);
+  await settle();
+  assert.deepEqual(await next, [2]);
+  assert.equal(ws.calls().length, 1, "the next call goes by POST, not over the old socket");
+  ws.frame({ re: 1, results: [{ id: 1, result: "done" }] });
+  assert.equal(await inFlight, "done");
+  await settle();
+  assert.equal(ws.closedWith, 1000, "then it closes");
+  await runFor(10);
+  assert.equal(pg.sockets.length, 2, "and the next one opens at once");
+  assert.equal(pg.sockets[1].url, "ws://test/parley/ws?session=s1&ack=2", "resuming after what the page ran");
+  assert.deepEqual(pg.gaps, []);
+  pg.sockets[1].accept();
+  assert.equal(pg.p.transport, "websocket", "a renewal is no fault of the socket");
+  ws.frame(messages(3)); // the old socket is gone
+  pg.sockets[1].frame(messages(2, 3));
+  assert.deepEqual(pg.ran, [1, 2, 3]);
+});
+
+test("websocket: a cookie set while the socket opens renews it too", async (t) => {
+  const pg = await page(t, {
+    handlers: { call: (body) => jsonReply(200, { results: body.calls.map((c) => ({ id: c.id, result: c.args })), cookie: true }) },
+  });
+  assert.deepEqual(await pg.p.call("S", "name", ["ann"]), ["ann"], "by POST before the open frame");
+  await runFor(10);
+  assert.equal(pg.sockets[0].closedWith, 1000, "the socket opened with the cookies of before is closed");
+  assert.equal(pg.sockets.length, 2, "and another opened");
+  pg.sockets[1].accept();
+  assert.equal(pg.p.state, "connected");
+  assert.equal(pg.p.transport, "websocket");
+});
+
 test("websocket: a socket that closes under calls fails them as network errors and never sends them again", async (t) => {
   const pg = await page(t);
   const [ws] = pg.sockets;

@@ -276,6 +276,10 @@ func (h *Hub) mail(env Envelope) {
 				s.Ack(seq)
 			}
 		}
+	case kindFetch:
+		go h.answerFetch(env)
+	case kindFetched:
+		h.fetched(env)
 	case kindAnswer:
 		if s := h.local(env.Key); s != nil {
 			_ = s.Answer(env.Invoke, env.Body, env.Error) // an unknown invocation was answered already
@@ -478,8 +482,10 @@ const learnWait = 10 * time.Second
 
 // learn makes this hub know the session id, held by another hub, that it
 // has not read of in the log: one opened before this hub joined the
-// backplane. It loads the session's record and reads the log from there
-// up to where this hub is, and reports whether the session lives.
+// backplane. It loads the session's checkpoint, asks the holder it names
+// for the session's state now (or takes the checkpoint's if it does not
+// answer), reads the log from there up to where this hub is, and reports
+// whether the session lives.
 func (h *Hub) learn(id string) bool {
 	raw, err := h.bp.Load(checkpointKey(id))
 	if err != nil {
@@ -489,10 +495,17 @@ func (h *Hub) learn(id string) bool {
 	if json.Unmarshal(raw, &rec) != nil || rec.Holder == "" {
 		return false
 	}
-	s := &Session{id: id, page: rec.Page, httpSession: rec.Browser, hub: h}
-	r := replayer{h: h, s: s, rec: rec, stateOnly: true, holder: rec.Holder}
+	cur := rec
+	if raw, ok := h.ask(rec.Holder, id, 0, fetchRecord); ok {
+		var now sessionRecord
+		if json.Unmarshal(raw, &now) == nil && now.At >= rec.At && h.waitApplied(now.At) {
+			cur = now
+		}
+	}
+	s := &Session{id: id, page: cur.Page, httpSession: cur.Browser, hub: h}
+	r := replayer{h: h, s: s, rec: cur, stateOnly: true, holder: cur.Holder}
 	r.start()
-	from := rec.At + 1
+	from := cur.At + 1
 	ctx, cancel := context.WithTimeout(context.Background(), learnWait)
 	defer cancel()
 	for {
@@ -513,9 +526,9 @@ func (h *Hub) learn(id string) bool {
 		}
 		known := h.byID[id] != nil || h.far[id] != nil
 		if !known && s.ended == "" {
+			// A rebuild starts from the checkpoint, which has the outbox.
 			f := &farSession{holder: r.holder, base: rec, browser: s.httpSession, user: s.x.user,
 				groups: s.x.groups, subs: s.x.subs, shared: s.x.shared}
-			f.base.Msgs, f.base.LastSeq, f.base.Acked = rec.Msgs, rec.LastSeq, rec.Acked
 			h.far[id] = f
 			known = true
 		}

@@ -124,3 +124,30 @@ func TestAMovedSessionEndsOnceWhereItIs(t *testing.T) {
 	assert.Equal(t, int32(1), onB.Load(), "the hub that holds it runs OnSessionEnd")
 	assert.Zero(t, onA.Load(), "the hub it left does not")
 }
+
+// TestAHubThatJoinsLateLearnsASessionFromItsHolder: a hub that joins after
+// the log has dropped the entries since a session's checkpoint learns the
+// session from its holder, and serves its page.
+func TestAHubThatJoinsLateLearnsASessionFromItsHolder(t *testing.T) {
+	t.Parallel()
+	shared := reverse.NewMemoryBackplane()
+	join := func() *reverse.Hub {
+		h := reverse.NewHub(reverse.WithBackplane(shared))
+		t.Cleanup(h.Close)
+		return h
+	}
+	a, b := join(), join()
+	s := open(t, a, "/p", "br")
+	s.Join("g")
+	for i := range 5000 { // more than the log keeps
+		require.NoError(t, b.Page("/elsewhere").Call("f", i))
+	}
+	late := join()
+	view, err := late.Lookup(s.ID(), "br")
+	require.NoError(t, err, "the late hub knows the session")
+	assert.Equal(t, []string{"g"}, view.Groups())
+	require.NoError(t, late.Group("g").Call("hello"))
+	require.Eventually(t, func() bool { return len(view.Pull(0).Messages) == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the page gets its call through the late hub")
+	assert.Equal(t, 1, a.Len(), "the session stays where it is")
+}

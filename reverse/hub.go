@@ -132,11 +132,12 @@ type Hub struct {
 	users     map[string]*userBinding // by HTTP session id
 	topics    topicIndex
 	ids       identities // per-address counts and browser renamings: see limits.go
-	syncer    syncer
+	syncer    syncer                 // catchUp: see cluster.go
 	members   members                // the backplane's, as last read: see cluster.go
-	receiving sync.RWMutex           // held for reading while a log entry is applied                 // catchUp: see cluster.go
+	receiving sync.RWMutex           // held for reading while a log entry is applied
 	far       map[string]*farSession // sessions other hubs hold: see cluster.go
 	takeovers map[string]*takeover   // sessions moving here
+	fetches   fetches                // polls and pulls served by other hubs: see fetch.go
 	pos       atomic.Uint64          // the last log position applied, set with mu held
 	appliedMu sync.Mutex
 	applied   *sync.Cond // signalled on appliedMu when pos advances

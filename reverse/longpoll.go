@@ -81,9 +81,24 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 }
 
 // ServePoll answers a poll from s's page at once, with what is pending and
-// the interval to poll at: the polling transport.
+// the interval to poll at: the polling transport. A session another hub
+// of the backplane holds is polled there, without moving it (Session.Pull
+// tells how).
 func (h *Hub) ServePoll(w http.ResponseWriter, s *Session, ack uint64) {
+	var d Delivery
+	if s.far != nil {
+		d = h.serveFar(s, ack, fetchPoll, func(held *Session) Delivery { return h.pollDelivery(held, ack) })
+	} else {
+		d = h.pollDelivery(s, ack)
+	}
+	h.addNotice(&d)
+	replyJSON(w, d)
+}
+
+// pollDelivery acknowledges ack and returns what a poll of s answers.
+func (h *Hub) pollDelivery(s *Session, ack uint64) Delivery {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.ackLocked(ack)
 	s.lastSeen = stampOf(h.now())
 	s.transport = Polling
@@ -92,9 +107,7 @@ func (h *Hub) ServePoll(w http.ResponseWriter, s *Session, ack uint64) {
 	}
 	d := s.deliveryLocked()
 	d.Advice = h.adviseLocked(s, Polling)
-	h.addNotice(&d)
-	s.mu.Unlock()
-	replyJSON(w, d)
+	return d
 }
 
 // ServeAck records an acknowledgement from s's page, which has run every

@@ -157,10 +157,17 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, x *exchange) 
 	switch {
 	case reset != nil:
 		d.Reset = reset
+	case script != nil && x.req.Pull:
+		d = script.Pull(x.req.Ack)
 	case script != nil:
 		d = script.Pending(x.req.Ack)
 	}
 	s.saveSession(w, x)
+	if script != nil && len(w.Header()["Set-Cookie"]) > 0 {
+		// A socket the page holds opened with the cookies of before:
+		// the page opens another (PROTOCOL.md, "WebSocket").
+		b = append(b, `,"cookie":true`...)
+	}
 
 	if d.Messages != nil || d.Reset != nil || d.Advice != nil {
 		pending := d

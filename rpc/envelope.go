@@ -328,6 +328,10 @@ func (d *envDecoder) request(req *request, spare *spareSlices) *Error {
 			v, err := d.boolean(field{-1, "cookie"})
 			req.Cookie = v
 			return err
+		case "pull":
+			v, err := d.boolean(field{-1, "pull"})
+			req.Pull = v
+			return err
 		case "calls":
 			return d.calls(req, spare)
 		case "sessions":

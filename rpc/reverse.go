@@ -143,14 +143,17 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, x *exchange) 
 	if script == nil {
 		return
 	}
+	if x.req.Wait != nil && !*x.req.Wait {
+		// A poll holds nothing: another server's session is polled there.
+		s.hub.ServePoll(w, script, x.req.Ack)
+		return
+	}
 	script, reset, err := s.hold(script, x)
 	switch {
 	case err != nil:
 		s.refuse(w, err)
 	case reset != nil:
 		writeJSON(w, http.StatusOK, reverse.Delivery{Reset: reset})
-	case x.req.Wait != nil && !*x.req.Wait:
-		s.hub.ServePoll(w, script, x.req.Ack)
 	default:
 		s.hub.ServeLongPoll(w, r, script, x.req.Ack)
 	}

@@ -180,6 +180,10 @@ type request struct {
 	// Wait, false, asks a poll to be answered at once (the polling
 	// transport); absent or true, it is held (long-poll).
 	Wait *bool `json:"wait"`
+	// Pull, on a call, says the page receives only on the replies to its
+	// calls (the passive transport): a server that does not hold its
+	// session fetches the messages from the one that does.
+	Pull bool `json:"pull"`
 	// Sessions names, in place of Session and Ack, the sessions of a
 	// multiplexed poll or ack, each with its ack; nil when absent.
 	Sessions map[string]uint64 `json:"sessions"`

@@ -282,3 +282,30 @@ func TestWebSocketCallSettingCookieHandsItToPostAck(t *testing.T) {
 	require.NoError(t, f.hub.User("alice").Call("secret"))
 	assert.Equal(t, []string{"secret"}, messagesOf(t, c, page), "the page is alice's with its new cookie")
 }
+
+// TestPostCallSettingCookieSaysSo: the reply to a POST call that sets a
+// cookie says so, for a page whose socket opened with the cookies of
+// before; one that sets none does not.
+func TestPostCallSettingCookieSaysSo(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.srv.Register(ServiceDesc{Name: "Note", Methods: []MethodDesc{
+		{Name: "set", Handler: func(ctx context.Context, args Args) (any, error) {
+			CallFrom(ctx).SetSessionValue("note", "hi")
+			return nil, nil
+		}},
+		{Name: "get", Handler: func(ctx context.Context, args Args) (any, error) {
+			return CallFrom(ctx).SessionValue("note"), nil
+		}},
+	}})
+	c := f.client(t)
+	page := c.openSession("/app")
+	for _, tc := range []struct {
+		method string
+		cookie any
+	}{{"set", true}, {"get", nil}} {
+		status, out := c.post("call", map[string]any{"session": page, "calls": []any{map[string]any{"id": 1, "service": "Note", "method": tc.method, "args": []any{}}}})
+		require.Equal(t, http.StatusOK, status, "%v", out)
+		assert.Equal(t, tc.cookie, out["cookie"], "%s: %v", tc.method, out)
+	}
+}

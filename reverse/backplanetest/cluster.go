@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,7 @@ func RunCluster(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	t.Run("FarSessions", func(t *testing.T) { testFarSessions(t, connect) })
 	t.Run("Moves", func(t *testing.T) { testMoves(t, connect) })
 	t.Run("Takeover", func(t *testing.T) { testTakeover(t, connect) })
+	t.Run("Fetch", func(t *testing.T) { testFetch(t, connect) })
 	t.Run("Invoke", func(t *testing.T) { testInvoke(t, connect) })
 	t.Run("OneOrder", func(t *testing.T) { testOneOrder(t, connect) })
 	t.Run("LateHub", func(t *testing.T) { testLateHub(t, connect) })
@@ -231,7 +233,23 @@ func (p *Page) poll(t *testing.T, h *reverse.Hub) []message {
 	if err != nil {
 		t.Fatalf("holding the page's session: %v", err)
 	}
-	d := s.Pending(p.ack)
+	return p.run(t, s.Pending(p.ack))
+}
+
+// pull takes what hub h answers a passive page's call with, wherever the
+// page's session is held.
+func (p *Page) pull(t *testing.T, h *reverse.Hub) []message {
+	t.Helper()
+	view, err := h.Lookup(p.ID, p.Browser)
+	if err != nil {
+		t.Fatalf("looking the page up: %v", err)
+	}
+	return p.run(t, view.Pull(p.ack))
+}
+
+// run runs the messages of d the page had not run, as the runtime does.
+func (p *Page) run(t *testing.T, d reverse.Delivery) []message {
+	t.Helper()
 	if d.Reset != nil {
 		t.Fatalf("the page's session was reset: %s", d.Reset.Reason)
 	}
@@ -402,16 +420,23 @@ func testMoves(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	equal(t, "what the page ran", want, p.Ran)
 }
 
-// testTakeover kills the hub holding a page; another takes the page over,
-// rebuilding its session from the log, twice over.
-func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+// threeHubsAndAPage starts three hubs and opens a page's session, of the
+// page /p in the browser "browser", on the first.
+func threeHubsAndAPage(t *testing.T, connect func(t *testing.T) reverse.Backplane) ([]*reverse.Hub, []*Mortal, *reverse.Session, *Page) {
+	t.Helper()
 	hs, ms := hubs(t, connect, 3)
-	a, b, c := hs[0], hs[1], hs[2]
-	s, err := a.Open("/p", "browser")
+	s, err := hs[0].Open("/p", "browser")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Page{ID: s.ID(), Browser: "browser"}
+	return hs, ms, s, &Page{ID: s.ID(), Browser: "browser"}
+}
+
+// testTakeover kills the hub holding a page; another takes the page over,
+// rebuilding its session from the log, twice over.
+func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, ms, s, p := threeHubsAndAPage(t, connect)
+	a, b, c := hs[0], hs[1], hs[2]
 	var want []string
 	call := func(target reverse.Target, arg string, reaches bool) {
 		t.Helper()
@@ -460,6 +485,75 @@ func testTakeover(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
 	var seat int
 	if ok, err := rebuilt.GetShared("seat", &seat); !ok || err != nil || seat != 9 {
 		t.Fatalf("the shared attribute after two rebuilds: %v %v %d", ok, err, seat)
+	}
+}
+
+// testFetch serves a page that holds no connection, a passive page's
+// calls and a polling page's polls, on hubs that do not hold its session:
+// each gets what the holder has, acknowledges through it, and the session
+// stays where it is; once its holder died, the next request takes it over.
+func testFetch(t *testing.T, connect func(t *testing.T) reverse.Backplane) {
+	hs, ms, s, p := threeHubsAndAPage(t, connect)
+	a, b, c := hs[0], hs[1], hs[2]
+	var want []string
+	call := func(arg string) {
+		t.Helper()
+		if err := c.Page("/p").Call("f", arg); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, arg)
+	}
+	pullUntil := func(h *reverse.Hub, n int) {
+		t.Helper()
+		waitFor(t, "the page to pull its calls", func() (bool, bool) { p.pull(t, h); return true, len(p.Ran) >= n })
+	}
+	call("1")
+	call("2")
+	pullUntil(b, 2)
+	if a.Len() != 1 || b.Len() != 0 {
+		t.Fatalf("the session moved: held by %d and %d sessions", a.Len(), b.Len())
+	}
+	p.pull(t, b) // acknowledges 2 through b
+	waitFor(t, "the ack to reach the holder", func() (bool, bool) { return true, len(s.Pending(0).Messages) == 0 })
+
+	call("3")
+	view, err := c.Lookup(p.ID, p.Browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a poll on another hub", func() (bool, bool) {
+		rec := httptest.NewRecorder()
+		c.ServePoll(rec, view, p.ack)
+		var d struct {
+			reverse.Delivery
+			Messages []message `json:"messages"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+			t.Fatalf("the poll's reply %q: %v", rec.Body, err)
+		}
+		if d.Advice == nil || d.Advice.Interval <= 0 {
+			t.Fatalf("the poll's reply has no interval: %s", rec.Body)
+		}
+		for _, m := range d.Messages {
+			if m.Seq == p.ack+1 {
+				p.ack = m.Seq
+				var arg string
+				_ = json.Unmarshal(m.Args[0], &arg)
+				p.Ran = append(p.Ran, arg)
+			}
+		}
+		return true, len(p.Ran) == 3
+	})
+	if a.Len() != 1 || c.Len() != 0 {
+		t.Fatalf("the session moved: held by %d and %d sessions", a.Len(), c.Len())
+	}
+
+	ms[0].Kill()
+	call("4")
+	pullUntil(b, 4)
+	equal(t, "what the page ran", want, p.Ran)
+	if b.Len() != 1 {
+		t.Fatal("the page's hub died, and the hub that served it next did not take its session over")
 	}
 }
 

@@ -191,6 +191,9 @@ func (c *Client) Call(ctx context.Context, service, method string, result any, a
 	body := map[string]any{"session": from, "ack": ack, "calls": []any{
 		map[string]any{"id": id, "service": service, "method": method, "args": args},
 	}}
+	if c.transport == "passive" {
+		body["pull"] = true // it receives on these replies alone
+	}
 	if err := c.post(ctx, "call", body, &reply); err != nil {
 		return err
 	}

@@ -161,8 +161,12 @@ backend servers
 	return addr
 }
 
+// clusterTransports are the transports of the cluster's exactly-once test:
+// all of them.
+var clusterTransports = []string{"longpoll", "sse", "websocket", "poll", "passive"}
+
 // TestClusterExactlyOnceThroughACuttingProxy runs the exactly-once test
-// on the transports that hold a connection against three servers sharing
+// on every transport against three servers sharing
 // a bus, NATS JetStream and Redis, behind haproxy in round robin with no
 // stickiness, through a proxy that cuts connections at random, while all
 // three servers send the calls. A third of the way through, one server
@@ -172,11 +176,11 @@ func TestClusterExactlyOnceThroughACuttingProxy(t *testing.T) {
 		srv, err := embedded.Start(t.TempDir())
 		require.NoError(t, err)
 		t.Cleanup(srv.Shutdown)
-		clusterExactlyOnce(t, natsBus(srv.URL()), "longpoll", "sse", "websocket")
+		clusterExactlyOnce(t, natsBus(srv.URL()), clusterTransports...)
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
-		clusterExactlyOnce(t, redisBus(srv.Addr()), "longpoll", "sse", "websocket")
+		clusterExactlyOnce(t, redisBus(srv.Addr()), clusterTransports...)
 	})
 }
 

@@ -15,7 +15,8 @@ import (
 	"github.com/parley-go/parley/rpc"
 )
 
-// sharedTimeout bounds each request of a shared room to NATS.
+// sharedTimeout bounds each request of a shared room to its bus, NATS or
+// Redis.
 const sharedTimeout = 5 * time.Second
 
 // NewSharedRoom returns a room that the chat servers of a cluster share:
@@ -58,8 +59,8 @@ type sharedStore struct {
 	subject string
 }
 
-// unavailable is the error a page sees when NATS cannot be reached; what
-// went wrong is logged.
+// unavailable is the error a page sees when the bus of a shared room,
+// NATS or Redis, cannot be reached; what went wrong is logged.
 func unavailable(what string, err error) error {
 	slog.Error("chat: "+what, "err", err)
 	return rpc.NewError(rpc.CodeUnavailable, "the room cannot be reached; try again")
@@ -131,13 +132,13 @@ func (s *sharedStore) recent(ctx context.Context) ([]Message, error) {
 
 // NewClusterApp builds the chat application as one server of a cluster:
 // hubOpts give its hub the backplane the servers share
-// (reverse.WithBackplane), its room is the shared room on nc named name
-// (NewSharedRoom), and rpcOpts configure its Parley server besides, such
-// as the cookie keys and HTTP session store every server shares. Close
-// its Hub when done.
-func NewClusterApp(nc *nats.Conn, name string, hubOpts []reverse.Option, rpcOpts []rpc.Option) (*App, error) {
+// (reverse.WithBackplane), its room is the one newRoom returns for the
+// hub's chat pages (NewSharedRoom on NATS, NewRedisRoom on Redis), and
+// rpcOpts configure its Parley server besides, such as the cookie keys
+// and HTTP session store every server shares. Close its Hub when done.
+func NewClusterApp(newRoom func(pages ChatPage) (*Room, error), hubOpts []reverse.Option, rpcOpts []rpc.Option) (*App, error) {
 	hub := reverse.NewHub(hubOpts...)
-	room, err := NewSharedRoom(NewChatPageProxy(hub.Page("/")), nc, name)
+	room, err := newRoom(NewChatPageProxy(hub.Page("/")))
 	if err != nil {
 		hub.Close()
 		return nil, err

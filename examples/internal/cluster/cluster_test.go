@@ -6,11 +6,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/parley-go/parley/reverse/natsbp/embedded"
+	"github.com/parley-go/parley/reverse/redisbp/redistest"
 )
 
 func TestParseKey(t *testing.T) {
@@ -111,4 +116,70 @@ func TestBuiltinBalancer(t *testing.T) {
 	assert.Contains(t, []string{"a", "b", "c"}, f[0])
 	assert.Equal(t, host, f[1], "the Host the client used reaches the server")
 	assert.Equal(t, "ping", f[2], "the upgraded connection carries data both ways")
+}
+
+func TestRedisOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr, want, err string
+		db                    int
+	}{
+		{"host:port", "127.0.0.1:6379", "127.0.0.1:6379", "", 0},
+		{"URL", "redis://ann:secret@localhost:7000/2", "localhost:7000", "", 2},
+		{"no port", "localhost", "", "neither host:port nor a redis:// URL", 0},
+		{"bad URL", "redis://ann:secret@localhost:7000/two", "", "the Redis URL is not valid", 0},
+		{"other scheme", "http://ann:secret@localhost:7000", "", "the Redis URL is not valid", 0},
+		{"unparsable URL", "redis://ann:secret@local host:7000", "", "the Redis URL is not valid", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, err := RedisOptions(tc.addr)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				assert.NotContains(t, err.Error(), "secret", "the error does not show the password")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, opts.Addr)
+			assert.Equal(t, tc.db, opts.DB)
+		})
+	}
+}
+
+// TestJoin: a node joins either bus, given as its flags give it, and its
+// backplane works under the bus's name; a bus that does not answer fails
+// the join with an error that names where it is but not its password.
+func TestJoin(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	natsSrv, err := embedded.Start(filepath.Join(t.TempDir(), "nats"))
+	require.NoError(t, err)
+	t.Cleanup(natsSrv.Shutdown)
+	for _, tc := range []struct {
+		name string
+		join func() (*Node, error)
+	}{
+		{"nats", func() (*Node, error) { return Join(natsSrv.URL(), "test") }},
+		{"redis host:port", func() (*Node, error) { return JoinRedis(redisSrv.Addr(), "test") }},
+		{"redis URL", func() (*Node, error) { return JoinRedis("redis://"+redisSrv.Addr()+"/0", "test") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := tc.join()
+			require.NoError(t, err)
+			t.Cleanup(n.Close)
+			assert.Equal(t, "test", n.Name)
+			assert.Equal(t, n.Redis == nil, n.NATS != nil, "one bus client")
+			require.Eventually(t, func() bool { return n.Backplane.Err() == nil }, 30*time.Second, 20*time.Millisecond, "the backplane reaches its bus")
+			require.NoError(t, n.Backplane.Save("k", []byte(tc.name)))
+			got, err := n.Backplane.Load("k")
+			require.NoError(t, err)
+			assert.Equal(t, tc.name, string(got))
+			if n.Redis != nil {
+				v, err := n.Redis.Get(t.Context(), "test:rec:k").Result()
+				require.NoError(t, err)
+				assert.Equal(t, tc.name, v, "the keys start with the bus's name")
+			}
+		})
+	}
+
+	_, err = JoinRedis("redis://ann:secret@127.0.0.1:1", "test")
+	require.ErrorContains(t, err, "connecting to Redis at 127.0.0.1:1")
+	assert.NotContains(t, err.Error(), "secret")
 }

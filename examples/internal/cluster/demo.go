@@ -34,9 +34,10 @@ const (
 )
 
 // Demo runs a cluster of the running program on loopback: an embedded
-// NATS server with JetStream, Nodes copies of the program as its servers,
-// and a round-robin load balancer on Addr in front of them that keeps no
-// sticky sessions, so each request may go to another server.
+// NATS server with JetStream (or the Redis server at Redis), Nodes copies
+// of the program as its servers, and a round-robin load balancer on Addr
+// in front of them that keeps no sticky sessions, so each request may go
+// to another server.
 type Demo struct {
 	// Name names the application in what the demo prints, such as "chat".
 	Name string
@@ -49,18 +50,23 @@ type Demo struct {
 	// with 200 gets no requests. Empty: the balancer checks that the
 	// server accepts connections.
 	Health string
+	// Redis is the address of a running Redis server, host:port or a
+	// redis:// URL (see RedisOptions), that the servers share instead of
+	// an embedded NATS. Empty: the demo starts an embedded NATS.
+	Redis string
 }
 
 // Run runs the cluster until SIGINT or SIGTERM. Each server is the
 // program itself (os.Executable) run with -addr 127.0.0.1:PORT and
-// -nats URL, and with a cookie key made for the run in the environment
-// variable KeyEnv (kept off the command line, which other users of the
-// machine can read); it must print its URL, in a line with "://", on its
+// -nats URL (with Redis set, -redis and Redis, so a password in it shows
+// on their command lines), and with a cookie key made for the run in the
+// environment variable KeyEnv (kept off the command line, which other
+// users of the machine can read); it must print its URL, in a line with "://", on its
 // standard output first. The balancer is haproxy when it is installed
 // (on PATH, or /usr/sbin/haproxy), else one built in (see builtin). A server
 // that dies is restarted on the same port after a second. On the way out
 // Run stops the balancer, then the servers (SIGTERM, then a kill after
-// 10 seconds), then NATS, and removes the files it made.
+// 10 seconds), then the embedded NATS, and removes the files it made.
 func (d Demo) Run() error {
 	if d.Nodes < 1 {
 		return fmt.Errorf("a cluster needs at least 1 server, not %d", d.Nodes)
@@ -74,11 +80,22 @@ func (d Demo) Run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bus, err := embedded.Start(filepath.Join(dir, "nats"))
-	if err != nil {
-		return err
+	var busArgs []string // the servers' flags that join the bus
+	var busName string   // the bus, for what the demo prints
+	if d.Redis == "" {
+		bus, err := embedded.Start(filepath.Join(dir, "nats"))
+		if err != nil {
+			return err
+		}
+		defer bus.Shutdown()
+		busArgs, busName = []string{"-nats", bus.URL()}, "NATS at "+bus.URL()
+	} else {
+		opts, err := RedisOptions(d.Redis)
+		if err != nil {
+			return err
+		}
+		busArgs, busName = []string{"-redis", d.Redis}, "Redis at "+opts.Addr
 	}
-	defer bus.Shutdown()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // crypto/rand.Read does not fail
 
@@ -98,7 +115,7 @@ func (d Demo) Run() error {
 		n := &node{
 			name: fmt.Sprintf("node %d", i+1),
 			exe:  exe,
-			args: []string{"-nats", bus.URL()},
+			args: busArgs,
 			env:  append(os.Environ(), KeyEnv+"="+hex.EncodeToString(key)),
 			addr: "127.0.0.1:0",
 		}
@@ -118,7 +135,7 @@ func (d Demo) Run() error {
 		return err
 	}
 	defer lb.close()
-	fmt.Printf("%s cluster: %s (%d nodes, NATS at %s, balancer: %s)\n", d.Name, lb.url, d.Nodes, bus.URL(), lb.kind)
+	fmt.Printf("%s cluster: %s (%d nodes, %s, balancer: %s)\n", d.Name, lb.url, d.Nodes, busName, lb.kind)
 	for _, n := range nodes {
 		fmt.Printf("  %s: http://%s/\n", n.name, n.addr)
 	}
