@@ -131,7 +131,7 @@ type Hub struct {
 	byUser    map[string]map[*Session]struct{}
 	users     map[string]*userBinding // by HTTP session id
 	topics    topicIndex
-	ids       identities // per-address counts and browser renamings: see limits.go
+	ids       identities             // per-address counts and browser renamings: see limits.go
 	syncer    syncer                 // catchUp: see cluster.go
 	members   members                // the backplane's, as last read: see cluster.go
 	receiving sync.RWMutex           // held for reading while a log entry is applied
