@@ -418,10 +418,16 @@ func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bo
 		ws.Cipher(p, h.Mask, 0)
 		st.heard.Store(true)
 		switch h.OpCode {
-		case ws.OpPing:
-			_ = hh.out.write(appendFrame(nil, ws.OpPong, p))
-			continue
-		case ws.OpPong:
+		case ws.OpPing, ws.OpPong:
+			if h.OpCode == ws.OpPing {
+				_ = hh.out.write(appendFrame(nil, ws.OpPong, p))
+			}
+			if parked && !text {
+				// A control frame alone (a pong to the hub's ping): no
+				// message follows it, so the socket parks again rather
+				// than wait for one.
+				return true
+			}
 			continue
 		case ws.OpClose:
 			s.hub.stats.peerGone.Add(1)

@@ -430,3 +430,38 @@ func TestWebSocketIdleSocketsCostNoGoroutine(t *testing.T) {
 		(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/pages)
 	assert.Less(t, after-before, 20, "an idle socket costs no goroutine")
 }
+
+// TestWebSocketPongParksTheSocket: a page that answers the hub's ping
+// sends a pong and nothing else; its socket parks again at once rather
+// than wait, on a goroutine, for a message that is not coming (and close
+// the socket when it does not come).
+func TestWebSocketPongParksTheSocket(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 40 sockets")
+	}
+	h := newTestHub(t, WithTransports(Transports{Heartbeat: time.Second}), WithLimits(Limits{PagesPerHTTPSession: 100}))
+	if h.poller() == nil {
+		t.Skip("no poller on this system")
+	}
+	url := wsServer(t, h, nil)
+	const pages = 40
+	var conns []*wsConn
+	for range pages {
+		s := open(t, h, "/", "h")
+		c := dialWS(t, url, s.ID(), 0)
+		var f wsFrame
+		c.next(&f)
+		conns = append(conns, c)
+	}
+	require.Eventually(t, func() bool { return h.Stats().Held[WebSocket] == pages }, 10*time.Second, time.Millisecond)
+	before := runtime.NumGoroutine()
+	for _, c := range conns {
+		fr := c.frame()
+		require.Equal(t, ws.OpPing, fr.Header.OpCode)
+		c.send(ws.OpPong, fr.Payload)
+	}
+	time.Sleep(200 * time.Millisecond) // the hub reads the pongs
+	after := runtime.NumGoroutine()
+	assert.Less(t, after-before, pages/2, "sockets that sent a pong wait on goroutines: %d more", after-before)
+	assert.Equal(t, pages, h.Stats().Held[WebSocket])
+}
