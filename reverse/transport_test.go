@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,11 +256,17 @@ func TestPollAnswersAtOnceWithTheInterval(t *testing.T) {
 
 func TestIdleSessionsExpire(t *testing.T) {
 	t.Parallel()
-	h := newTestHub(t, WithSessionTimeout(30*time.Millisecond))
+	// The hub's clock stands still until the test moves it on, so that
+	// nothing expires before the held session is held.
+	base := time.Now()
+	var ahead atomic.Int64
+	clock := func(h *Hub) { h.now = func() time.Time { return base.Add(time.Duration(ahead.Load())) } }
+	h := newTestHub(t, WithSessionTimeout(30*time.Millisecond), clock)
 	url := transportServer(t, h)
 	idle := open(t, h, "/", "h")
 	held := open(t, h, "/", "h")
 	got := hold(t, url, held)
+	ahead.Store(int64(time.Hour))
 	require.Eventually(t, func() bool { _, ended := idle.Ended(); return ended }, 5*time.Second, 5*time.Millisecond)
 	reason, _ := idle.Ended()
 	assert.Equal(t, ReasonExpired, reason)
