@@ -177,7 +177,7 @@ func (b *benchProc) call(path string, body, out any) error {
 	u := base + "/bench/" + path
 	var res *http.Response
 	var err error
-	if body == nil && path == "stats" {
+	if body == nil {
 		res, err = b.control.Get(u)
 	} else {
 		var buf []byte

@@ -11,12 +11,15 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +46,10 @@ const (
 	setupNATS = "nats"
 	// setupCluster is several servers sharing sessions through NATS.
 	setupCluster = "cluster"
+	// setupFloor is the raw floor at the cluster's scale: as many
+	// processes as the cluster has servers, each holding its share of the
+	// pages as plain TCP connections (serve -raw).
+	setupFloor = "raw floor"
 )
 
 // Balancers of a cluster run.
@@ -82,8 +89,9 @@ type latencyProbe struct {
 	// Call is the seconds per Ticker.echo call; on a cluster, on a server
 	// that does not hold the page's session.
 	Call stats.Summary `json:"call"`
-	// Poll is the seconds per poll; on a cluster, every poll goes to the
-	// server that does not hold the session, so every poll moves it.
+	// Poll is the seconds per poll ("wait": false); on a cluster, on a
+	// server that does not hold the session, which asks the one that
+	// does.
 	Poll stats.Summary `json:"poll"`
 }
 
@@ -135,18 +143,47 @@ type clusterRow struct {
 	Gaps       uint64 `json:"gaps"`
 	// Unacked counts messages still unacknowledged when a window closed.
 	Unacked int `json:"unacked"`
+	// OpeningReconnects counts the sockets and held requests the pages
+	// failed and retried while they opened; Reconnects the same from then
+	// on, over the publishes. A page counts as open only while its socket
+	// is.
+	OpeningReconnects uint64 `json:"openingReconnects"`
+	Reconnects        uint64 `json:"reconnects"`
+	// OpeningSocketEnds and SocketEnds count the WebSocket pages'
+	// connections that ended, by how (Snapshot.SocketEnds), over the
+	// same two stretches.
+	OpeningSocketEnds map[string]uint64 `json:"openingSocketEnds,omitempty"`
+	SocketEnds        map[string]uint64 `json:"socketEnds,omitempty"`
+	// Sessions checks the sessions the servers listed against the pages,
+	// when the publishes began; absent from the raw floor.
+	Sessions *sessionCheck `json:"sessions,omitempty"`
+	// Windows is the seconds the publishes' windows lasted, from each
+	// publish until every page had the quote and every ack was in;
+	// QuietCPU is the CPU seconds per second all servers spent in the
+	// half second before each publish, with nothing published: the
+	// background (heartbeats, the bus, the runtime) that the windows'
+	// CPU time includes too.
+	Windows  float64 `json:"windows"`
+	QuietCPU float64 `json:"quietCPU"`
 	// Servers are the servers, in order.
 	Servers []clusterNode `json:"servers"`
 	// CPUPerDelivery is all servers' CPU microseconds per delivery;
 	// BusCPUPerDelivery the NATS process's; BalancerCPUPerDelivery
 	// HAProxy's, when it balanced.
-	CPUPerDelivery         float64      `json:"cpuPerDelivery"`
-	BusCPUPerDelivery      float64      `json:"busCPUPerDelivery,omitempty"`
-	BalancerCPUPerDelivery float64      `json:"balancerCPUPerDelivery,omitempty"`
-	Probe                  latencyProbe `json:"probe"`
+	CPUPerDelivery         float64 `json:"cpuPerDelivery"`
+	BusCPUPerDelivery      float64 `json:"busCPUPerDelivery,omitempty"`
+	BalancerCPUPerDelivery float64 `json:"balancerCPUPerDelivery,omitempty"`
+	// LoaderCPUPerDelivery is the loaders' CPU microseconds per delivery:
+	// the simulated pages' side, their reports to this process included.
+	LoaderCPUPerDelivery float64      `json:"loaderCPUPerDelivery"`
+	Probe                latencyProbe `json:"probe"`
 	// VsMemory compares the row with the in-memory setup; absent from
 	// that setup's own row.
 	VsMemory *memoryRatio `json:"vsMemory,omitempty"`
+	// VsFloor compares the cluster's row with the raw floor at the same
+	// scale in the same run (CPU per delivery: the servers' alone); absent
+	// from other rows and when the floor was not measured.
+	VsFloor *floorRatio `json:"vsFloor,omitempty"`
 	// Error says why the setup failed, if it did.
 	Error string `json:"error,omitempty"`
 }
@@ -158,10 +195,69 @@ func (r clusterRow) ok() bool {
 		r.Delivered == uint64(r.Ready)*uint64(r.Repeats)
 }
 
+// sessionCheck is the servers' lists of sessions against the pages.
+type sessionCheck struct {
+	// Listed sums the sessions every server's hub listed (Hub.Len);
+	// Distinct counts their distinct ids.
+	Listed   int `json:"listed"`
+	Distinct int `json:"distinct"`
+	// OnSeveral counts the ids listed by more than one server; Unheld the
+	// distinct ids that no server held a connection for.
+	OnSeveral int `json:"onSeveral"`
+	Unheld    int `json:"unheld"`
+	// Opened sums the sessions the servers opened; Ended the sessions
+	// they ended, by reason.
+	Opened uint64            `json:"opened"`
+	Ended  map[string]uint64 `json:"ended,omitempty"`
+}
+
+// checkSessions lists the sessions of every server and compares them.
+func checkSessions(servers []*benchProc) (*sessionCheck, error) {
+	c := &sessionCheck{Ended: map[string]uint64{}}
+	listed := map[string]int{}
+	held := map[string]bool{}
+	for _, s := range servers {
+		var l sessionList
+		if err := s.call("sessions", nil, &l); err != nil {
+			return nil, err
+		}
+		for _, id := range l.Held {
+			listed[id]++
+			held[id] = true
+		}
+		for _, id := range l.Idle {
+			listed[id]++
+		}
+		c.Listed += len(l.Held) + len(l.Idle)
+		c.Opened += l.Opened
+		for r, n := range l.Ended {
+			c.Ended[r] += n
+		}
+	}
+	c.Distinct = len(listed)
+	for id, n := range listed {
+		if n > 1 {
+			c.OnSeveral++
+		}
+		if !held[id] {
+			c.Unheld++
+		}
+	}
+	return c, nil
+}
+
 // clusterResult is everything cluster writes to cluster.json.
 type clusterResult struct {
 	Machine procfs.Machine `json:"machine"`
-	Rows    []clusterRow   `json:"rows"`
+	// Heartbeat is the servers' heartbeat, 0 for their default;
+	// NodeProcs their GOMAXPROCS, 0 for the runtime's default;
+	// LoadAverage and LoadAverageEnd the machine's one-minute load
+	// average as the run began and as it ended.
+	Heartbeat      time.Duration `json:"heartbeat,omitempty"`
+	NodeProcs      int           `json:"nodeProcs,omitempty"`
+	LoadAverage    float64       `json:"loadAverage"`
+	LoadAverageEnd float64       `json:"loadAverageEnd"`
+	Rows           []clusterRow  `json:"rows"`
 }
 
 // clusterConfig is what one setup runs.
@@ -170,6 +266,14 @@ type clusterConfig struct {
 	nodes, pages, repeats      int
 	perProc                    int
 	timeout                    time.Duration
+	// procs, if above 0, is every server's GOMAXPROCS.
+	procs int
+	// heartbeat, if above 0, is every server's interval of WebSocket
+	// pings and SSE heartbeats.
+	heartbeat time.Duration
+	// profiles, if set, is the directory the servers' CPU profiles over
+	// the publishes are written to.
+	profiles string
 }
 
 // children are the processes and files a cluster run made, removed on
@@ -206,6 +310,10 @@ func cmdCluster(args []string) error {
 	balancer := fs.String("balancer", balancerDirect, "direct (each page opens its session on one server and holds its connection on the next) or haproxy (every request through an HAProxy, round robin, no stickiness)")
 	perProc := fs.Int("per-process", 15_000, "most pages per loader process")
 	timeout := fs.Duration("timeout", time.Minute, "longest wait for one publish to reach every page")
+	floor := fs.Bool("floor", true, "also measure the raw floor at the cluster's scale: as many processes as -nodes, each holding its share of the pages as plain TCP connections and writing each quote to them at once, one write per page, and report the cluster as ratios of it")
+	heartbeat := fs.Duration("heartbeat", 0, "every server's interval of WebSocket pings and SSE heartbeats (0: the server's default, 15s)")
+	procs := fs.Int("node-procs", 0, "GOMAXPROCS of every server process (0: the runtime's default, one per CPU)")
+	profiles := fs.String("cpuprofile", "", "directory to write a CPU profile of every server over the publishes to, one file per setup and server (SETUP-TRANSPORT-N.pprof)")
 	single := fs.Bool("single", true, "also measure one server with the in-memory backplane and one with NATS, with as many pages (at most 16,000), and report the cluster as ratios of the in-memory one")
 	out := fs.String("out", "cmd/parleybench/results", "directory for cluster.md and cluster.json")
 	if err := fs.Parse(args); err != nil {
@@ -223,6 +331,12 @@ func cmdCluster(args []string) error {
 	if *perProc < 1 || *perProc > 15_000 {
 		return fmt.Errorf("-per-process %d is not in 1..15000", *perProc)
 	}
+	if *heartbeat < 0 {
+		return fmt.Errorf("-heartbeat %v is negative", *heartbeat)
+	}
+	if *procs < 0 || *procs > 64 {
+		return fmt.Errorf("-node-procs %d is not in 0..64", *procs)
+	}
 	if *balancer != balancerDirect && *balancer != balancerHAProxy {
 		return fmt.Errorf("-balancer %q: want direct or haproxy", *balancer)
 	}
@@ -234,6 +348,11 @@ func cmdCluster(args []string) error {
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
+	}
+	if *profiles != "" {
+		if err := os.MkdirAll(*profiles, 0o755); err != nil {
+			return err
+		}
 	}
 	// Children die with this process (Pdeathsig); a signal also removes
 	// the NATS store and the HAProxy configuration.
@@ -249,7 +368,7 @@ func cmdCluster(args []string) error {
 	}()
 	defer kids.stopAll()
 
-	res := clusterResult{Machine: procfs.DescribeMachine()}
+	res := clusterResult{Machine: procfs.DescribeMachine(), Heartbeat: *heartbeat, NodeProcs: *procs, LoadAverage: loadAverage()}
 	var failed []error
 	for _, t := range ts {
 		cfgs := []clusterConfig{}
@@ -259,10 +378,13 @@ func cmdCluster(args []string) error {
 				clusterConfig{setup: setupMemory, transport: t, nodes: 1, pages: n},
 				clusterConfig{setup: setupNATS, transport: t, nodes: 1, pages: n})
 		}
+		if *floor {
+			cfgs = append(cfgs, clusterConfig{setup: setupFloor, transport: t, nodes: *nodes, pages: *pages})
+		}
 		cfgs = append(cfgs, clusterConfig{setup: setupCluster, transport: t, nodes: *nodes, pages: *pages, balancer: *balancer})
 		var rows []clusterRow
 		for _, c := range cfgs {
-			c.repeats, c.perProc, c.timeout = *repeats, *perProc, *timeout
+			c.repeats, c.perProc, c.timeout, c.procs, c.profiles, c.heartbeat = *repeats, *perProc, *timeout, *procs, *profiles, *heartbeat
 			row, err := runClusterSetup(c, &kids)
 			if err == nil && !row.ok() {
 				err = fmt.Errorf("%d of %d pages open; of %d receipts wanted, %d delivered, %d missed, %d out of order, %d duplicates, %d sessions lost",
@@ -273,18 +395,39 @@ func cmdCluster(args []string) error {
 				failed = append(failed, fmt.Errorf("%s %s, %d pages: %w", c.setup, t, c.pages, err))
 				log.Print(failed[len(failed)-1])
 			}
-			log.Printf("cluster: %s %s on %d servers, %d of %d pages: p50 %.1f ms, p99 %.1f ms, %.0f deliveries/s, %.1f µs server CPU and %.1f µs bus CPU per delivery; call %.2f ms, poll %.2f ms",
+			log.Printf("cluster: %s %s on %d servers, %d of %d pages: p50 %.1f ms, p99 %.1f ms, %.0f deliveries/s, %.1f µs server CPU and %.1f µs bus CPU per delivery, %.1f µs loader CPU (windows %.1f s, quiet CPU %.2f s/s); call %.2f ms, poll %.2f ms; %d reconnects opening, %d after",
 				row.Setup, t, row.Nodes, row.Ready, row.Pages, row.Trip.P50*1000, row.Trip.P99*1000, row.PerSecond,
-				row.CPUPerDelivery, row.BusCPUPerDelivery, row.Probe.Call.Mean*1000, row.Probe.Poll.Mean*1000)
+				row.CPUPerDelivery, row.BusCPUPerDelivery, row.LoaderCPUPerDelivery, row.Windows, row.QuietCPU, row.Probe.Call.Mean*1000, row.Probe.Poll.Mean*1000, row.OpeningReconnects, row.Reconnects)
+			if row.OpeningSocketEnds != nil || row.SocketEnds != nil {
+				log.Printf("cluster: %s %s: sockets ended while opening %v, during the publishes %v", row.Setup, t, row.OpeningSocketEnds, row.SocketEnds)
+			}
+			if sc := row.Sessions; sc != nil {
+				log.Printf("cluster: %s %s: servers listed %d sessions (%d distinct, %d on several servers, %d held nowhere) for %d pages; opened %d, ended %v",
+					row.Setup, t, sc.Listed, sc.Distinct, sc.OnSeveral, sc.Unheld, row.Pages, sc.Opened, sc.Ended)
+			}
 			rows = append(rows, row)
 		}
 		compareWithMemory(rows)
+		compareClusterWithFloor(rows)
 		res.Rows = append(res.Rows, rows...)
 	}
+	res.LoadAverageEnd = loadAverage()
 	if err := writeResults(*out, "cluster", res, func(w io.Writer) error { return clusterMarkdown(w, res) }); err != nil {
 		return err
 	}
 	return errors.Join(failed...)
+}
+
+// loadAverage returns the machine's one-minute load average, or 0 if it
+// cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	x, _ := strconv.ParseFloat(f, 64)
+	return x
 }
 
 // compareWithMemory sets VsMemory on every row of rows (one transport)
@@ -321,6 +464,36 @@ func compareWithMemory(rows []clusterRow) {
 	}
 }
 
+// compareClusterWithFloor sets VsFloor on the cluster rows of rows (one
+// transport) from the raw floor's row.
+func compareClusterWithFloor(rows []clusterRow) {
+	var floor *clusterRow
+	for i := range rows {
+		if rows[i].Setup == setupFloor && rows[i].Error == "" {
+			floor = &rows[i]
+		}
+	}
+	if floor == nil {
+		return
+	}
+	ratio := func(a, b float64) float64 {
+		if b <= 0 {
+			return 0
+		}
+		return a / b
+	}
+	for i := range rows {
+		if r := &rows[i]; r.Setup == setupCluster {
+			r.VsFloor = &floorRatio{
+				P50:            ratio(r.Trip.P50, floor.Trip.P50),
+				P99:            ratio(r.Trip.P99, floor.Trip.P99),
+				PerSecond:      ratio(r.PerSecond, floor.PerSecond),
+				CPUPerDelivery: ratio(r.CPUPerDelivery, floor.CPUPerDelivery),
+			}
+		}
+	}
+}
+
 // runClusterSetup starts the setup's NATS, servers, balancer and loaders,
 // measures, and stops them all.
 func runClusterSetup(c clusterConfig, kids *children) (clusterRow, error) {
@@ -330,8 +503,17 @@ func runClusterSetup(c clusterConfig, kids *children) (clusterRow, error) {
 	defer local.stopAll()
 
 	var serverArgs []string
+	if c.procs > 0 {
+		serverArgs = append(serverArgs, "-gomaxprocs", strconv.Itoa(c.procs))
+	}
+	if c.heartbeat > 0 {
+		serverArgs = append(serverArgs, "-heartbeat", c.heartbeat.String())
+	}
+	floor := c.setup == setupFloor
 	var bus *natsProc
-	if c.setup != setupMemory {
+	if floor {
+		serverArgs = append(serverArgs, "-raw")
+	} else if c.setup != setupMemory {
 		var err error
 		if bus, err = startNATS(); err != nil {
 			return row, err
@@ -339,7 +521,7 @@ func runClusterSetup(c clusterConfig, kids *children) (clusterRow, error) {
 		local.add(bus.stop)
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
-		serverArgs = []string{"-nats", bus.info.URL, "-cookie-key", hex.EncodeToString(key)}
+		serverArgs = append(serverArgs, "-nats", bus.info.URL, "-cookie-key", hex.EncodeToString(key))
 	}
 	var servers []*benchProc
 	for range c.nodes {
@@ -384,9 +566,11 @@ func runClusterSetup(c clusterConfig, kids *children) (clusterRow, error) {
 		if i < c.pages%n {
 			share++
 		}
-		url := servers[i%c.nodes].info.URL
+		url, mode := servers[i%c.nodes].info.URL, c.transport
 		extra := []string{"-source-first", strconv.Itoa(2 + i*sourcesPerLoader)}
 		switch {
+		case floor:
+			url, mode = servers[i%c.nodes].info.RawAddr, modeRaw
 		case lb != nil:
 			url = lb.url
 		case c.nodes > 1:
@@ -394,27 +578,59 @@ func runClusterSetup(c clusterConfig, kids *children) (clusterRow, error) {
 		}
 		// Opening moves every session once, through the bus, while the
 		// other loaders' pages hold the same two CPUs: allow for it.
-		f, ready, err := startFleet(url, share, share, c.transport, time.Second, 5*time.Minute+openTimeout(share), extra...)
+		f, _, err := startFleet(url, share, share, mode, time.Second, 5*time.Minute+openTimeout(share), extra...)
 		if err != nil {
 			return row, fmt.Errorf("loader %d: %w", i, err)
 		}
 		all.procs = append(all.procs, f.procs...)
-		row.Ready += ready
 	}
-	if err := waitHeld(heldBy(servers), row.Ready, 30*time.Second+openTimeout(c.pages)); err != nil {
+	// Every snapshot of the loaders counts their reconnects and lost
+	// sessions, from the start: over the opening first, then over the
+	// publishes.
+	reconnects, gaps, ends := &row.OpeningReconnects, &row.Gaps, &row.OpeningSocketEnds
+	opening := true
+	snap := func() (Snapshot, error) {
+		s, err := all.snap()
+		*reconnects += s.Reconnects
+		for how, n := range s.SocketEnds {
+			if *ends == nil {
+				*ends = map[string]uint64{}
+			}
+			(*ends)[how] += n
+		}
+		if !opening {
+			*gaps += s.Gaps
+		}
+		return s, err
+	}
+	ready, err := waitOpen(heldBy(servers), snap, c.pages, 30*time.Second+openTimeout(c.pages))
+	row.Ready = ready
+	if err != nil {
 		return row, err
 	}
 	row.Opening = time.Since(began).Seconds()
+	reconnects, ends, opening = &row.Reconnects, &row.SocketEnds, false
+	if !floor {
+		if row.Sessions, err = checkSessions(servers); err != nil {
+			return row, err
+		}
+	}
 
 	var pids []int
 	for _, s := range servers {
 		pids = append(pids, s.info.PID)
 	}
-	err := measureCluster(&row, clusterRig{servers: servers, pids: pids, bus: bus, lb: lb, snap: all.snap}, c.timeout)
-	if err != nil {
+	rig := clusterRig{servers: servers, pids: pids, loaders: all.pids(), bus: bus, lb: lb, snap: snap, publishAll: floor}
+	if c.profiles != "" {
+		rig.profiles = filepath.Join(c.profiles, strings.ReplaceAll(fmt.Sprintf("%s-%s", c.setup, c.transport), " ", "-"))
+	}
+	if err := measureCluster(&row, rig, c.timeout); err != nil {
 		return row, err
 	}
 	all.stop()
+	if floor {
+		return row, nil
+	}
 	probeURLs := []string{servers[0].info.URL}
 	if c.nodes > 1 {
 		probeURLs = append(probeURLs, servers[1].info.URL)
@@ -423,7 +639,8 @@ func runClusterSetup(c clusterConfig, kids *children) (clusterRow, error) {
 	return row, err
 }
 
-// heldBy returns the number of connections all servers hold.
+// heldBy returns the number of connections all servers hold: pages'
+// held connections, or the raw floor's.
 func heldBy(servers []*benchProc) func() (int, error) {
 	return func() (int, error) {
 		held := 0
@@ -432,9 +649,33 @@ func heldBy(servers []*benchProc) func() (int, error) {
 			if err := s.call("stats", nil, &st); err != nil {
 				return 0, err
 			}
-			held += st.Held
+			held += st.Held + st.Raw
 		}
 		return held, nil
+	}
+}
+
+// waitOpen waits until the servers hold pages connections and the
+// loaders count pages open, at most wait, and returns how many the
+// loaders counted last.
+func waitOpen(held func() (int, error), snap func() (Snapshot, error), pages int, wait time.Duration) (int, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		n, err := held()
+		if err != nil {
+			return 0, err
+		}
+		s, err := snap()
+		if err != nil {
+			return 0, err
+		}
+		if n == pages && s.Ready == pages {
+			return s.Ready, nil
+		}
+		if time.Now().After(deadline) {
+			return s.Ready, fmt.Errorf("the servers hold %d connections and the loaders count %d pages open, want %d; %d reconnects in the last second", n, s.Ready, pages, s.Reconnects)
+		}
+		time.Sleep(time.Second)
 	}
 }
 
@@ -442,22 +683,98 @@ func heldBy(servers []*benchProc) func() (int, error) {
 type clusterRig struct {
 	servers []*benchProc
 	pids    []int
+	loaders []int     // the loaders' process ids
 	bus     *natsProc // nil with the in-memory backplane
 	lb      *haproxy  // nil without HAProxy
 	snap    func() (Snapshot, error)
+	// publishAll makes every server publish each quote at once, to the
+	// pages it holds, rather than one server, in turn, to all pages.
+	publishAll bool
+	// profiles, if set, is the path prefix of the servers' CPU profiles
+	// over the publishes: PREFIX-N.pprof for server N.
+	profiles string
 }
 
-// pending sums the unacknowledged messages of every server.
-func (r clusterRig) pending() (int, error) {
-	n := 0
-	for _, s := range r.servers {
-		var st serverStats
-		if err := s.call("stats", nil, &st); err != nil {
-			return 0, err
-		}
-		n += st.Pending
+// publish publishes the quote of run on server i of the rig, or on all
+// at once.
+func (r clusterRig) publish(i int, run string) error {
+	if !r.publishAll {
+		_, err := r.servers[i%len(r.servers)].publish(run, 1, 0)
+		return err
 	}
-	return n, nil
+	errs := make([]error, len(r.servers))
+	var wg sync.WaitGroup
+	for j, s := range r.servers {
+		wg.Go(func() { _, errs[j] = s.publish(run, 1, 0) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startProfiles starts a CPU profile on every server, if the rig takes
+// them.
+func (r clusterRig) startProfiles() error {
+	if r.profiles == "" {
+		return nil
+	}
+	for _, s := range r.servers {
+		var ok struct{}
+		if err := s.call("profile/start", struct{}{}, &ok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopProfiles stops every server's CPU profile and writes it to
+// PREFIX-N.pprof.
+func (r clusterRig) stopProfiles() error {
+	if r.profiles == "" {
+		return nil
+	}
+	var errs []error
+	for i, s := range r.servers {
+		base, _, _ := strings.Cut(s.info.URL, "/parley/")
+		res, err := s.control.Post(base+"/bench/profile/stop", "application/json", nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err == nil && res.StatusCode != http.StatusOK {
+			err = fmt.Errorf("profile/stop: %s", res.Status)
+		}
+		if err == nil {
+			err = os.WriteFile(fmt.Sprintf("%s-%d.pprof", r.profiles, i+1), b, 0o644)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// pendingAfterDelivery returns a function that sums the unacknowledged
+// messages of every server, asking each server only until it reports
+// none: once every page has the quote nothing more is put in an outbox,
+// so a server with none stays so. Each question walks the server's
+// sessions (Hub.Stats), on the CPU time being measured.
+func (r clusterRig) pendingAfterDelivery() func() (int, error) {
+	done := make([]bool, len(r.servers))
+	return func() (int, error) {
+		n := 0
+		for i, s := range r.servers {
+			if done[i] {
+				continue
+			}
+			var st serverStats
+			if err := s.call("stats", nil, &st); err != nil {
+				return 0, err
+			}
+			done[i] = st.Pending == 0
+			n += st.Pending
+		}
+		return n, nil
+	}
 }
 
 // cpu returns the CPU ticks of every server, the bus and the balancer.
@@ -485,35 +802,48 @@ func measureCluster(row *clusterRow, rig clusterRig, timeout time.Duration) erro
 		if err := s.call("stats", nil, &st); err != nil {
 			return err
 		}
-		row.Servers[i].Sessions, row.Servers[i].Held = st.Sessions, st.Held
+		row.Servers[i].Sessions, row.Servers[i].Held = st.Sessions, st.Held+st.Raw
 	}
+	if err := rig.startProfiles(); err != nil {
+		return err
+	}
+	profiling := rig.profiles != ""
+	defer func() {
+		if profiling {
+			_ = rig.stopProfiles()
+		}
+	}()
 	var trips, allHave, rates []float64
-	var busTicks, lbTicks uint64
+	var busTicks, lbTicks, quietTicks, loaderTicks uint64
+	var quietTime, windows time.Duration
 	serverTicks := make([]uint64, len(rig.servers))
 	for i := range row.Repeats {
-		srv := rig.servers[i%len(rig.servers)]
 		frig := fanoutRig{
-			publish: func(run string) error {
-				_, err := srv.publish(run, 1, 0)
-				return err
-			},
+			publish: func(run string) error { return rig.publish(i, run) },
 			snap:    rig.snap,
-			pending: rig.pending,
 		}
+		q0, _, _ := rig.cpu()
+		quiet := time.Now()
 		if err := settle(frig); err != nil {
 			return err
 		}
 		id := fmt.Sprintf("cluster/%s/%s/%d/%d", row.Setup, row.Transport, row.Pages, i)
 		s0, b0, l0 := rig.cpu()
+		p0 := cpuTicks(rig.loaders)
+		quietTicks += sum(s0) - sum(q0)
+		quietTime += time.Since(quiet)
+		began := time.Now()
 		got, err := deliverAll(frig, id, row.Ready, timeout)
 		if err != nil {
 			return err
 		}
-		unacked, err := waitAcks(frig.pending)
+		unacked, err := waitAcks(rig.pendingAfterDelivery())
 		if err != nil {
 			return err
 		}
 		s1, b1, l1 := rig.cpu()
+		loaderTicks += cpuTicks(rig.loaders) - p0
+		windows += time.Since(began)
 		for j := range s1 {
 			serverTicks[j] += s1[j] - s0[j]
 		}
@@ -526,7 +856,6 @@ func measureCluster(row *clusterRow, rig clusterRig, timeout time.Duration) erro
 		if d := late.Runs[id]; d != nil {
 			got.Counts.Merge(d.Counts)
 		}
-		row.Gaps += late.Gaps
 		row.Unacked += unacked
 		row.Delivered += got.Delivered
 		row.Missed += got.Lost(row.Ready, 1)
@@ -541,9 +870,19 @@ func measureCluster(row *clusterRow, rig clusterRig, timeout time.Duration) erro
 			rates = append(rates, float64(got.Delivered)/s.Max)
 		}
 	}
+	if profiling {
+		profiling = false
+		if err := rig.stopProfiles(); err != nil {
+			return err
+		}
+	}
 	row.Trip = stats.Summarize(trips)
 	row.AllHave = stats.Summarize(allHave)
 	row.PerSecond = stats.Summarize(rates).Mean
+	row.Windows = windows.Seconds()
+	if quietTime > 0 {
+		row.QuietCPU = procfs.Seconds(quietTicks) / quietTime.Seconds()
+	}
 	var total float64
 	for i := range row.Servers {
 		n := &row.Servers[i]
@@ -558,14 +897,23 @@ func measureCluster(row *clusterRow, rig clusterRig, timeout time.Duration) erro
 		row.CPUPerDelivery = total * 1e6 / d
 		row.BusCPUPerDelivery = procfs.Seconds(busTicks) * 1e6 / d
 		row.BalancerCPUPerDelivery = procfs.Seconds(lbTicks) * 1e6 / d
+		row.LoaderCPUPerDelivery = procfs.Seconds(loaderTicks) * 1e6 / d
 	}
 	return nil
 }
 
+// sum returns the sum of xs.
+func sum(xs []uint64) uint64 {
+	var n uint64
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
 // probeLatency opens a session on the first server of urls and times
-// probeCount calls and polls one at a time on the last: with two servers,
-// every call is on a far session and every poll moves the session, since
-// the polls alternate between the two.
+// probeCount calls and polls one at a time on the last: with two servers
+// or more, every call and every poll is on a far session.
 func probeLatency(urls []string) (latencyProbe, error) {
 	var p latencyProbe
 	jar, _ := cookiejar.New(nil)
@@ -623,7 +971,7 @@ func probeLatency(urls []string) (latencyProbe, error) {
 			Reset json.RawMessage `json:"reset"`
 		}
 		start := time.Now()
-		if err := post(urls[(i+1)%len(urls)], "poll", map[string]any{"session": open.Session, "ack": 0, "wait": false}, &reply); err != nil {
+		if err := post(far, "poll", map[string]any{"session": open.Session, "ack": 0, "wait": false}, &reply); err != nil {
 			return p, err
 		}
 		if len(reply.Reset) > 0 && string(reply.Reset) != "null" {
@@ -834,16 +1182,30 @@ func clusterMarkdown(w io.Writer, res clusterResult) error {
 	if err := report.WriteMachine(w, res.Machine); err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "\nOne-minute load average as the run began: %.2f; as it ended: %.2f. ", res.LoadAverage, res.LoadAverageEnd)
+	if res.Heartbeat > 0 {
+		fmt.Fprintf(w, "Servers' heartbeat (WebSocket pings): every %v. ", res.Heartbeat)
+	} else {
+		fmt.Fprintf(w, "Servers' heartbeat (WebSocket pings): their default. ")
+	}
+	if res.NodeProcs > 0 {
+		fmt.Fprintf(w, "Servers' GOMAXPROCS: %d.", res.NodeProcs)
+	} else {
+		fmt.Fprintf(w, "Servers' GOMAXPROCS: the runtime's default.")
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "\nEvery setup runs on this machine, on loopback, each server, loader and the NATS server (JetStream, file storage, embedded in a process of its own) in a process of its own, so that each one's CPU time, read from `/proc`, is its alone. ")
 	fmt.Fprintf(w, "**%s** is one server with the hub's in-memory backplane; **%s** is one server with a NATS backplane (`reverse/natsbp`); **%s** is several servers sharing sessions through the log on NATS. ", setupMemory, setupNATS, setupCluster)
 	fmt.Fprintf(w, "With the **%s** balancer each loader opens its pages' sessions on one server and holds their connections on the next, round robin, so every page's session moves once; with **%s** every request goes through HAProxy, round robin, with no stickiness. ", balancerDirect, balancerHAProxy)
 	fmt.Fprintf(w, "A quote is published to every page of `/ticker`, each repeat from the next server in turn, after the previous one reached every page and every ack came in. ")
-	fmt.Fprintf(w, "A run fails unless every page opened and received every quote exactly once, in order, with no session lost.\n\n")
+	fmt.Fprintf(w, "The **%s** is the cluster's scale without Parley: as many processes as the cluster has servers (`serve -raw`), the same loaders, each page a plain TCP connection to one of them, and each quote written by every one of them at once to the connections it holds, one write per page, with no HTTP, framing beyond the bytes of a server-sent event, session, bus or ack: what this machine does for one write per page in that many processes. ", setupFloor)
+	fmt.Fprintf(w, "A run fails unless every page opened and received every quote exactly once, in order, with no session lost. ")
+	fmt.Fprintf(w, "A page counts as open only while its socket is: one whose socket failed and is being reconnected does not count, and *reconnects* counts the sockets that failed, while the pages opened and then during the publishes.\n\n")
 	fmt.Fprintf(w, "*trip* is each page's receipt less the publish time; *deliveries/s* is pages reached per second until the last had the quote; ")
 	fmt.Fprintf(w, "*server CPU* is all servers' CPU time over all deliveries, acks included; *bus CPU* the NATS process's; *× in-memory* is the servers' CPU per delivery, then with the bus's (and HAProxy's) added, over the in-memory server's with the same transport.\n\n")
 	t := report.Table{
-		Header: []string{"setup", "transport", "servers", "pages", "repeats", "opening", "trip p50", "trip p99", "deliveries/s", "lost", "server CPU per delivery", "bus CPU per delivery", "× in-memory", "with bus", "result"},
-		Right:  map[int]bool{2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true, 13: true},
+		Header: []string{"setup", "transport", "servers", "pages", "repeats", "opening", "reconnects", "trip p50", "trip p99", "deliveries/s", "lost", "server CPU per delivery", "bus CPU per delivery", "× in-memory", "with bus", "result"},
+		Right:  map[int]bool{2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true, 13: true, 14: true},
 	}
 	for _, r := range res.Rows {
 		cpuRatio, withBus := "", ""
@@ -851,7 +1213,7 @@ func clusterMarkdown(w io.Writer, res clusterResult) error {
 			cpuRatio, withBus = ratioCell(r.VsMemory.CPUPerDelivery), ratioCell(r.VsMemory.WithBus)
 		}
 		bus := "–"
-		if r.Setup != setupMemory {
+		if r.Setup != setupMemory && r.Setup != setupFloor {
 			bus = fmt.Sprintf("%.1f µs", r.BusCPUPerDelivery)
 		}
 		result := "nothing lost"
@@ -860,14 +1222,73 @@ func clusterMarkdown(w io.Writer, res clusterResult) error {
 		}
 		lost := r.Missed + r.OutOfOrder + r.Duplicates + r.Gaps + uint64(max(r.Pages-r.Ready, 0))
 		t.Add(r.Setup, r.Transport, strconv.Itoa(r.Nodes), r.pagesCell(), strconv.Itoa(r.Repeats), fmt.Sprintf("%.0f s", r.Opening),
-			report.Millis(r.Trip.P50), report.Millis(r.Trip.P99), fmt.Sprintf("%.0f", r.PerSecond), strconv.FormatUint(lost, 10),
+			fmt.Sprintf("%d + %d", r.OpeningReconnects, r.Reconnects), report.Millis(r.Trip.P50), report.Millis(r.Trip.P99), fmt.Sprintf("%.0f", r.PerSecond), strconv.FormatUint(lost, 10),
 			fmt.Sprintf("%.1f µs", r.CPUPerDelivery), bus, cpuRatio, withBus, result)
 	}
 	if err := t.WriteMarkdown(w); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\n*lost* counts pages that did not open, receipts missed, out of order or repeated, and sessions lost. ")
-	fmt.Fprintf(w, "The one-server setups hold at most %d pages, which fit under one process's 20,000 open files.\n", singlePages)
+	fmt.Fprintf(w, "The one-server setups hold at most %d pages, which fit under one process's 20,000 open files. ", singlePages)
+	fmt.Fprintf(w, "*reconnects* is those while the pages opened + those during the publishes.\n")
+
+	lt := report.Table{Header: []string{"setup", "transport", "pages", "windows", "servers' CPU when quiet", "loader CPU per delivery"}, Right: map[int]bool{2: true, 3: true, 4: true, 5: true}}
+	for _, r := range res.Rows {
+		lt.Add(r.Setup, r.Transport, strconv.Itoa(r.Pages), fmt.Sprintf("%.1f s", r.Windows), fmt.Sprintf("%.2f CPU", r.QuietCPU), fmt.Sprintf("%.1f µs", r.LoaderCPUPerDelivery))
+	}
+	fmt.Fprintf(w, "\n*windows* sums the publishes' windows, each from the publish until every page had the quote and every ack was in; *servers' CPU when quiet* is the CPUs all servers kept busy in the half second before each publish (the background the windows include too); *loader CPU per delivery* is the loaders' CPU time over the windows per delivery: the pages' side, their reports to this process included.\n\n")
+	if err := lt.WriteMarkdown(w); err != nil {
+		return err
+	}
+
+	ft := report.Table{Header: []string{"transport", "servers", "pages", "trip p50", "trip p99", "deliveries/s", "server CPU per delivery"}, Right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true}}
+	for _, r := range res.Rows {
+		if f := r.VsFloor; f != nil {
+			ft.Add(r.Transport, strconv.Itoa(r.Nodes), strconv.Itoa(r.Pages), ratioCell(f.P50), ratioCell(f.P99), ratioCell(f.PerSecond), ratioCell(f.CPUPerDelivery))
+		}
+	}
+	if len(ft.Rows) > 0 {
+		fmt.Fprintf(w, "\n## The cluster against the raw floor\n\nThe cluster's figures over the %s's, at the same scale, in the same run (deliveries/s: 1 is the floor's speed).\n\n", setupFloor)
+		if err := ft.WriteMarkdown(w); err != nil {
+			return err
+		}
+	}
+
+	st := report.Table{Header: []string{"setup", "transport", "pages", "sessions listed", "distinct", "on several servers", "held nowhere", "opened", "ended"}, Right: map[int]bool{2: true, 3: true, 4: true, 5: true, 6: true, 7: true}}
+	for _, r := range res.Rows {
+		if sc := r.Sessions; sc != nil {
+			var ended []string
+			for reason, n := range sc.Ended {
+				ended = append(ended, fmt.Sprintf("%s %d", reason, n))
+			}
+			slices.Sort(ended)
+			st.Add(r.Setup, r.Transport, strconv.Itoa(r.Pages), strconv.Itoa(sc.Listed), strconv.Itoa(sc.Distinct), strconv.Itoa(sc.OnSeveral), strconv.Itoa(sc.Unheld),
+				strconv.FormatUint(sc.Opened, 10), strings.Join(ended, ", "))
+		}
+	}
+	et := report.Table{Header: []string{"setup", "transport", "stretch", "how sockets ended", "count"}, Right: map[int]bool{4: true}}
+	for _, r := range res.Rows {
+		for _, part := range []struct {
+			name string
+			ends map[string]uint64
+		}{{"opening", r.OpeningSocketEnds}, {"publishes", r.SocketEnds}} {
+			hows := slices.Sorted(maps.Keys(part.ends))
+			for _, how := range hows {
+				et.Add(r.Setup, r.Transport, part.name, how, strconv.FormatUint(part.ends[how], 10))
+			}
+		}
+	}
+	if len(et.Rows) > 0 {
+		fmt.Fprintf(w, "\n## Sockets that ended\n\nThe WebSocket pages' connections that ended, while the pages opened and during the publishes, by how: *dial* when the connection could not be made, *before open* when it ended before the open frame, *after open* once open, then what the page's last read of it returned (*EOF*: the server closed it; *closed by the page*: the page closed it, no read failing). A socket the server ends with a close frame, to hand the page on, ends *after open* too; the pages retry only failures (*reconnects*).\n\n")
+		if err := et.WriteMarkdown(w); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintf(w, "\n## Sessions against pages\n\nWhen the publishes began, every server listed its hub's sessions: *sessions listed* sums them, *distinct* counts their ids, *on several servers* the ids more than one server listed, *held nowhere* the ids no server held a connection for; *opened* sums the sessions the servers opened, *ended* those they ended, by reason. With every page open once, each on a session of its own, *sessions listed*, *distinct* and *opened* equal the pages, and *on several servers* and *held nowhere* are 0.\n\n")
+	if err := st.WriteMarkdown(w); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(w, "\n## Per server\n\n*pages held* counts the connections the server held when the publishes began, *sessions listed* the sessions its hub listed (`Hub.Len`); *CPU per delivery* is the server's CPU time over the deliveries to the pages it held.\n\n")
 	ns := report.Table{Header: []string{"setup", "transport", "server", "pages held", "sessions listed", "CPU", "CPU per delivery"}, Right: map[int]bool{2: true, 3: true, 4: true, 5: true, 6: true}}
@@ -889,20 +1310,24 @@ func clusterMarkdown(w io.Writer, res clusterResult) error {
 	fmt.Fprintf(w, "\n## Extra round trips\n\n")
 	fmt.Fprintf(w, "Counted from the design (`reverse/cluster.go`), as round trips to the bus beyond the in-memory server's: ")
 	fmt.Fprintf(w, "a call on a session another server holds costs none unless it changes the session (join, subscribe: one append to the log, waited for); ")
-	fmt.Fprintf(w, "a held request (poll, long poll, stream, socket) on such a session moves it: one append, then the former holder's mail of the session's state; on the server that holds it, none. ")
+	fmt.Fprintf(w, "a held request (long poll, stream, socket) on such a session moves it: one append, then the former holder's mail of the session's state; a poll answered at once, or a passive page's call, asks the holder: one mail and its answer; on the server that holds it, none. ")
 	fmt.Fprintf(w, "Opening a session appends its record to the log: one round trip with any NATS backplane.\n\n")
 	rt := report.Table{Header: []string{"request", setupMemory, setupNATS + " (one server)", setupCluster + " (session on another server)"}}
 	rt.Add("call (no change to the session)", "0", "0", "0")
 	rt.Add("call that joins or subscribes", "0", "1 (append, wait)", "1 (append, wait)")
 	rt.Add("held request", "0", "0", "1 move (append + former holder's mail)")
+	rt.Add("poll answered at once, passive call", "0", "0", "1 (mail to the holder + its answer)")
 	rt.Add("opening a session", "0", "1 (append)", "1 (append)")
 	if err := rt.WriteMarkdown(w); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nMeasured with one page and nothing else running, after the publishes: %d `Ticker.echo` calls one at a time, then %d polls; ", probeCount, probeCount)
-	fmt.Fprintf(w, "on the cluster the session is opened on server 1, the calls go to server 2 (a far session), and the polls alternate between the two, so every poll moves the session.\n\n")
+	fmt.Fprintf(w, "on the cluster the session is opened on server 1, and the calls and the polls go to the last server (a far session), which asks server 1 for each poll's reply.\n\n")
 	pt := report.Table{Header: []string{"setup", "transport", "call mean", "call p99", "× in-memory", "poll mean", "poll p99", "× in-memory"}, Right: map[int]bool{2: true, 3: true, 4: true, 5: true, 6: true, 7: true}}
 	for _, r := range res.Rows {
+		if r.Setup == setupFloor {
+			continue // it serves no calls or polls
+		}
 		callRatio, pollRatio := "", ""
 		if r.VsMemory != nil {
 			callRatio, pollRatio = ratioCell(r.VsMemory.Call), ratioCell(r.VsMemory.Poll)

@@ -43,6 +43,9 @@ type idleRow struct {
 	// HeapBefore and HeapAfter are the Go heap in use at the same times.
 	HeapBefore uint64 `json:"heapBefore"`
 	HeapAfter  uint64 `json:"heapAfter"`
+	// Load is the machine's one-minute load average with the pages held:
+	// the machine may be shared, and a loaded one opens pages slower.
+	Load float64 `json:"load"`
 }
 
 // perPage returns the growth of after over before, per open page.
@@ -306,6 +309,7 @@ func runIdle(t string, pages int, hold time.Duration, perProc int, noParking boo
 	if row.NaturalAfter, err = procfs.ReadRSS(srv.info.PID); err != nil {
 		return row, err
 	}
+	row.Load = loadAverage()
 	if row.Files, err = procfs.ReadOpenFiles(srv.info.PID); err != nil {
 		return row, err
 	}
@@ -324,11 +328,11 @@ func idleMarkdown(w io.Writer, res idleResult) error {
 	}
 	fmt.Fprintf(w, "\nPages open a script session and wait; nothing is published. The server is measured with no pages and again after the pages have been held for %v. ", res.Hold)
 	fmt.Fprintf(w, "*RSS per page* is the growth of the server's resident memory (`VmRSS`) over the open pages as an operator reads it with `ps` or `top`: no collection is forced. ")
-	fmt.Fprintf(w, "*after GC* is the same growth when each reading follows a forced garbage collection that returns free memory to the system; *heap per page* is the growth of the Go heap in use after it; *server files* is the files, sockets included, the server had open with the pages held. ")
+	fmt.Fprintf(w, "*after GC* is the same growth when each reading follows a forced garbage collection that returns free memory to the system; *heap per page* is the growth of the Go heap in use after it; *server files* is the files, sockets included, the server had open with the pages held; *load* is the machine's one-minute load average then. ")
 	fmt.Fprintf(w, "Kernel socket buffers are in none of them. *%s* is SSE over HTTP/2 with TLS, the server allowing 100 streams per connection. Polling pages poll every %v; passive pages never ask.\n\n", modeSSEH2, idlePoll)
 	t := report.Table{
-		Header: []string{"transport", "pages", "held", "RSS before", "RSS after", "RSS per page", "after GC", "heap per page", "server files"},
-		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true},
+		Header: []string{"transport", "pages", "held", "RSS before", "RSS after", "RSS per page", "after GC", "heap per page", "server files", "load"},
+		Right:  map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true},
 	}
 	for _, r := range res.Rows {
 		pages := strconv.Itoa(r.Pages)
@@ -337,7 +341,7 @@ func idleMarkdown(w io.Writer, res idleResult) error {
 		}
 		t.Add(r.label(), pages, strconv.Itoa(r.Held), report.Bytes(float64(r.NaturalBefore)), report.Bytes(float64(r.NaturalAfter)),
 			report.Bytes(r.perPage(r.NaturalBefore, r.NaturalAfter)), report.Bytes(r.perPage(r.RSSBefore, r.RSSAfter)),
-			report.Bytes(r.perPage(r.HeapBefore, r.HeapAfter)), strconv.Itoa(r.Files))
+			report.Bytes(r.perPage(r.HeapBefore, r.HeapAfter)), strconv.Itoa(r.Files), strconv.FormatFloat(r.Load, 'f', 2, 64))
 	}
 	if err := t.WriteMarkdown(w); err != nil {
 		return err

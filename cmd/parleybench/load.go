@@ -6,17 +6,22 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/parley-go/parley/cmd/parleybench/internal/loopback"
@@ -109,6 +114,12 @@ type Snapshot struct {
 	Gaps uint64 `json:"gaps"`
 	// Reconnects counts failed requests retried.
 	Reconnects uint64 `json:"reconnects"`
+	// SocketEnds counts the WebSocket pages' connections that ended, by
+	// how: "dial: …" when the connection could not be made, "before
+	// open: …" when it ended before the open frame, "after open: …" once
+	// open; "…" is what the page's last read of it returned ("closed by
+	// the page" when the page closed it with no read failing).
+	SocketEnds map[string]uint64 `json:"socketEnds,omitempty"`
 	// Errors counts failed calls of pulling pages.
 	Errors uint64 `json:"errors"`
 	// Runs holds the quotes received, by run.
@@ -125,6 +136,12 @@ func (s *Snapshot) Merge(o Snapshot) {
 	s.Gaps += o.Gaps
 	s.Reconnects += o.Reconnects
 	s.Errors += o.Errors
+	for k, n := range o.SocketEnds {
+		if s.SocketEnds == nil {
+			s.SocketEnds = map[string]uint64{}
+		}
+		s.SocketEnds[k] += n
+	}
 	for id, r := range o.Runs {
 		if s.Runs == nil {
 			s.Runs = map[string]*RunData{}
@@ -150,10 +167,14 @@ func (r *RunData) Trips() stats.Summary {
 
 // loader runs simulated pages and accounts for what they receive.
 type loader struct {
-	cfg      loadConfig
-	clients  []*client.Client
-	wsPages  []*wsPage
-	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	cfg     loadConfig
+	clients []*client.Client
+	wsPages []*wsPage
+	// sockets follow the sockets of wsPages, page by page.
+	sockets []*socketState
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ready counts the pages open now: a WebSocket page while its socket
+	// is open, any other page from its first opening on.
 	ready    atomic.Int64
 	requests atomic.Uint64
 	errors   atomic.Uint64
@@ -164,6 +185,19 @@ type loader struct {
 	pages []seqtrack.Page
 	// fatal is the first error that stopped a page for good.
 	fatal error
+	// ends counts the WebSocket pages' connections that ended, by how,
+	// since the previous snapshot (Snapshot.SocketEnds).
+	ends map[string]uint64
+}
+
+// socketEnded counts a WebSocket page's connection that ended, by how.
+func (l *loader) socketEnded(how string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ends == nil {
+		l.ends = map[string]uint64{}
+	}
+	l.ends[how]++
 }
 
 func newLoader(cfg loadConfig) (*loader, error) {
@@ -232,8 +266,10 @@ func newLoader(cfg loadConfig) (*loader, error) {
 			if err != nil {
 				return nil, err
 			}
-			p.dial, p.tls, p.abrupt = holdDial, cfg.TLS, cfg.Abrupt
+			sock := &socketState{ready: &l.ready, ended: l.socketEnded}
+			p.dial, p.tls, p.abrupt = sock.dialer(holdDial), cfg.TLS, cfg.Abrupt
 			l.wsPages = append(l.wsPages, p)
+			l.sockets = append(l.sockets, sock)
 		}
 		return l, nil
 	}
@@ -359,29 +395,36 @@ func (l *loader) start(ctx context.Context) {
 				}
 			}
 			defer release()
-			l.runPage(ctx, i, func() {
-				l.ready.Add(1)
-				release()
-			})
+			l.runPage(ctx, i, release)
 		}()
 	}
 	wg.Wait()
 }
 
-// runPage runs page i until ctx ends, calling ready once it is open.
-func (l *loader) runPage(ctx context.Context, i int, ready func()) {
-	if l.cfg.Mode == modeRaw {
-		l.runRawPage(ctx, i, ready)
-		return
-	}
+// runPage runs page i until ctx ends, calling opened each time it is
+// open (once, but for a WebSocket page, which opens again after each
+// reconnect) and keeping l.ready.
+func (l *loader) runPage(ctx context.Context, i int, opened func()) {
 	if l.cfg.Mode == modeWebSocket {
-		if err := l.wsPages[i].run(ctx, ready); err != nil {
+		sock := l.sockets[i]
+		if err := l.wsPages[i].run(ctx, func() {
+			sock.open()
+			opened()
+		}); err != nil {
 			l.mu.Lock()
 			if l.fatal == nil {
 				l.fatal = err
 			}
 			l.mu.Unlock()
 		}
+		return
+	}
+	ready := func() {
+		l.ready.Add(1)
+		opened()
+	}
+	if l.cfg.Mode == modeRaw {
+		l.runRawPage(ctx, i, ready)
 		return
 	}
 	c := l.clients[i]
@@ -494,8 +537,10 @@ func (l *loader) snapshot() Snapshot {
 		ProtocolDuplicates: total.Duplicates - l.prev.Duplicates,
 		Gaps:               total.Gaps - l.prev.Gaps,
 		Reconnects:         total.Reconnects - l.prev.Reconnects,
+		SocketEnds:         l.ends,
 		Runs:               l.runs,
 	}
+	l.ends = nil
 	l.prev = total
 	l.runs = map[string]*RunData{}
 	return s
@@ -579,10 +624,139 @@ func cmdLoad(args []string) error {
 func printLoadSummary(s Snapshot) error {
 	fmt.Printf("pages %d (ready %d), requests %d, bytes %d, protocol duplicates %d, gaps %d, reconnects %d, errors %d\n",
 		s.Pages, s.Ready, s.Requests, s.Bytes, s.ProtocolDuplicates, s.Gaps, s.Reconnects, s.Errors)
+	for _, how := range slices.Sorted(maps.Keys(s.SocketEnds)) {
+		fmt.Printf("sockets ended, %s: %d\n", how, s.SocketEnds[how])
+	}
 	for id, r := range s.Runs {
 		t := r.Trips()
 		fmt.Printf("run %s: delivered %d, out of order %d, duplicates %d, trip mean %.2f ms, p50 %.2f ms, p99 %.2f ms\n",
 			id, r.Delivered, r.OutOfOrder, r.Duplicates, t.Mean*1000, t.P50*1000, t.P99*1000)
 	}
 	return nil
+}
+
+// socketState follows the socket of one WebSocket page: the page counts
+// as ready while the connection it dialled last has carried the open
+// frame and is not closed, so that a page that reconnects counts once,
+// and not while it reconnects.
+type socketState struct {
+	ready *atomic.Int64
+	// ended is told how each connection ended (Snapshot.SocketEnds).
+	ended func(how string)
+
+	mu   sync.Mutex
+	conn *trackedConn // the connection dialled last
+	up   bool         // conn carried the open frame and is not closed
+}
+
+// dialer returns dial, with every connection it makes followed.
+func (s *socketState) dialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.ended("dial: " + endCause(err))
+			}
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, state: s}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.down()
+		s.conn = tc
+		return tc, nil
+	}
+}
+
+// open counts the page ready, once, when its socket carried the open
+// frame.
+func (s *socketState) open() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.up && s.conn != nil {
+		s.up = true
+		s.ready.Add(1)
+	}
+}
+
+// closed counts the page no longer ready, if c was its socket, and tells
+// how c ended.
+func (s *socketState) closed(c *trackedConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	how := "before open: "
+	if s.conn == c && s.up {
+		how = "after open: "
+	}
+	if s.conn == c {
+		s.down()
+		s.conn = nil
+	}
+	s.ended(how + endCause(c.readErr()))
+}
+
+// down uncounts the page if it counted as ready. s.mu is held.
+func (s *socketState) down() {
+	if s.up {
+		s.up = false
+		s.ready.Add(-1)
+	}
+}
+
+// trackedConn is a page's socket connection that tells its state when it
+// is closed.
+type trackedConn struct {
+	net.Conn
+	state *socketState
+	once  sync.Once
+
+	mu      sync.Mutex
+	lastErr error // the first error a read returned
+}
+
+// Read reads from the connection, keeping the first error.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.mu.Lock()
+		if c.lastErr == nil {
+			c.lastErr = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// readErr returns the first error a read returned, if any.
+func (c *trackedConn) readErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// endCause names how a connection ended from the error of its dial or of
+// its last read: nil when the page closed it with no read failing.
+func endCause(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "closed by the page"
+	case errors.Is(err, io.EOF):
+		return "EOF"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, net.ErrClosed):
+		return "closed by the page"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// Close closes the connection and tells the page's state, once.
+func (c *trackedConn) Close() error {
+	c.once.Do(func() { c.state.closed(c) })
+	return c.Conn.Close()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +72,9 @@ type serverStats struct {
 	Goroutines int    `json:"goroutines"`
 	// Raw is the number of raw connections held in floor mode.
 	Raw int `json:"raw,omitempty"`
+	// PeersGone counts the held connections released because their page
+	// closed them (reverse.Stats.PeersGone).
+	PeersGone uint64 `json:"peersGone"`
 }
 
 // maxPublish bounds one publish request.
@@ -90,6 +95,10 @@ type benchServer struct {
 
 	mu     sync.Mutex
 	latest *quote
+
+	// profile holds the CPU profile taken between the control requests
+	// profile/start and profile/stop.
+	profile bytes.Buffer
 }
 
 func newBenchServer(opts ...reverse.Option) *benchServer {
@@ -145,7 +154,49 @@ func (b *benchServer) handler() http.Handler {
 		return b.stats(), nil
 	}))
 	mux.HandleFunc("GET /bench/stats", b.control(func(*http.Request) (any, error) { return b.stats(), nil }))
+	mux.HandleFunc("GET /bench/sessions", b.control(func(*http.Request) (any, error) { return b.sessions(), nil }))
+	mux.HandleFunc("POST /bench/profile/start", b.control(func(*http.Request) (any, error) {
+		return struct{}{}, pprof.StartCPUProfile(&b.profile)
+	}))
+	mux.HandleFunc("POST /bench/profile/stop", func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if _, err := loopback.Host(host); err != nil {
+			http.Error(w, "loopback only", http.StatusForbidden)
+			return
+		}
+		pprof.StopCPUProfile()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(b.profile.Bytes())
+		b.profile.Reset()
+	})
 	return mux
+}
+
+// sessionList is the bench server's list of its hub's sessions.
+type sessionList struct {
+	// Held and Idle are the ids of the listed sessions that have a
+	// connection held open for their page now, and of those that have not.
+	Held []string `json:"held"`
+	Idle []string `json:"idle"`
+	// Opened counts the sessions this hub opened; Ended the sessions
+	// ended, by reason.
+	Opened uint64            `json:"opened"`
+	Ended  map[string]uint64 `json:"ended,omitempty"`
+}
+
+// sessions lists the hub's sessions.
+func (b *benchServer) sessions() sessionList {
+	var l sessionList
+	for _, s := range b.hub.Snapshot() {
+		if s.Held {
+			l.Held = append(l.Held, s.ID)
+		} else {
+			l.Idle = append(l.Idle, s.ID)
+		}
+	}
+	st := b.hub.Stats()
+	l.Opened, l.Ended = st.Opened, st.Ended
+	return l
 }
 
 // control wraps a control handler: loopback callers only, JSON out.
@@ -217,7 +268,7 @@ func (b *benchServer) stats() serverStats {
 		held += n
 	}
 	st := serverStats{Sessions: b.hub.Len(), Held: held, HeldBy: hs.Held, Pending: hs.OutboxMessages,
-		HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+		HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine(), PeersGone: hs.PeersGone}
 	if b.raw != nil {
 		st.Raw = b.raw.len()
 	}
@@ -261,12 +312,19 @@ func cmdServe(args []string) error {
 	h2Streams := fs.Int("h2-streams", 100, "with -tls, the most HTTP/2 streams one connection may hold at once: clients open another connection past it")
 	natsURL := fs.String("nats", "", "join a cluster: connect to the NATS server at this loopback URL (nats://127.0.0.1:PORT, parleybench natsd prints one) and share sessions with the other servers on it through a natsbp backplane")
 	cookieKey := fs.String("cookie-key", "", "the key, in hex (at least 16 bytes), that signs and checks browser id cookies; the servers of a cluster share one (default: a random key of this process)")
+	procs := fs.Int("gomaxprocs", 0, "run Go code on at most this many CPUs at once (runtime.GOMAXPROCS; 0: the runtime's default, one per CPU)")
 	raw := fs.Bool("raw", false, "serve the raw floor: also accept plain TCP connections on a second loopback port (rawAddr) and publish quotes to them, one write per quote per connection, instead of to the ticker pages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := loopback.HostPort(*addr); err != nil {
 		return err
+	}
+	if *procs < 0 {
+		return fmt.Errorf("-gomaxprocs %d is negative", *procs)
+	}
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
 	}
 	opts := []reverse.Option{reverse.WithTransports(reverse.Transports{PollInterval: *pollInterval, NoParking: *noParking, Heartbeat: *heartbeat})}
 	var rpcOpts []rpc.Option
