@@ -405,6 +405,16 @@ func shownTexts(t *testing.T, ctx context.Context, prefix string) []string {
 	return texts
 }
 
+// keepCalling makes a passive chat page call the server every 100 ms, as
+// a page of an application that calls now and then does: it receives on
+// the replies to its calls alone.
+func keepCalling(t *testing.T, ctx context.Context, transport string) {
+	t.Helper()
+	if transport == "passive" {
+		eval[chromedp.Void](t, ctx, `import("/parley/interface/Chat.js").then(m => { setInterval(() => m.Chat.history().catch(() => {}), 100); })`)
+	}
+}
+
 // TestClusterTransports opens a chat page on each held transport through
 // haproxy in front of three chat servers that share their pages over a
 // bus, NATS or Redis, with no sticky sessions, and posts messages through
@@ -430,10 +440,7 @@ func clusterTransport(t *testing.T, c *chatCluster, sender *chatSender, transpor
 	openPage(t, ctx, c.url+"?transport="+transport)
 	assert.Equal(t, transport, eval[string](t, ctx, `import("/parley/engine.js").then(m => m.default.transport)`))
 	eval[chromedp.Void](t, ctx, watchGaps)
-	if transport == "passive" {
-		// A passive page receives on the replies to its calls alone.
-		eval[chromedp.Void](t, ctx, `import("/parley/interface/Chat.js").then(m => { setInterval(() => m.Chat.history().catch(() => {}), 100); })`)
-	}
+	keepCalling(t, ctx, transport)
 
 	var want []string
 	send := func(from, to int) {
@@ -499,6 +506,7 @@ func TestClusterChat(t *testing.T) {
 			for i, transport := range clusterTransports {
 				u := user{name: names[i], transport: transport, ctx: newUser(t)}
 				openPage(t, u.ctx, c.url+"?transport="+u.transport)
+				keepCalling(t, u.ctx, transport)
 				eval[chromedp.Void](t, u.ctx, fmt.Sprintf(`import("/parley/interface/Chat.js").then(m => m.Chat.setName(%q))`, u.name))
 				users = append(users, u)
 			}
