@@ -33,31 +33,20 @@ type heldTransport interface {
 	input(s *Session, hh *held)
 }
 
-// held is a connection held open for a page.
+// held is a connection held open for a page. Its flags come last, packed
+// together: every held page keeps one.
 type held struct {
 	t     heldTransport
 	out   sink
-	conn  *connSink // out, when the connection is parked
 	since stamp
-	// once ends the hold after its first flush: a request with another
-	// pipelined behind it is answered at once.
-	once bool
 
-	// Guarded by the session's mu:
-	queued bool // in the writers' queue
-	beat   bool // a heartbeat is asked for
-
-	// LongPoll: deadlines in the hub's timers, and whether the reply is due.
+	// LongPoll: deadlines in the hub's timers.
 	timer  *deadline // ends the hold
 	gather *deadline // ends the gathering after a first message
-	due    bool
 
 	// Streams (SSE, WebSocket):
-	advice   *Advice // sent in the stream's first event or frame
-	begun    bool    // the headers and first event are written
-	sent     uint64  // the highest sequence number written
-	flushing bool    // a write is under way
-	again    bool    // more arrived while writing
+	advice *Advice // sent in the stream's first event or frame
+	sent   uint64  // the highest sequence number written
 
 	ws *wsState // WebSocket: the socket's own state
 
@@ -65,6 +54,24 @@ type held struct {
 	// its own (the carrier's) and its members'. It is counted once in
 	// the load monitor, by the mux.
 	mux *mux
+
+	// once ends the hold after its first flush: a request with another
+	// pipelined behind it is answered at once.
+	once bool
+
+	// Guarded by the session's mu:
+	queued   bool // in the writers' queue
+	beat     bool // a heartbeat is asked for
+	due      bool // LongPoll: the reply is due
+	begun    bool // a stream's headers and first event are written
+	flushing bool // a write is under way
+	again    bool // more arrived while writing
+}
+
+// parked returns hh's parked connection: out, when it is one.
+func (hh *held) parked() *connSink {
+	c, _ := hh.out.(*connSink)
+	return c
 }
 
 // holdLocked makes hh the session's held connection, releasing the one
@@ -207,9 +214,9 @@ func (s *Session) serve(w http.ResponseWriter, r *http.Request, hh *held, first 
 	var hs *handlerSink
 	switch cs, p := s.parkable(w, r); p {
 	case pipelined:
-		hh.out, hh.conn, hh.once = cs, cs, true
+		hh.out, hh.once = cs, true
 	case parked:
-		hh.out, hh.conn = cs, cs
+		hh.out = cs
 	default:
 		hs = newHandlerSink(w)
 		hh.out = hs
@@ -224,7 +231,7 @@ func (s *Session) serve(w http.ResponseWriter, r *http.Request, hh *held, first 
 		s.notifyLocked()
 	}
 	s.mu.Unlock()
-	if hh.conn != nil && !hh.once {
+	if hh.parked() != nil && !hh.once {
 		s.watch(hh)
 	}
 	if hs == nil {
@@ -253,7 +260,7 @@ func (s *Session) parkable(w http.ResponseWriter, r *http.Request) (*connSink, p
 // has ended already. A connection the poller cannot watch stays parked
 // unwatched: its hold still ends by time, and a write finds a peer gone.
 func (s *Session) watch(hh *held) {
-	c := hh.conn
+	c := hh.parked()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {
@@ -269,7 +276,7 @@ func (s *Session) watch(hh *held) {
 // peer went away (the hold ends and the connection closes), or it sent
 // bytes (the transport acts on them).
 func (s *Session) onInput(hh *held) {
-	c := hh.conn
+	c := hh.parked()
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()

@@ -529,9 +529,9 @@ func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members 
 	c, ch := m.carrier, m.ch
 	cs := &connSink{conn: conn}
 	// Every way the socket ends cancels its calls: the members go with it.
-	st := &wsState{maxFrame: o.MaxFrame, base: context.WithoutCancel(r.Context()), frames: m.frame, onEnd: func() { m.finish(false) }}
+	st := &wsState{maxFrame: o.MaxFrame, base: r.Context(), frames: m.frame, onEnd: func() { m.finish(false) }}
 	st.heard.Store(true)
-	ch.out, ch.conn, ch.ws = cs, cs, st
+	ch.out, ch.ws = cs, st
 
 	c.mu.Lock()
 	advice := h.adviseLocked(c, WebSocket)

@@ -5,6 +5,7 @@ package reverse
 import (
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -22,7 +23,7 @@ type poller struct {
 	epfd    int
 	wakefd  int // an eventfd in the set, written to stop the loop
 	mu      sync.Mutex
-	watches map[int32]*watch // by file descriptor
+	watches []*watch // by file descriptor: a slot each, not a map entry
 	gen     uint32
 	done    chan struct{}
 }
@@ -58,7 +59,7 @@ func newPoller(h *Hub) (*poller, error) {
 		_ = unix.Close(wakefd)
 		return nil, err
 	}
-	p := &poller{h: h, epfd: epfd, wakefd: wakefd, watches: map[int32]*watch{}, done: make(chan struct{})}
+	p := &poller{h: h, epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -98,6 +99,9 @@ func (p *poller) watch(c net.Conn, userTimeout time.Duration, s *Session, hh *he
 		p.mu.Lock()
 		p.gen++
 		w.fd, w.gen = int32(fd), p.gen
+		if n := int(fd) + 1; n > len(p.watches) {
+			p.watches = slices.Grow(p.watches, n-len(p.watches))[:n]
+		}
 		p.watches[w.fd] = w
 		p.mu.Unlock()
 		ev := unix.EpollEvent{Events: watchEvents, Fd: w.fd, Pad: int32(w.gen)}
@@ -137,8 +141,8 @@ func (w *watch) stop() {
 // newer watch.
 func (p *poller) forget(w *watch) {
 	p.mu.Lock()
-	if p.watches[w.fd] == w {
-		delete(p.watches, w.fd)
+	if int(w.fd) < len(p.watches) && p.watches[w.fd] == w {
+		p.watches[w.fd] = nil
 	}
 	p.mu.Unlock()
 }
@@ -162,7 +166,10 @@ func (p *poller) loop() {
 				return
 			}
 			p.mu.Lock()
-			w := p.watches[ev.Fd]
+			var w *watch
+			if int(ev.Fd) < len(p.watches) {
+				w = p.watches[ev.Fd]
+			}
 			if w != nil && w.gen != uint32(ev.Pad) {
 				w = nil
 			}

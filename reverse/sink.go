@@ -45,19 +45,19 @@ const writeTimeout = 10 * time.Second
 // it came from (keep-alive), which reads the page's next request: a
 // long-poll reply has a Content-Length and a stream is chunked.
 type connSink struct {
+	// conn is the connection; a request pipelined behind the held one,
+	// which net/http had read already, is read from it first.
 	conn net.Conn
 	// pre holds the headers set on the ResponseWriter before it was
 	// taken over (by middleware, CORS, a new cookie), as written on the
-	// wire: the reply carries them after its own. Nil when there were none.
-	pre []byte
+	// wire: the reply carries them after its own. Empty when there were
+	// none.
+	pre string
 	// srv is the server the connection goes back to when the reply is
 	// done; nil when it cannot (HTTP/1.0, "Connection: close", a request
 	// pipelined behind over TLS, a server shutting down): the reply then
 	// says "Connection: close" and the connection is closed.
 	srv *http.Server
-	// rest holds the bytes net/http had read past the held request (a
-	// request pipelined behind it), served once the reply is done.
-	rest []byte
 
 	mu      sync.Mutex
 	head    []byte // the status line and headers begin made, sent with the first write
@@ -94,7 +94,7 @@ func park(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
 	if r.ProtoMajor != 1 {
 		return nil, notParked
 	}
-	var pre []byte
+	var pre string
 	if h := w.Header(); len(h) > 0 {
 		pre = heads.intern(h)
 	}
@@ -116,7 +116,8 @@ func park(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
 		// and the client sends the rest again.
 		cs.srv = nil
 	} else {
-		cs.rest, _ = rw.Reader.Peek(n)
+		rest, _ := rw.Reader.Peek(n)
+		cs.conn = &pipelinedConn{Conn: conn, r: io.MultiReader(strings.NewReader(string(rest)), conn)}
 	}
 	return cs, pipelined
 }
@@ -143,7 +144,7 @@ var ownHeaders = func() map[string]bool {
 // a cookie is a page's own and is not interned.
 type headCache struct {
 	mu sync.Mutex
-	m  map[string][]byte
+	m  map[string]string
 }
 
 // maxInterned bounds the distinct header sets a headCache keeps; past it,
@@ -154,26 +155,26 @@ var heads headCache
 
 // intern returns h, less the headers a held reply sets itself, as written
 // on the wire, shared with every page that had the same.
-func (c *headCache) intern(h http.Header) []byte {
-	var b bytes.Buffer
+func (c *headCache) intern(h http.Header) string {
+	var b strings.Builder
 	_ = h.WriteSubset(&b, ownHeaders)
 	if b.Len() == 0 {
-		return nil
+		return ""
 	}
+	v := b.String()
 	if _, ok := h["Set-Cookie"]; ok {
-		return b.Bytes() // this page's own
+		return v // this page's own
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v, ok := c.m[b.String()]; ok {
-		return v
+	if u, ok := c.m[v]; ok {
+		return u
 	}
-	v := b.Bytes()
 	if len(c.m) < maxInterned {
 		if c.m == nil {
-			c.m = map[string][]byte{}
+			c.m = map[string]string{}
 		}
-		c.m[string(v)] = v
+		c.m[v] = v
 	}
 	return v
 }
@@ -195,7 +196,7 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	b.WriteString(http.StatusText(status))
 	b.WriteString("\r\n")
 	_ = h.WriteSubset(&b, framing)
-	b.Write(c.pre)
+	b.WriteString(c.pre)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := c.srv != nil
@@ -292,11 +293,7 @@ func (c *connSink) end() {
 		return
 	}
 	_ = c.conn.SetWriteDeadline(time.Time{})
-	conn := c.conn
-	if len(c.rest) > 0 {
-		conn = &pipelinedConn{Conn: conn, r: io.MultiReader(strings.NewReader(string(c.rest)), conn)}
-	}
-	resume(c.srv, conn)
+	resume(c.srv, c.conn)
 }
 
 func (c *connSink) drop() {

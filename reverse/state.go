@@ -32,11 +32,25 @@ type sessionState struct {
 	// nothing is held back.
 	claimTo string
 
-	mu        sync.Mutex
+	mu      sync.Mutex
+	pending []pendingInvocation // oldest first
+	rare    *sessionRare        // made by the first that needs it
+}
+
+// sessionRare is what few sessions keep, apart so that the others pay
+// one pointer for it. Guarded by the sessionState's mu.
+type sessionRare struct {
 	stash     []byte // Stash, on a hub alone
 	attrs     map[string]any
-	pending   []pendingInvocation // oldest first
 	forgotten []pendingInvocation // dropped past the limit, not yet answered
+}
+
+// rareLocked returns x.rare, making it if need be. Called with x.mu held.
+func (x *sessionState) rareLocked() *sessionRare {
+	if x.rare == nil {
+		x.rare = &sessionRare{}
+	}
+	return x.rare
 }
 
 // pendingInvocation is an invocation the page has received and not
@@ -203,20 +217,26 @@ func (s *Session) Set(key string, value any) {
 	s.x.mu.Lock()
 	defer s.x.mu.Unlock()
 	if value == nil {
-		delete(s.x.attrs, key)
+		if s.x.rare != nil {
+			delete(s.x.rare.attrs, key)
+		}
 		return
 	}
-	if s.x.attrs == nil {
-		s.x.attrs = map[string]any{}
+	r := s.x.rareLocked()
+	if r.attrs == nil {
+		r.attrs = map[string]any{}
 	}
-	s.x.attrs[key] = value
+	r.attrs[key] = value
 }
 
 // Get returns the attribute stored under key, or nil.
 func (s *Session) Get(key string) any {
 	s.x.mu.Lock()
 	defer s.x.mu.Unlock()
-	return s.x.attrs[key]
+	if s.x.rare == nil {
+		return nil
+	}
+	return s.x.rare.attrs[key]
 }
 
 // SetShared stores value, encoded as JSON, under key among the session's
@@ -257,7 +277,7 @@ func (s *Session) Stash(value []byte) error {
 	h := s.hub
 	if s.far == nil && !h.shared() {
 		s.x.mu.Lock()
-		s.x.stash = slices.Clone(value)
+		s.x.rareLocked().stash = slices.Clone(value)
 		s.x.mu.Unlock()
 		return nil
 	}
@@ -275,8 +295,11 @@ func (s *Session) TakeStash() ([]byte, error) {
 	if s.far == nil && !h.shared() {
 		s.x.mu.Lock()
 		defer s.x.mu.Unlock()
-		v := s.x.stash
-		s.x.stash = nil
+		if s.x.rare == nil {
+			return nil, nil
+		}
+		v := s.x.rare.stash
+		s.x.rare.stash = nil
 		return v, nil
 	}
 	v, err := h.bp.Load(stashKey(s.id))
@@ -334,7 +357,8 @@ func (x *sessionState) addPending(id, origin string, limit int) {
 	defer x.mu.Unlock()
 	if len(x.pending) >= limit {
 		drop := len(x.pending) - limit + 1
-		x.forgotten = append(x.forgotten, x.pending[:drop]...)
+		r := x.rareLocked()
+		r.forgotten = append(r.forgotten, x.pending[:drop]...)
 		n := copy(x.pending, x.pending[drop:])
 		clear(x.pending[n:])
 		x.pending = x.pending[:n]
@@ -346,8 +370,11 @@ func (x *sessionState) addPending(id, origin string, limit int) {
 func (x *sessionState) takeForgotten() []pendingInvocation {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	f := x.forgotten
-	x.forgotten = nil
+	if x.rare == nil {
+		return nil
+	}
+	f := x.rare.forgotten
+	x.rare.forgotten = nil
 	return f
 }
 

@@ -49,11 +49,10 @@ type SocketOptions struct {
 type wsState struct {
 	calls    func(ctx context.Context, frame []byte) []byte
 	maxFrame int64
-	base     context.Context // the upgrade request's context, without its cancellation
+	base     context.Context // the upgrade request's context: its values, for the calls
 	onEnd    func()          // runs when the socket is gone, if set
 	mu       sync.Mutex
-	ctx      context.Context // the context of the calls, made for the first: see callContext
-	stop     context.CancelFunc
+	run      *socketCalls // the context of the calls, made for the first: see callContext
 	ended    bool
 	heard    atomic.Bool  // the page sent a frame or a pong since the last ping
 	silent   atomic.Int32 // pings in a row after which nothing was heard
@@ -61,6 +60,12 @@ type wsState struct {
 	// frames, when set, acts on each frame in place of handle: the
 	// frames of a multiplexed socket (see mux.go).
 	frames func(msg []byte)
+}
+
+// socketCalls is the context of a socket's calls and its cancellation.
+type socketCalls struct {
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
 // readFrame decodes the JSON text msg from the page into f, refusing
@@ -133,23 +138,24 @@ func (st *wsState) afterWrite(s *Session, hh *held, err error, silent, goingAway
 func (st *wsState) callContext() context.Context {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.ctx == nil {
-		st.ctx, st.stop = context.WithCancel(st.base)
+	if st.run == nil {
+		ctx, stop := context.WithCancel(context.WithoutCancel(st.base))
+		st.run = &socketCalls{ctx: ctx, stop: stop}
 		if st.ended {
-			st.stop()
+			stop()
 		}
 	}
-	return st.ctx
+	return st.run.ctx
 }
 
 // cancel ends the socket's calls and runs onEnd: the socket is gone.
 func (st *wsState) cancel() {
 	st.mu.Lock()
 	st.ended = true
-	stop := st.stop
+	run := st.run
 	st.mu.Unlock()
-	if stop != nil {
-		stop()
+	if run != nil {
+		run.stop()
 	}
 	if st.onEnd != nil {
 		st.onEnd()
@@ -191,9 +197,9 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 		o.MaxFrame = 1 << 20
 	}
 	cs := &connSink{conn: conn}
-	st := &wsState{calls: o.Calls, maxFrame: o.MaxFrame, base: context.WithoutCancel(r.Context())}
+	st := &wsState{calls: o.Calls, maxFrame: o.MaxFrame, base: r.Context()}
 	st.heard.Store(true)
-	hh := &held{t: webSocket, out: cs, conn: cs, since: stampOf(h.now()), ws: st}
+	hh := &held{t: webSocket, out: cs, since: stampOf(h.now()), ws: st}
 
 	s.mu.Lock()
 	s.ackLocked(ack)
@@ -236,7 +242,7 @@ func (st *wsState) open(hh *held, advice *Advice) bool {
 // serve has the hub's poller watch the socket hh, held for s; where it
 // cannot, it reads the socket on this goroutine until it closes.
 func (st *wsState) serve(s *Session, hh *held) {
-	cs := hh.conn
+	cs := hh.parked()
 	if !s.hub.tc.NoParking && s.hub.poller() != nil {
 		s.watch(hh)
 		cs.mu.Lock()
@@ -355,7 +361,7 @@ func (wsTransport) release(_ *Session, hh *held) {
 // only the socket.
 func (wsTransport) input(s *Session, hh *held) {
 	st := hh.ws
-	c := hh.conn
+	c := hh.parked()
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(c.conn)
 	defer func() {
@@ -395,7 +401,7 @@ func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bo
 	text := false
 	for {
 		if parked {
-			_ = hh.conn.conn.SetReadDeadline(time.Now().Add(frameTimeout))
+			_ = hh.parked().conn.SetReadDeadline(time.Now().Add(frameTimeout))
 		}
 		h, err := ws.ReadHeader(br)
 		if err != nil {

@@ -200,7 +200,8 @@ func (s *Server) serveMuxWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 		return
 	}
-	c := &socketCaller{srv: s, r: newSocketRequest(r), httpID: httpID}
+	// A string of its own, not a slice of the Cookie header it would keep whole.
+	c := &socketCaller{srv: s, r: newSocketRequest(r), httpID: strings.Clone(httpID)}
 	join := func(id string, ack uint64) (*reverse.Session, *reverse.Reset, any) {
 		c.mu.Lock()
 		browser := c.httpID

@@ -71,7 +71,9 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request, x *exchang
 			reply.Reset = reset
 		}
 	}
-	script, err := s.hub.OpenFrom(x.req.Page, x.httpID, s.clientAddr(r))
+	// The session keeps the browser id as a string of its own, not a
+	// slice of the request's Cookie header, which it would keep whole.
+	script, err := s.hub.OpenFrom(x.req.Page, strings.Clone(x.httpID), s.clientAddr(r))
 	if err != nil {
 		code := CodeResourceExhausted
 		if errors.Is(err, reverse.ErrShuttingDown) || errors.Is(err, reverse.ErrUnavailable) {

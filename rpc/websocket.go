@@ -39,7 +39,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	case reset != nil:
 		reverse.ServeResetSocket(w, r, reset.Reason)
 	default:
-		c := &socketCaller{srv: s, r: newSocketRequest(r), httpID: x.httpID, script: script}
+		// The browser id is kept as the session's own string when it is
+		// the same, else as a copy: not as a slice of the Cookie header.
+		httpID := script.HTTPSession()
+		if httpID != x.httpID {
+			httpID = strings.Clone(x.httpID)
+		}
+		c := &socketCaller{srv: s, r: newSocketRequest(r), httpID: httpID, script: script}
 		s.hub.ServeWebSocket(w, r, script, x.req.Ack, reverse.SocketOptions{Calls: c.batch, MaxFrame: s.maxBody})
 	}
 }
@@ -61,7 +67,7 @@ type socketCaller struct {
 // kept as written on the wire, one small allocation rather than a header
 // map, and read back for each batch of calls.
 type socketRequest struct {
-	wire   []byte
+	wire   string
 	remote string
 	tls    *tls.ConnectionState
 }
@@ -80,12 +86,12 @@ func newSocketRequest(r *http.Request) socketRequest {
 	}
 	var b bytes.Buffer
 	_ = (&http.Request{Method: r.Method, URL: r.URL, Header: h, Host: r.Host, Body: http.NoBody}).Write(&b)
-	return socketRequest{wire: bytes.Clone(b.Bytes()), remote: r.RemoteAddr, tls: r.TLS}
+	return socketRequest{wire: b.String(), remote: r.RemoteAddr, tls: r.TLS}
 }
 
 // request reads the request back, with ctx.
 func (q socketRequest) request(ctx context.Context) *http.Request {
-	r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(q.wire)))
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(q.wire)))
 	if err != nil { // it was written by Request.Write
 		r = &http.Request{Method: http.MethodGet, URL: &url.URL{}, Header: http.Header{}}
 	}
