@@ -191,6 +191,14 @@ func writeJSONTo(out sink, v any) {
 	if err != nil {
 		b = []byte(`{"error":{"code":"internal","message":"reply could not be encoded"}}`)
 	}
+	writeBody(out, b)
+}
+
+// writeDelivery writes d as a whole JSON reply to out and finishes it.
+func writeDelivery(out sink, d *Delivery) { writeBody(out, appendDelivery(nil, d)) }
+
+// writeBody writes the JSON reply b to out and finishes it.
+func writeBody(out sink, b []byte) {
 	if out.begin(http.StatusOK, jsonHeader, len(b)) == nil {
 		_ = out.write(b)
 	}

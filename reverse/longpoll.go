@@ -1,7 +1,6 @@
 package reverse
 
 import (
-	"encoding/json"
 	"net/http"
 )
 
@@ -27,7 +26,7 @@ func (longPollTransport) flush(s *Session, hh *held, _ bool) {
 }
 
 // release answers hh, which a newer request of the page replaced, empty.
-func (longPollTransport) release(_ *Session, hh *held) { writeJSONTo(hh.out, Delivery{}) }
+func (longPollTransport) release(_ *Session, hh *held) { writeDelivery(hh.out, &Delivery{}) }
 
 // input answers hh at once: the page sent a request behind it on its
 // connection, which net/http serves once hh's reply is written.
@@ -47,7 +46,7 @@ func (s *Session) answerLocked(hh *held) {
 	d := s.deliveryLocked()
 	s.hub.addNotice(&d)
 	s.mu.Unlock()
-	writeJSONTo(hh.out, d)
+	writeDelivery(hh.out, &d)
 }
 
 // ServeLongPoll answers a long-poll from s's page, which has run every
@@ -70,7 +69,7 @@ func (h *Hub) ServeLongPoll(w http.ResponseWriter, r *http.Request, s *Session, 
 			s.releaseLocked(s.held)
 		}
 		s.mu.Unlock()
-		replyJSON(w, d)
+		replyDelivery(w, d)
 		return
 	}
 	s.mu.Unlock()
@@ -92,7 +91,7 @@ func (h *Hub) ServePoll(w http.ResponseWriter, s *Session, ack uint64) {
 		d = h.pollDelivery(s, ack)
 	}
 	h.addNotice(&d)
-	replyJSON(w, d)
+	replyDelivery(w, d)
 }
 
 // pollDelivery acknowledges ack and returns what a poll of s answers.
@@ -116,7 +115,7 @@ func (h *Hub) pollDelivery(s *Session, ack uint64) Delivery {
 func (h *Hub) ServeAck(w http.ResponseWriter, s *Session, ack uint64) {
 	if s.far != nil {
 		s.Ack(ack)
-		replyJSON(w, Delivery{})
+		replyDelivery(w, Delivery{})
 		return
 	}
 	s.mu.Lock()
@@ -127,18 +126,13 @@ func (h *Hub) ServeAck(w http.ResponseWriter, s *Session, ack uint64) {
 		d.Reset = &Reset{Reason: s.ended}
 	}
 	s.mu.Unlock()
-	replyJSON(w, d)
+	replyDelivery(w, d)
 }
 
-// replyJSON answers a request at once with v.
-func replyJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, `{"error":{"code":"internal","message":"reply could not be encoded"}}`, http.StatusInternalServerError)
-		return
-	}
+// replyDelivery answers a request at once with d.
+func replyDelivery(w http.ResponseWriter, d Delivery) {
 	for k, v := range jsonHeader {
 		w.Header()[k] = v
 	}
-	_, _ = w.Write(b)
+	_, _ = w.Write(appendDelivery(nil, &d))
 }

@@ -334,8 +334,7 @@ func (wsTransport) flush(s *Session, hh *held, beat bool) {
 
 		var buf []byte
 		if d.Messages != nil || d.Reset != nil || d.Shutdown != nil {
-			b, _ := json.Marshal(d)
-			buf = appendFrame(buf, ws.OpText, b)
+			buf = appendFrame(buf, ws.OpText, appendDelivery(nil, &d))
 		}
 		buf, silent := st.appendBeat(buf, beat)
 		var err error
