@@ -430,23 +430,31 @@ func loadAverage() float64 {
 	return x
 }
 
+// baseRow returns the row of rows (one transport) of the setup that the
+// others are compared with, if it ran without an error.
+func baseRow(rows []clusterRow, setup string) *clusterRow {
+	for i := range rows {
+		if rows[i].Setup == setup && rows[i].Error == "" {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+// ratio is a / b, or 0 when b is not positive.
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
+
 // compareWithMemory sets VsMemory on every row of rows (one transport)
 // but the in-memory one.
 func compareWithMemory(rows []clusterRow) {
-	var base *clusterRow
-	for i := range rows {
-		if rows[i].Setup == setupMemory && rows[i].Error == "" {
-			base = &rows[i]
-		}
-	}
+	base := baseRow(rows, setupMemory)
 	if base == nil {
 		return
-	}
-	ratio := func(a, b float64) float64 {
-		if b <= 0 {
-			return 0
-		}
-		return a / b
 	}
 	for i := range rows {
 		r := &rows[i]
@@ -467,20 +475,9 @@ func compareWithMemory(rows []clusterRow) {
 // compareClusterWithFloor sets VsFloor on the cluster rows of rows (one
 // transport) from the raw floor's row.
 func compareClusterWithFloor(rows []clusterRow) {
-	var floor *clusterRow
-	for i := range rows {
-		if rows[i].Setup == setupFloor && rows[i].Error == "" {
-			floor = &rows[i]
-		}
-	}
+	floor := baseRow(rows, setupFloor)
 	if floor == nil {
 		return
-	}
-	ratio := func(a, b float64) float64 {
-		if b <= 0 {
-			return 0
-		}
-		return a / b
 	}
 	for i := range rows {
 		if r := &rows[i]; r.Setup == setupCluster {
