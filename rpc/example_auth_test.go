@@ -61,7 +61,6 @@ func ExampleWithAuthorizer() {
 // each user only their own inbox. Server code publishes with the hub.
 func ExampleWithSubscribeAuthorizer() {
 	hub := reverse.NewHub()
-	defer hub.Close()
 	srv := rpc.NewServer(rpc.WithHub(hub),
 		rpc.WithAuthorizer(rpc.AuthorizerFunc(func(call *rpc.Call) (*rpc.Principal, error) {
 			return &rpc.Principal{User: call.Request.Header.Get("X-User")}, nil
@@ -73,7 +72,9 @@ func ExampleWithSubscribeAuthorizer() {
 			return nil
 		}))
 	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	// The hub closes first: it hands the page's held connection back to
+	// the server, which must still be open to take it.
+	defer func() { hub.Close(); ts.Close() }()
 
 	c, _ := client.New(ts.URL+"/parley/", client.WithHTTPClient(withHeaders(map[string]string{"X-User": "ada"})))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
