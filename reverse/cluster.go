@@ -734,13 +734,9 @@ func (h *Hub) snapshotOf(s *Session, at uint64) sessionRecord {
 // position at: the caller sees to it that no delivery to s is under way.
 // Called with h.mu held.
 func (h *Hub) recordLocked(s *Session, at uint64) sessionRecord {
-	rec := sessionRecord{
-		At: at, Holder: h.id, Page: s.page, Browser: s.httpSession, User: s.x.user,
-		Groups: slices.Sorted(maps.Keys(s.x.groups)), Subs: slices.Sorted(maps.Keys(s.x.subs)),
-		Shared: maps.Clone(s.x.shared),
-	}
+	rec := h.stateLocked(s, at)
 	s.mu.Lock()
-	rec.LastSeq, rec.Acked, rec.Ended = s.lastSeq, s.acked, s.ended
+	rec.LastSeq, rec.Acked = s.lastSeq, s.acked
 	for _, m := range s.msgs {
 		rec.Msgs = append(rec.Msgs, recordMessage{Seq: m.Seq, Body: wrapBody(m.body)})
 	}
@@ -750,6 +746,20 @@ func (h *Hub) recordLocked(s *Session, at uint64) sessionRecord {
 		rec.Pending = append(rec.Pending, [2]string{p.id, p.origin})
 	}
 	s.x.mu.Unlock()
+	return rec
+}
+
+// stateLocked returns the state of s at the log position at, without its
+// outbox or pending invocations. Called with h.mu held.
+func (h *Hub) stateLocked(s *Session, at uint64) sessionRecord {
+	rec := sessionRecord{
+		At: at, Holder: h.id, Page: s.page, Browser: s.httpSession, User: s.x.user,
+		Groups: slices.Sorted(maps.Keys(s.x.groups)), Subs: slices.Sorted(maps.Keys(s.x.subs)),
+		Shared: maps.Clone(s.x.shared),
+	}
+	s.mu.Lock()
+	rec.Ended = s.ended
+	s.mu.Unlock()
 	return rec
 }
 

@@ -3,8 +3,6 @@ package reverse
 import (
 	"encoding/json"
 	"errors"
-	"maps"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -189,7 +187,9 @@ func (h *Hub) answerFetch(env Envelope) {
 		var answer any
 		switch string(env.Body) {
 		case string(fetchRecord):
-			answer = h.stateOf(s)
+			h.mu.RLock()
+			answer = h.stateLocked(s, h.pos.Load())
+			h.mu.RUnlock()
 		default:
 			var d Delivery
 			if string(env.Body) == string(fetchPoll) {
@@ -212,20 +212,4 @@ func (h *Hub) answerFetch(env Envelope) {
 	if err := h.bp.Send(env.Origin, reply); err != nil {
 		h.log.Warn("parley: a fetched session's messages not sent", "session", env.Key, "err", err)
 	}
-}
-
-// stateOf returns the state of s, which this hub holds, at the last log
-// position applied, without its outbox: what a hub that learns of s needs.
-func (h *Hub) stateOf(s *Session) sessionRecord {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	rec := sessionRecord{
-		At: h.pos.Load(), Holder: h.id, Page: s.page, Browser: s.httpSession, User: s.x.user,
-		Groups: slices.Sorted(maps.Keys(s.x.groups)), Subs: slices.Sorted(maps.Keys(s.x.subs)),
-		Shared: maps.Clone(s.x.shared),
-	}
-	s.mu.Lock()
-	rec.Ended = s.ended
-	s.mu.Unlock()
-	return rec
 }
