@@ -36,15 +36,7 @@ func Benchmark(b *testing.B, connect func(tb testing.TB) reverse.Backplane) {
 		}
 	})
 	b.Run("Publish/parallel", func(b *testing.B) {
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := bp.Publish(benchEnvelope); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+		publishParallel(b, bp)
 	})
 	b.Run("Deliver", func(b *testing.B) {
 		sub := connect(b)
@@ -67,18 +59,23 @@ func Benchmark(b *testing.B, connect func(tb testing.TB) reverse.Backplane) {
 			}
 			done <- nil
 		}()
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := bp.Publish(benchEnvelope); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+		publishParallel(b, bp)
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	})
+}
+
+// publishParallel publishes b.N envelopes on bp from 8 goroutines per CPU.
+func publishParallel(b *testing.B, bp reverse.Backplane) {
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := bp.Publish(benchEnvelope); err != nil {
+				b.Error(err)
+				return
+			}
+		}
 	})
 }
