@@ -191,6 +191,9 @@ func transportsInChromium(t *testing.T, sc scheme) {
 			assert.Empty(t, eval[[]string](t, ctx, `window.gaps`), "nothing was lost")
 			assert.Equal(t, tc.want, eval[string](t, ctx, `parley.transport`))
 			protos.check(t, ctx, tc.want, sc.proto)
+			if tc.want == "longpoll" && sc.proto == "http/1.1" {
+				assert.NotZero(t, hub.Stats().KeptServed, "Chromium's next polls came on kept connections, served by the hub")
+			}
 		})
 	}
 }

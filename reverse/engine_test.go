@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,6 +60,7 @@ func TestLongPollKeepsItsConnection(t *testing.T) {
 		ack = d.Messages[0].Seq
 	}
 	assert.EqualValues(t, 1, dials.Load(), "10 deliveries, 1 connection")
+	assert.EqualValues(t, 9, h.Stats().KeptServed, "every poll after the first is read by the hub on its kept connection")
 }
 
 func TestStreamEndKeepsItsConnection(t *testing.T) {
@@ -134,10 +135,13 @@ func TestParkedPagesShareTheirMiddlewareHeaders(t *testing.T) {
 	t.Parallel()
 	a := http.Header{"Content-Security-Policy": {"default-src 'self'"}, "Cache-Control": {"public"}}
 	b := a.Clone()
-	pa, pb := heads.intern(a), heads.intern(b)
-	assert.Equal(t, "Content-Security-Policy: default-src 'self'\r\n", string(pa), "what the reply sets itself is left out")
-	assert.Same(t, unsafe.StringData(pa), unsafe.StringData(pb), "one copy for every page with the same headers")
+	lp := httptest.NewRequest(http.MethodPost, "/lp", nil)
+	pa, pb := origins.intern(a, lp), origins.intern(b, lp)
+	assert.Equal(t, "Content-Security-Policy: default-src 'self'\r\n", pa.pre, "what the reply sets itself is left out")
+	assert.Same(t, pa, pb, "one copy for every page with the same headers on the same path")
+	assert.NotSame(t, pa, origins.intern(a, httptest.NewRequest(http.MethodPost, "/other", nil)), "another path is another origin")
 	b.Set("Set-Cookie", "id=1")
-	pc := heads.intern(b)
-	assert.NotSame(t, unsafe.StringData(pa), unsafe.StringData(pc), "a page's own cookie is its own")
+	pc := origins.intern(b, lp)
+	assert.NotSame(t, pa, pc, "a page's own cookie is its own")
+	assert.Contains(t, pc.pre, "Set-Cookie: id=1")
 }

@@ -274,7 +274,7 @@ func (s *Session) watch(hh *held) {
 	if c.ended {
 		return
 	}
-	w, err := s.hub.poller().watch(c.conn, 2*s.hub.tc.Heartbeat, s, hh)
+	w, err := s.hub.poller().watch(c.conn, 2*s.hub.tc.Heartbeat, &watch{s: s, hh: hh})
 	if err == nil {
 		c.w = w
 	}

@@ -3,8 +3,10 @@
 package reverse
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"syscall"
@@ -25,12 +27,15 @@ type poller struct {
 	mu      sync.Mutex
 	watches []*watch // by file descriptor: a slot each, not a map entry
 	gen     uint32
+	servers map[*http.Server]bool // the servers of kept connections: true once shutting down
+	closing bool                  // no connection is kept from now on
 	done    chan struct{}
 }
 
 // watch is one connection in the poller's set: the held connection hh of
-// s. s.onInput(hh) runs once on a writer per arming, when the peer sent
-// something or went away.
+// s, or, once its reply has ended, the connection kept for the page's
+// next request (ka). s.onInput(hh), or ka.next, runs once on a writer per
+// arming, when the peer sent something or went away.
 type watch struct {
 	p   *poller
 	rc  syscall.RawConn
@@ -38,6 +43,10 @@ type watch struct {
 	gen uint32
 	s   *Session
 	hh  *held
+	ka  *keepAlive
+	// left: the connection left the watch (see leave) and its
+	// descriptor is still in the set, disarmed.
+	left bool
 }
 
 const watchEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
@@ -64,24 +73,119 @@ func newPoller(h *Hub) (*poller, error) {
 	return p, nil
 }
 
-// close stops the loop and closes the set. Watched connections stay open.
+// close stops the loop and closes the set. Held connections stay open;
+// connections kept for a page's next request are closed.
 func (p *poller) close() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
 	_, _ = unix.Write(p.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	<-p.done
+	p.closeKept(nil)
 	_ = unix.Close(p.epfd)
 	_ = unix.Close(p.wakefd)
+}
+
+// keep has conn, which came from srv, wait in the poller for the page's
+// next request, once a long-poll reply from on it has ended (see
+// keepalive.go). w is conn's watch, which watched the held reply, or nil
+// if conn is not in the poller. It reports false, leaving w as it was,
+// where conn cannot wait: over TLS, for a hub or server that is closing.
+func (p *poller) keep(w *watch, conn net.Conn, srv *http.Server, from *origin) bool {
+	switch conn.(type) {
+	case *tls.Conn, *pipelinedConn:
+		// A TLS record may arrive in parts, which only a blocking read
+		// waits for; a pipelined request was answered at once.
+		return false
+	}
+	if srv == nil || from == nil || p.h.drain.on.Load() || p.h.stopped() {
+		return false
+	}
+	ka := &keepAlive{conn: conn, srv: srv, from: from, w: w}
+	if ka.w == nil {
+		ka.w = &watch{p: p, ka: ka}
+	}
+	p.h.stats.kept.Add(1)
+	if d := idleTimeout(srv); d > 0 {
+		ka.idle = time.AfterFunc(d, ka.expire)
+	}
+	if w == nil {
+		if _, err := p.watch(conn, 0, ka.w); err != nil {
+			ka.take()
+			return false
+		}
+		return true
+	}
+	p.mu.Lock()
+	if !p.mayKeepLocked(srv) {
+		p.mu.Unlock()
+		ka.take()
+		return false
+	}
+	w.s, w.hh, w.ka = nil, nil, ka
+	p.mu.Unlock()
+	w.rearm()
+	return true
+}
+
+// errNotKept: the connection cannot wait for a next request, its hub or
+// server closing.
+var errNotKept = errors.New("reverse: the connection is not kept")
+
+// mayKeepLocked reports whether a connection of srv may wait for a next
+// request: neither the poller nor srv is closing. closeKept closes every
+// connection kept before it is asked, so none is left waiting. Called
+// with p.mu held.
+func (p *poller) mayKeepLocked(srv *http.Server) bool {
+	if p.closing {
+		return false
+	}
+	shutting, seen := p.servers[srv]
+	if !seen {
+		if p.servers == nil {
+			p.servers = map[*http.Server]bool{}
+		}
+		p.servers[srv] = false
+		srv.RegisterOnShutdown(func() { p.serverShutdown(srv) })
+	}
+	return !shutting
+}
+
+// serverShutdown closes the connections of srv kept for a next request,
+// and keeps none from now on: srv is shutting down.
+func (p *poller) serverShutdown(srv *http.Server) {
+	p.mu.Lock()
+	p.servers[srv] = true
+	p.mu.Unlock()
+	p.closeKept(srv)
+}
+
+// closeKept closes the connections kept for a next request: those of
+// srv, or all of them if srv is nil.
+func (p *poller) closeKept(srv *http.Server) {
+	var kept []*keepAlive
+	p.mu.Lock()
+	for _, w := range p.watches {
+		if w != nil && w.ka != nil && (srv == nil || w.ka.srv == srv) {
+			kept = append(kept, w.ka)
+		}
+	}
+	p.mu.Unlock()
+	for _, ka := range kept {
+		ka.expire()
+	}
 }
 
 // errNotWatchable: the connection has no socket the poller can watch.
 var errNotWatchable = errors.New("reverse: connection cannot be watched")
 
-// watch adds the connection c of hh, held for s, to the set, armed:
-// s.onInput(hh) runs on a writer when c's peer sends something or goes
+// watch adds the connection c to the set as w, armed: w.s.onInput(w.hh),
+// or w.ka.next, runs on a writer when c's peer sends something or goes
 // away. userTimeout, when positive, bounds how long data
 // written to c may stay unacknowledged before the system drops the
 // connection (TCP_USER_TIMEOUT), so that a peer that vanished without a
 // word is found by the next write (a heartbeat).
-func (p *poller) watch(c net.Conn, userTimeout time.Duration, s *Session, hh *held) (*watch, error) {
+func (p *poller) watch(c net.Conn, userTimeout time.Duration, w *watch) (*watch, error) {
 	sc, ok := socketOf(c).(syscall.Conn)
 	if !ok {
 		return nil, errNotWatchable
@@ -90,23 +194,41 @@ func (p *poller) watch(c net.Conn, userTimeout time.Duration, s *Session, hh *he
 	if err != nil {
 		return nil, err
 	}
-	w := &watch{p: p, rc: rc, s: s, hh: hh}
+	w.p, w.rc = p, rc
 	var opErr error
 	err = rc.Control(func(fd uintptr) {
-		if userTimeout > 0 {
-			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout.Milliseconds()))
-		}
 		p.mu.Lock()
+		if w.ka != nil && !p.mayKeepLocked(w.ka.srv) {
+			p.mu.Unlock()
+			opErr = errNotKept
+			return
+		}
 		p.gen++
 		w.fd, w.gen = int32(fd), p.gen
 		if n := int(fd) + 1; n > len(p.watches) {
 			p.watches = slices.Grow(p.watches, n-len(p.watches))[:n]
 		}
+		// A connection that left a watch of its own is still in the
+		// set: modified, not added. Should the descriptor have been
+		// closed and reused since, the other operation is the one.
+		ops := [2]int{unix.EPOLL_CTL_ADD, unix.EPOLL_CTL_MOD}
+		if old := p.watches[w.fd]; old != nil && old.left {
+			ops[0], ops[1] = ops[1], ops[0]
+		}
 		p.watches[w.fd] = w
 		p.mu.Unlock()
 		ev := unix.EpollEvent{Events: watchEvents, Fd: w.fd, Pad: int32(w.gen)}
-		if opErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev); opErr != nil {
+		op := ops[0]
+		if opErr = unix.EpollCtl(p.epfd, op, int(fd), &ev); opErr != nil {
+			op = ops[1]
+			opErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
+		}
+		switch {
+		case opErr != nil:
 			p.forget(w)
+		case op == unix.EPOLL_CTL_ADD && userTimeout > 0:
+			// Set once, when the socket is added: it keeps it.
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout.Milliseconds()))
 		}
 	})
 	if err == nil {
@@ -135,6 +257,20 @@ func (w *watch) stop() {
 		_ = unix.EpollCtl(w.p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	})
 	w.p.forget(w)
+}
+
+// leave ends w without taking its connection out of the set, where it
+// stays disarmed, since its function ran: the connection is served, and
+// its next watch, if any, costs one operation on the set rather than two.
+// A connection that leaves is closed, watched again, or given back to
+// net/http, which may close it: the system takes a closed descriptor out
+// of the set.
+func (w *watch) leave() {
+	w.p.mu.Lock()
+	if int(w.fd) < len(w.p.watches) && w.p.watches[w.fd] == w {
+		w.left = true
+	}
+	w.p.mu.Unlock()
 }
 
 // forget drops w from the table, unless its descriptor now belongs to a
@@ -170,12 +306,13 @@ func (p *poller) loop() {
 			if int(ev.Fd) < len(p.watches) {
 				w = p.watches[ev.Fd]
 			}
-			if w != nil && w.gen != uint32(ev.Pad) {
-				w = nil
+			var t task
+			if w != nil && w.gen == uint32(ev.Pad) && !w.left {
+				t = task{s: w.s, hh: w.hh, ka: w.ka, input: true}
 			}
 			p.mu.Unlock()
-			if w != nil {
-				p.h.writers.add(task{s: w.s, hh: w.hh, input: true})
+			if t.input {
+				p.h.writers.add(t)
 			}
 		}
 	}
@@ -189,6 +326,21 @@ const (
 	peerSent                   // there are bytes to read
 	peerGone                   // the peer closed or reset the connection
 )
+
+// read reads what w's connection has now into b, without waiting.
+func (w *watch) read(b []byte) (int, peerState) {
+	n, state := 0, peerGone
+	_ = w.rc.Control(func(fd uintptr) {
+		m, err := unix.Read(int(fd), b)
+		switch {
+		case m > 0:
+			n, state = m, peerSent
+		case errors.Is(err, unix.EAGAIN):
+			state = peerQuiet
+		}
+	})
+	return n, state
+}
 
 // peek looks at w's connection without reading from it.
 func (w *watch) peek() peerState {

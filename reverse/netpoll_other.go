@@ -5,15 +5,21 @@ package reverse
 import (
 	"errors"
 	"net"
+	"net/http"
 	"time"
 )
 
 // poller is not available here: held pages wait on their handler's
 // goroutine, where net/http notices a peer that goes away.
-type poller struct{}
+type poller struct{ h *Hub }
 
-// watch is never made where there is no poller.
-type watch struct{}
+// watch is never armed where there is no poller.
+type watch struct {
+	p  *poller
+	s  *Session
+	hh *held
+	ka *keepAlive
+}
 
 func newPoller(*Hub) (*poller, error) {
 	return nil, errors.New("reverse: parked connections are watched on Linux only")
@@ -21,12 +27,16 @@ func newPoller(*Hub) (*poller, error) {
 
 func (*poller) close() {}
 
-func (*poller) watch(net.Conn, time.Duration, *Session, *held) (*watch, error) {
+func (*poller) watch(net.Conn, time.Duration, *watch) (*watch, error) {
 	return nil, errors.New("reverse: no poller")
 }
 
-func (*watch) rearm() {}
-func (*watch) stop()  {}
+func (*poller) keep(*watch, net.Conn, *http.Server, *origin) bool { return false }
+
+func (*watch) read([]byte) (int, peerState) { return 0, peerGone }
+func (*watch) rearm()                       {}
+func (*watch) leave()                       {}
+func (*watch) stop()                        {}
 
 type peerState int
 

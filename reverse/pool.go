@@ -18,14 +18,21 @@ import (
 // other pages. Busy writers that make progress get no help: more
 // goroutines would not write faster. Writers beyond the base number leave
 // after a second with nothing to do.
+//
+// The next requests of long-poll pages, read on the connections kept
+// after their replies (see keepalive.go), wait in a second queue, taken
+// from when the first is empty and otherwise once in every lowShare
+// tasks: the replies of a publish leave before the polls of the pages
+// that already have theirs are served, and neither queue starves.
 type writers struct {
 	h    *Hub
 	base int
 
 	mu      sync.Mutex
 	cond    sync.Cond
-	queue   []task // queue[head:] waits for a writer
-	head    int
+	queue   fifo   // tasks waiting for a writer
+	later   fifo   // next requests on kept connections
+	taken   int    // tasks taken from queue since the last from later
 	running int    // writers alive
 	idle    int    // writers waiting for work
 	done    uint64 // tasks finished
@@ -67,7 +74,7 @@ func (w *writers) watchdog() {
 		case <-t.C:
 		}
 		w.mu.Lock()
-		if w.head < len(w.queue) && w.done == last && w.idle == 0 {
+		if w.pending() && w.done == last && w.idle == 0 {
 			for range min(w.running, maxWriters-w.running) {
 				w.spawnLocked()
 			}
@@ -89,11 +96,13 @@ func (w *writers) stop() {
 }
 
 // task is one item of the writers' queue: the pending output of a held
-// connection (s and hh), the input the poller found on it (input), or a
-// function.
+// connection (s and hh), the input the poller found on it or on a
+// connection kept for a page's next request (input, with ka for the
+// latter), or a function.
 type task struct {
 	s     *Session
 	hh    *held
+	ka    *keepAlive
 	input bool
 	what  string // fn's description, for the log of a panic
 	fn    func()
@@ -102,6 +111,8 @@ type task struct {
 // do runs the task.
 func (t task) do(h *Hub) {
 	switch {
+	case t.ka != nil:
+		h.safely("a request on a kept connection", func() { t.ka.next(h) })
 	case t.input:
 		h.safely("the input of a parked connection", func() { t.s.onInput(t.hh) })
 	case t.hh != nil:
@@ -122,9 +133,58 @@ func (w *writers) add(t task) {
 		go t.do(w.h)
 		return
 	}
-	w.queue = append(w.queue, t)
+	if t.ka != nil {
+		w.later.push(t)
+	} else {
+		w.queue.push(t)
+	}
 	w.mu.Unlock()
 	w.cond.Signal()
+}
+
+// lowShare is how many tasks of the first queue a writer takes, when
+// both have some, before one of the second.
+const lowShare = 16
+
+// pending reports whether a task waits. Called with w.mu held.
+func (w *writers) pending() bool { return w.queue.len() > 0 || w.later.len() > 0 }
+
+// nextLocked takes the next task: see writers. Called with w.mu held,
+// when one is pending.
+func (w *writers) nextLocked() task {
+	if w.later.len() > 0 && (w.queue.len() == 0 || w.taken >= lowShare) {
+		w.taken = 0
+		return w.later.pop()
+	}
+	w.taken++
+	return w.queue.pop()
+}
+
+// fifo is a queue of tasks.
+type fifo struct {
+	items []task // items[head:] wait
+	head  int
+}
+
+func (q *fifo) len() int { return len(q.items) - q.head }
+
+func (q *fifo) push(t task) { q.items = append(q.items, t) }
+
+// pop takes the first task; the queue is not empty. The array is reused
+// once the queue empties, and compacted when most of it was taken.
+func (q *fifo) pop() task {
+	t := q.items[q.head]
+	q.items[q.head] = task{}
+	q.head++
+	switch {
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head >= 1024 && 2*q.head >= len(q.items):
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return t
 }
 
 // spawnLocked starts one writer. Called with w.mu held.
@@ -150,7 +210,7 @@ func (w *writers) loop(extra bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
-		for w.head == len(w.queue) && !w.stopped {
+		for !w.pending() && !w.stopped {
 			if extra {
 				if timedOut {
 					w.running--
@@ -162,21 +222,11 @@ func (w *writers) loop(extra bool) {
 			w.cond.Wait()
 			w.idle--
 		}
-		if w.head == len(w.queue) {
+		if !w.pending() {
 			w.running--
 			return
 		}
-		job := w.queue[w.head]
-		w.queue[w.head] = task{}
-		w.head++
-		switch {
-		case w.head == len(w.queue):
-			w.queue, w.head = w.queue[:0], 0
-		case w.head >= 1024 && 2*w.head >= len(w.queue):
-			n := copy(w.queue, w.queue[w.head:])
-			clear(w.queue[n:])
-			w.queue, w.head = w.queue[:n], 0
-		}
+		job := w.nextLocked()
 		timedOut = false
 		w.mu.Unlock()
 		job.do(w.h)

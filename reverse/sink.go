@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -48,11 +47,11 @@ type connSink struct {
 	// conn is the connection; a request pipelined behind the held one,
 	// which net/http had read already, is read from it first.
 	conn net.Conn
-	// pre holds the headers set on the ResponseWriter before it was
-	// taken over (by middleware, CORS, a new cookie), as written on the
-	// wire: the reply carries them after its own. Empty when there were
-	// none.
-	pre string
+	// from is what the reply keeps of its request: the headers set on
+	// the ResponseWriter before it was taken over (by middleware, CORS, a
+	// new cookie), which the reply carries after its own, and the
+	// request's method and path.
+	from *origin
 	// srv is the server the connection goes back to when the reply is
 	// done; nil when it cannot (HTTP/1.0, "Connection: close", a request
 	// pipelined behind over TLS, a server shutting down): the reply then
@@ -94,15 +93,13 @@ func park(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
 	if r.ProtoMajor != 1 {
 		return nil, notParked
 	}
-	var pre string
-	if h := w.Header(); len(h) > 0 {
-		pre = heads.intern(h)
-	}
+	from := origins.intern(w.Header(), r)
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, notParked
 	}
-	cs := &connSink{conn: conn, pre: pre}
+	conn = unread(conn)
+	cs := &connSink{conn: conn, from: from}
 	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && r.ProtoAtLeast(1, 1) && !r.Close {
 		cs.srv = srv
 	}
@@ -117,7 +114,7 @@ func park(w http.ResponseWriter, r *http.Request) (*connSink, parking) {
 		cs.srv = nil
 	} else {
 		rest, _ := rw.Reader.Peek(n)
-		cs.conn = &pipelinedConn{Conn: conn, r: io.MultiReader(strings.NewReader(string(rest)), conn)}
+		cs.conn = readFirst(conn, rest)
 	}
 	return cs, pipelined
 }
@@ -138,45 +135,54 @@ var ownHeaders = func() map[string]bool {
 	return own
 }()
 
-// headCache interns the headers set before connections are taken over,
-// as written on the wire: every page of a site usually gets the same
-// (from the same middleware), so parked pages share one copy. A set with
-// a cookie is a page's own and is not interned.
-type headCache struct {
-	mu sync.Mutex
-	m  map[string]string
+// origin is what a parked reply keeps of its request.
+type origin struct {
+	// pre is the headers set before the connection was taken over, less
+	// those the reply sets itself, as written on the wire.
+	pre string
+	// method, path and host are the request's: the next request on the
+	// connection that has the same is served by the hub itself (see
+	// keepalive.go).
+	method, path, host string
 }
 
-// maxInterned bounds the distinct header sets a headCache keeps; past it,
-// each parked page keeps its own copy.
+// originCache interns origins: every page of a site usually gets the
+// same headers (from the same middleware) on the same path, so parked
+// pages share one copy. A set with a cookie is a page's own and is not
+// interned.
+type originCache struct {
+	mu sync.Mutex
+	m  map[origin]*origin
+}
+
+// maxInterned bounds the distinct origins an originCache keeps; past it,
+// each parked page keeps its own.
 const maxInterned = 256
 
-var heads headCache
+var origins originCache
 
-// intern returns h, less the headers a held reply sets itself, as written
-// on the wire, shared with every page that had the same.
-func (c *headCache) intern(h http.Header) string {
+// intern returns the origin of r, whose ResponseWriter had the headers h,
+// shared with every page that had the same.
+func (c *originCache) intern(h http.Header, r *http.Request) *origin {
 	var b strings.Builder
 	_ = h.WriteSubset(&b, ownHeaders)
-	if b.Len() == 0 {
-		return ""
-	}
-	v := b.String()
+	o := origin{pre: b.String(), method: r.Method, path: r.URL.Path, host: r.Host}
 	if _, ok := h["Set-Cookie"]; ok {
-		return v // this page's own
+		return &o // this page's own
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if u, ok := c.m[v]; ok {
+	if u, ok := c.m[o]; ok {
 		return u
 	}
+	u := &o
 	if len(c.m) < maxInterned {
 		if c.m == nil {
-			c.m = map[string]string{}
+			c.m = map[origin]*origin{}
 		}
-		c.m[v] = v
+		c.m[o] = u
 	}
-	return v
+	return u
 }
 
 // socketOf returns the network connection under c: the socket under a
@@ -196,7 +202,9 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	b.WriteString(http.StatusText(status))
 	b.WriteString("\r\n")
 	_ = h.WriteSubset(&b, framing)
-	b.WriteString(c.pre)
+	if c.from != nil {
+		b.WriteString(c.from.pre)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := c.srv != nil
@@ -286,6 +294,13 @@ func (c *connSink) end() {
 		_ = c.writeBodyLocked(nil, c.chunked)
 	}
 	reuse := c.srv != nil && !c.failed && c.body == 0
+	if reuse && !c.chunked && c.w != nil && !c.stopped && c.w.p.keep(c.w, c.conn, c.srv, c.from) {
+		// A long-poll reply: the connection waits in the poller for
+		// the page's next poll (see keepalive.go).
+		c.stopped = true
+		c.mu.Unlock()
+		return
+	}
 	c.stopWatchLocked()
 	c.mu.Unlock()
 	if !reuse {
@@ -315,13 +330,32 @@ func (c *connSink) stopWatchLocked() {
 }
 
 // pipelinedConn is a connection whose first bytes were read already: a
-// request pipelined behind a held one.
+// request pipelined behind a held one, or one the hub read and left to
+// net/http.
 type pipelinedConn struct {
 	net.Conn
-	r io.Reader
+	first *bytes.Reader
 }
 
-func (c *pipelinedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// readFirst returns conn, reading a copy of first before what conn has.
+func readFirst(conn net.Conn, first []byte) net.Conn {
+	return &pipelinedConn{Conn: conn, first: bytes.NewReader(bytes.Clone(first))}
+}
+
+func (c *pipelinedConn) Read(p []byte) (int, error) {
+	if c.first.Len() > 0 {
+		return c.first.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+// unread returns c's connection itself once its first bytes are read.
+func unread(c net.Conn) net.Conn {
+	if pc, ok := c.(*pipelinedConn); ok && pc.first.Len() == 0 {
+		return pc.Conn
+	}
+	return c
+}
 
 // resume hands conn back to srv, which reads and serves the requests that
 // follow on it as on any kept-alive connection (its ConnState hook sees it

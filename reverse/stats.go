@@ -46,6 +46,14 @@ type Stats struct {
 	// PeersGone counts the held connections released because their page
 	// closed them (or the network dropped them) while they were held.
 	PeersGone uint64
+	// Kept counts the connections kept, after a long-poll reply, for
+	// their page's next request: open, with no request on them.
+	Kept int
+	// KeptServed counts the requests the hub read and served itself on
+	// connections it kept after a long-poll reply, without handing them
+	// back to net/http: in steady state, every long-poll after a page's
+	// first.
+	KeptServed uint64
 }
 
 // Observer is told of what happens on a hub as it happens, for metrics
@@ -108,6 +116,8 @@ func (h *Hub) Stats() Stats {
 	st.MessageBytes = c.messageBytes.Load()
 	st.Acked = c.acked.Load()
 	st.PeersGone = c.peerGone.Load()
+	st.KeptServed = c.keptServed.Load()
+	st.Kept = int(c.kept.Load())
 	c.mu.Lock()
 	st.Ended = make(map[string]uint64, len(c.ended))
 	for reason, n := range c.ended {
@@ -125,6 +135,8 @@ type hubStats struct {
 	messageBytes atomic.Uint64
 	acked        atomic.Uint64
 	peerGone     atomic.Uint64
+	keptServed   atomic.Uint64
+	kept         atomic.Int64
 	observers    atomic.Pointer[[]Observer] // copied on write under mu
 
 	mu    sync.Mutex

@@ -20,6 +20,13 @@ import (
 // the session id and ack in the query: /lp, /poll, /ack and /sse.
 func transportServer(t *testing.T, h *Hub) string {
 	t.Helper()
+	ts := httptest.NewServer(transportMux(t, h))
+	t.Cleanup(func() { closeBoth(h, ts) })
+	return ts.URL
+}
+
+// transportMux is the handler of transportServer.
+func transportMux(t *testing.T, h *Hub) *http.ServeMux {
 	mux := http.NewServeMux()
 	session := func(r *http.Request) (*Session, uint64) {
 		s, err := h.Lookup(r.URL.Query().Get("session"), "h")
@@ -28,6 +35,7 @@ func transportServer(t *testing.T, h *Hub) string {
 		return s, ack
 	}
 	mux.HandleFunc("/lp", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // as rpc.Server reads its request
 		s, ack := session(r)
 		h.ServeLongPoll(w, r, s, ack)
 	})
@@ -44,9 +52,7 @@ func transportServer(t *testing.T, h *Hub) string {
 		last, _ := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64)
 		h.ServeSSE(w, r, s, last)
 	})
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() { closeBoth(h, ts) })
-	return ts.URL
+	return mux
 }
 
 // closeBoth closes h, then ts: a hub that closes hands its parked

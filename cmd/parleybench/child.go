@@ -197,6 +197,30 @@ func (b *benchProc) call(path string, body, out any) error {
 	return json.NewDecoder(res.Body).Decode(out)
 }
 
+// startProfile starts a CPU profile of the server.
+func (b *benchProc) startProfile() error {
+	var ok struct{}
+	return b.call("profile/start", struct{}{}, &ok)
+}
+
+// stopProfile stops the server's CPU profile and writes it to path.
+func (b *benchProc) stopProfile(path string) error {
+	base, _, _ := strings.Cut(b.info.URL, "/parley/")
+	res, err := b.control.Post(base+"/bench/profile/stop", "application/json", nil)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	p, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("profile/stop: %s", res.Status)
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, p, 0o644)
+}
+
 // publish asks the server to publish and waits until it has.
 func (b *benchProc) publish(run string, count int, interval time.Duration) (publishReply, error) {
 	var r publishReply

@@ -715,8 +715,7 @@ func (r clusterRig) startProfiles() error {
 		return nil
 	}
 	for _, s := range r.servers {
-		var ok struct{}
-		if err := s.call("profile/start", struct{}{}, &ok); err != nil {
+		if err := s.startProfile(); err != nil {
 			return err
 		}
 	}
@@ -731,21 +730,7 @@ func (r clusterRig) stopProfiles() error {
 	}
 	var errs []error
 	for i, s := range r.servers {
-		base, _, _ := strings.Cut(s.info.URL, "/parley/")
-		res, err := s.control.Post(base+"/bench/profile/stop", "application/json", nil)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err == nil && res.StatusCode != http.StatusOK {
-			err = fmt.Errorf("profile/stop: %s", res.Status)
-		}
-		if err == nil {
-			err = os.WriteFile(fmt.Sprintf("%s-%d.pprof", r.profiles, i+1), b, 0o644)
-		}
-		errs = append(errs, err)
+		errs = append(errs, s.stopProfile(fmt.Sprintf("%s-%d.pprof", r.profiles, i+1)))
 	}
 	return errors.Join(errs...)
 }

@@ -160,6 +160,7 @@ func cmdFanout(args []string) error {
 	perProc := fs.Int("per-process", 9000, "pages per loader process")
 	floor := fs.Bool("floor", true, "also measure the raw floor at each number of pages: as many plain TCP connections, each sent the same bytes in one write per quote, and report the transports as ratios of it")
 	out := fs.String("out", "cmd/parleybench/results", "directory for fanout.md, fanout.json and the charts fanout-p99.svg and fanout-rate.svg")
+	profiles := fs.String("cpuprofile", "", "directory to write a CPU profile of the server over the publishes to, one file per transport and number of pages (TRANSPORT-PAGES.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -179,8 +180,13 @@ func cmdFanout(args []string) error {
 			return fmt.Errorf("fanout measures longpoll, sse, websocket, sse-h2 and poll, not %q", t)
 		}
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
+	for _, dir := range []string{*out, *profiles} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	res := fanoutResult{Machine: procfs.DescribeMachine()}
 	var failed []error // runs that failed; the others are still reported
@@ -189,7 +195,11 @@ func cmdFanout(args []string) error {
 	}
 	for _, t := range ts {
 		for _, n := range ns {
-			row, err := runFanout(t, n, *repeats, *stream, *pollInterval, *timeout, *perProc)
+			profile := ""
+			if *profiles != "" {
+				profile = filepath.Join(*profiles, fmt.Sprintf("%s-%d.pprof", t, n))
+			}
+			row, err := runFanout(t, n, *repeats, *stream, *pollInterval, *timeout, *perProc, profile)
 			if err != nil {
 				failed = append(failed, fmt.Errorf("%s to %d pages: %w", t, n, err))
 				log.Print(failed[len(failed)-1])
@@ -242,8 +252,9 @@ func checkOpenFiles(info serverInfo, pages int) error {
 
 // runFanout publishes one quote at a time to n pages on transport t,
 // repeats times, each time waiting until every page has it, then a stream
-// of publishes quotes. Transport "raw" is the raw floor.
-func runFanout(t string, n, repeats, publishes int, pollInterval, timeout time.Duration, perProc int) (fanoutRow, error) {
+// of publishes quotes. Transport "raw" is the raw floor. If profile is
+// set, a CPU profile of the server over the publishes is written there.
+func runFanout(t string, n, repeats, publishes int, pollInterval, timeout time.Duration, perProc int, profile string) (fanoutRow, error) {
 	row := fanoutRow{Transport: t, Pages: n, Repeats: repeats}
 	srv, err := startServer(pollInterval, serverArgs(t)...)
 	if err != nil {
@@ -264,6 +275,11 @@ func runFanout(t string, n, repeats, publishes int, pollInterval, timeout time.D
 	}
 	defer fl.stop()
 	row.Ready, row.Opening = ready, time.Since(began).Seconds()
+	if profile != "" {
+		if err := srv.startProfile(); err != nil {
+			return row, err
+		}
+	}
 	err = measureFanout(&row, fanoutRig{
 		serverPID: srv.info.PID,
 		publish: func(run string) error {
@@ -277,6 +293,9 @@ func runFanout(t string, n, repeats, publishes int, pollInterval, timeout time.D
 			return st.Pending, err
 		},
 	}, timeout, publishes)
+	if profile != "" {
+		err = errors.Join(err, srv.stopProfile(profile))
+	}
 	return row, err
 }
 

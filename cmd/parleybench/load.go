@@ -169,6 +169,7 @@ func (r *RunData) Trips() stats.Summary {
 type loader struct {
 	cfg     loadConfig
 	clients []*client.Client
+	lpPages []*lpPage
 	wsPages []*wsPage
 	// sockets follow the sockets of wsPages, page by page.
 	sockets []*socketState
@@ -270,6 +271,17 @@ func newLoader(cfg loadConfig) (*loader, error) {
 			p.dial, p.tls, p.abrupt = sock.dialer(holdDial), cfg.TLS, cfg.Abrupt
 			l.wsPages = append(l.wsPages, p)
 			l.sockets = append(l.sockets, sock)
+		}
+		return l, nil
+	case modeLongPoll:
+		for i := range cfg.Pages {
+			jar, _ := cookiejar.New(nil)
+			p, err := newLPPage(cfg.URL, &http.Client{Jar: jar, Transport: rt}, tickerPage, func(m client.Message) { l.handle(i, m) })
+			if err != nil {
+				return nil, err
+			}
+			p.dial, p.tls, p.requests = holdDial, cfg.TLS, &l.requests
+			l.lpPages = append(l.lpPages, p)
 		}
 		return l, nil
 	}
@@ -423,6 +435,16 @@ func (l *loader) runPage(ctx context.Context, i int, opened func()) {
 		l.ready.Add(1)
 		opened()
 	}
+	if l.cfg.Mode == modeLongPoll {
+		if err := l.lpPages[i].run(ctx, ready); err != nil {
+			l.mu.Lock()
+			if l.fatal == nil {
+				l.fatal = err
+			}
+			l.mu.Unlock()
+		}
+		return
+	}
 	if l.cfg.Mode == modeRaw {
 		l.runRawPage(ctx, i, ready)
 		return
@@ -512,9 +534,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // snapshot returns what happened since the previous snapshot.
 func (l *loader) snapshot() Snapshot {
 	var total client.Stats
-	all := make([]interface{ Stats() client.Stats }, 0, len(l.clients)+len(l.wsPages))
+	all := make([]interface{ Stats() client.Stats }, 0, len(l.clients)+len(l.lpPages)+len(l.wsPages))
 	for _, c := range l.clients {
 		all = append(all, c)
+	}
+	for _, p := range l.lpPages {
+		all = append(all, p)
 	}
 	for _, p := range l.wsPages {
 		all = append(all, p)

@@ -41,7 +41,8 @@ const (
 // upgrade the server refused with an HTTP status.
 var errUpgradeRefused = errors.New("the server refused the WebSocket upgrade")
 
-// wsFrame is any frame the server sends a page on the WebSocket transport.
+// wsFrame is any frame the server sends a page on the WebSocket transport,
+// and any reply to a long-poll, which has the same members but "open".
 type wsFrame struct {
 	Open     bool             `json:"open"`
 	Messages []client.Message `json:"messages"`
@@ -126,20 +127,30 @@ func (p *wsPage) Stats() client.Stats {
 // open. It returns nil when ctx ends, and the error at once when the
 // server refuses the upgrade, which retrying would not mend.
 func (p *wsPage) run(ctx context.Context, ready func()) error {
+	return stepUntil(ctx, func() (time.Duration, error) { return p.step(ctx, ready) }, errUpgradeRefused, func() {
+		p.mu.Lock()
+		p.stats.Reconnects++
+		p.mu.Unlock()
+	})
+}
+
+// stepUntil runs step until ctx ends, waiting as long as a step asks
+// before the next, or after a failed one a growing, jittered backoff,
+// and calling failed for each failure. It returns nil when ctx ends, and
+// at once an error that wraps refused, which retrying would not mend.
+func stepUntil(ctx context.Context, step func() (time.Duration, error), refused error, failed func()) error {
 	failures := 0
 	for ctx.Err() == nil {
-		wait, err := p.step(ctx, ready)
+		wait, err := step()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, errUpgradeRefused) {
+		if errors.Is(err, refused) {
 			return err
 		}
 		if err != nil {
 			failures++
-			p.mu.Lock()
-			p.stats.Reconnects++
-			p.mu.Unlock()
+			failed()
 			backoff := min(250*time.Millisecond<<min(failures-1, 16), 10*time.Second)
 			wait = backoff/2 + rand.N(backoff/2+1)
 		} else {
@@ -321,16 +332,29 @@ func (p *wsPage) leave(conn net.Conn) {
 
 // open opens a fresh script session for the page.
 func (p *wsPage) open(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]string{"page": p.page, "transport": modeWebSocket})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base.JoinPath("session").String(), bytes.NewReader(body))
+	session, err := openSession(ctx, p.http, p.base, p.page, modeWebSocket)
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
+	p.session, p.lastSeq, p.acked, p.unacked, p.unackedBytes = session, 0, 0, 0, 0
+	p.mu.Unlock()
+	return nil
+}
+
+// openSession opens a script session of page for transport with POST
+// session under base, with hc, and returns its id.
+func openSession(ctx context.Context, hc *http.Client, base *url.URL, page, transport string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"page": page, "transport": transport})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("session").String(), bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Parley", "1")
-	res, err := p.http.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer res.Body.Close()
 	var reply struct {
@@ -338,15 +362,25 @@ func (p *wsPage) open(ctx context.Context) error {
 	}
 	if res.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-		return fmt.Errorf("opening a session: HTTP %d: %s", res.StatusCode, bytes.TrimSpace(msg))
+		return "", fmt.Errorf("opening a session: HTTP %d: %s", res.StatusCode, bytes.TrimSpace(msg))
 	}
 	if err := json.NewDecoder(res.Body).Decode(&reply); err != nil || reply.Session == "" {
-		return fmt.Errorf("opening a session: no session in the reply (%v)", err)
+		return "", fmt.Errorf("opening a session: no session in the reply (%v)", err)
 	}
-	p.mu.Lock()
-	p.session, p.lastSeq, p.acked, p.unacked, p.unackedBytes = reply.Session, 0, 0, 0, 0
-	p.mu.Unlock()
-	return nil
+	return reply.Session, nil
+}
+
+// cookieHeader returns the Cookie header hc's jar sends to base, "" if
+// none.
+func cookieHeader(hc *http.Client, base *url.URL) string {
+	if hc.Jar == nil {
+		return ""
+	}
+	var cs []string
+	for _, c := range hc.Jar.Cookies(base) {
+		cs = append(cs, c.String())
+	}
+	return strings.Join(cs, "; ")
 }
 
 // connect dials the socket of session with ack, sending the page's
@@ -360,14 +394,8 @@ func (p *wsPage) connect(ctx context.Context, session string, ack uint64) (net.C
 	}
 	u.RawQuery = url.Values{"session": {session}, "ack": {strconv.FormatUint(ack, 10)}}.Encode()
 	h := http.Header{"Origin": {origin}}
-	if p.http.Jar != nil {
-		var cs []string
-		for _, c := range p.http.Jar.Cookies(p.base) {
-			cs = append(cs, c.String())
-		}
-		if len(cs) > 0 {
-			h.Set("Cookie", strings.Join(cs, "; "))
-		}
+	if c := cookieHeader(p.http, p.base); c != "" {
+		h.Set("Cookie", c)
 	}
 	var refusal string
 	d := ws.Dialer{
