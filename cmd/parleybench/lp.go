@@ -11,10 +11,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,64 +32,23 @@ var errPollRefused = errors.New("the server refused the long-poll")
 // delivery about what a browser does: one request written, one reply
 // read and decoded.
 type lpPage struct {
-	// base is the server's Parley prefix URL (http or https).
-	base *url.URL
-	// http opens sessions; its Jar keeps the page's cookies.
-	http *http.Client
-	// page is the page's path.
-	page string
-	// dial connects the page's connection.
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// tls, if set, is the configuration of https connections.
-	tls *tls.Config
-	// handle is called for every new message, in order.
-	handle func(client.Message)
+	pageBase
 	// requests, if set, counts the polls sent.
 	requests *atomic.Uint64
-
-	mu      sync.Mutex
-	session string
-	lastSeq uint64 // the highest seq run, acknowledged by the next poll
-	stats   client.Stats
 }
 
 // newLPPage returns a page of the server at base (an http or https Parley
 // prefix URL) that opens its sessions with hc.
 func newLPPage(base string, hc *http.Client, page string, handle func(client.Message)) (*lpPage, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(u.Path, "/") {
-		u.Path += "/"
-	}
-	return &lpPage{base: u, http: hc, page: page, handle: handle,
-		dial: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}, nil
-}
-
-// Session returns the page's script session id, "" before one is open.
-func (p *lpPage) Session() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.session
-}
-
-// Stats returns what the page has received.
-func (p *lpPage) Stats() client.Stats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stats
+	p := new(lpPage)
+	return p, p.init(base, hc, page, handle)
 }
 
 // run polls until ctx ends, calling ready once the page's first poll is
 // sent. It returns nil when ctx ends, and the error at once when the
 // server refuses a poll.
 func (p *lpPage) run(ctx context.Context, ready func()) error {
-	return stepUntil(ctx, func() (time.Duration, error) { return p.step(ctx, ready) }, errPollRefused, func() {
-		p.mu.Lock()
-		p.stats.Reconnects++
-		p.mu.Unlock()
-	})
+	return stepUntil(ctx, func() (time.Duration, error) { return p.step(ctx, ready) }, errPollRefused, p.reconnected)
 }
 
 // step makes sure the page has a session, then connects and polls on the

@@ -63,75 +63,94 @@ type wsFrame struct {
 // one socket, acknowledging by the page's rule, and reconnects with its
 // ack when the socket fails.
 type wsPage struct {
-	// base is the server's Parley prefix URL (http or https).
-	base *url.URL
-	// http opens sessions; its Jar keeps the page's cookies.
-	http *http.Client
-	// page is the page's path.
-	page string
-	// dial connects the socket's TCP connection.
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// tls, if set, is the configuration of wss:// sockets.
-	tls *tls.Config
+	pageBase
 	// ackDelay is the longest an ack waits after the first message it
 	// covers; wsAckDelay unless a test sets it.
 	ackDelay time.Duration
 	// abrupt makes the page, when its context ends, close the socket's TCP
 	// connection without a close frame or a last ack.
 	abrupt bool
-	// handle is called for every new message, in order.
-	handle func(client.Message)
 
 	wmu  sync.Mutex // serialises writes to conn
 	conn net.Conn
 
-	mu           sync.Mutex
-	session      string
-	lastSeq      uint64 // the highest seq run
+	// Guarded by mu:
 	acked        uint64 // the highest seq acknowledged
 	unacked      int    // messages run since the last ack
 	unackedBytes int    // bytes of the frames that carried them
 	timer        *time.Timer
-	stats        client.Stats
+}
+
+// pageBase is what a simulated page that speaks its transport itself
+// (WebSocket, long-poll) keeps of its server and of what it received.
+type pageBase struct {
+	// base is the server's Parley prefix URL (http or https).
+	base *url.URL
+	// http opens sessions; its Jar keeps the page's cookies.
+	http *http.Client
+	// page is the page's path.
+	page string
+	// dial connects the page's own connection.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// tls, if set, is the configuration of its TLS connections.
+	tls *tls.Config
+	// handle is called for every new message, in order.
+	handle func(client.Message)
+
+	mu      sync.Mutex
+	session string
+	lastSeq uint64 // the highest seq run
+	stats   client.Stats
+}
+
+// init makes p a page of the server at base (an http or https Parley
+// prefix URL) that opens its sessions with hc.
+func (p *pageBase) init(base string, hc *http.Client, page string, handle func(client.Message)) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	p.base, p.http, p.page, p.handle = u, hc, page, handle
+	p.dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	return nil
 }
 
 // newWSPage returns a page of the server at base (an http or https Parley
 // prefix URL) that opens its sessions with hc.
 func newWSPage(base string, hc *http.Client, page string, handle func(client.Message)) (*wsPage, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.HasSuffix(u.Path, "/") {
-		u.Path += "/"
-	}
-	return &wsPage{base: u, http: hc, page: page, ackDelay: wsAckDelay, handle: handle,
-		dial: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}, nil
+	p := &wsPage{ackDelay: wsAckDelay}
+	return p, p.init(base, hc, page, handle)
 }
 
 // Session returns the page's script session id, "" before one is open.
-func (p *wsPage) Session() string {
+func (p *pageBase) Session() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.session
 }
 
 // Stats returns what the page has received.
-func (p *wsPage) Stats() client.Stats {
+func (p *pageBase) Stats() client.Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stats
+}
+
+// reconnected counts a connection of the page that failed.
+func (p *pageBase) reconnected() {
+	p.mu.Lock()
+	p.stats.Reconnects++
+	p.mu.Unlock()
 }
 
 // run receives until ctx ends, calling ready once the first socket is
 // open. It returns nil when ctx ends, and the error at once when the
 // server refuses the upgrade, which retrying would not mend.
 func (p *wsPage) run(ctx context.Context, ready func()) error {
-	return stepUntil(ctx, func() (time.Duration, error) { return p.step(ctx, ready) }, errUpgradeRefused, func() {
-		p.mu.Lock()
-		p.stats.Reconnects++
-		p.mu.Unlock()
-	})
+	return stepUntil(ctx, func() (time.Duration, error) { return p.step(ctx, ready) }, errUpgradeRefused, p.reconnected)
 }
 
 // stepUntil runs step until ctx ends, waiting as long as a step asks
