@@ -145,3 +145,48 @@ func TestParkedPagesShareTheirMiddlewareHeaders(t *testing.T) {
 	assert.NotSame(t, pa, pc, "a page's own cookie is its own")
 	assert.Contains(t, pc.pre, "Set-Cookie: id=1")
 }
+
+func TestParkedStreamOutlastsAFullSocket(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithLimits(Limits{OutboxBytes: 64 << 20, OutboxMessages: 1000}),
+		WithTransports(Transports{Heartbeat: time.Hour}))
+	url := transportServer(t, h)
+	s := open(t, h, "/", "h")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(64<<10))
+	_, err = io.WriteString(conn, "GET /sse?session="+s.ID()+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return heldNow(s) }, 5*time.Second, time.Millisecond)
+	// Far more than the sockets' buffers take while the page does not
+	// read: the writes fill them, then wait for the page.
+	const n = 600
+	big := strings.Repeat("x", 16<<10)
+	for i := range n {
+		require.NoError(t, s.Call("f", i, big))
+	}
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)), "detects a hang")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 1<<20)
+	next := uint64(1)
+	for next <= n && sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || data == "{}" {
+			continue
+		}
+		var m struct {
+			Seq  uint64
+			Args []json.RawMessage
+		}
+		require.NoError(t, json.Unmarshal([]byte(data), &m), "every event arrives whole: %.200q", data)
+		require.Equal(t, next, m.Seq, "in order")
+		require.Len(t, m.Args, 2)
+		require.Equal(t, `"`+big+`"`, string(m.Args[1]))
+		next++
+	}
+	require.NoError(t, sc.Err())
+	assert.EqualValues(t, n+1, next, "every event arrives")
+}

@@ -327,6 +327,20 @@ const (
 	peerGone                   // the peer closed or reset the connection
 )
 
+// write writes as much of p to w's connection as its socket takes now,
+// without waiting: an error only if the connection failed.
+func (w *watch) write(p []byte) (int, error) {
+	var n int
+	var err error
+	if cerr := w.rc.Control(func(fd uintptr) { n, err = unix.Write(int(fd), p) }); cerr != nil {
+		return 0, cerr
+	}
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+		return 0, nil
+	}
+	return max(n, 0), err
+}
+
 // read reads what w's connection has now into b, without waiting.
 func (w *watch) read(b []byte) (int, peerState) {
 	n, state := 0, peerGone

@@ -34,6 +34,7 @@ func (*poller) watch(net.Conn, time.Duration, *watch) (*watch, error) {
 func (*poller) keep(*watch, net.Conn, *http.Server, *origin) bool { return false }
 
 func (*watch) read([]byte) (int, peerState) { return 0, peerGone }
+func (*watch) write([]byte) (int, error)    { return 0, nil }
 func (*watch) rearm()                       {}
 func (*watch) leave()                       {}
 func (*watch) stop()                        {}

@@ -270,10 +270,25 @@ func (c *connSink) writeBodyLocked(p []byte, last bool) error {
 	return c.writeLocked(b.Bytes())
 }
 
-// writeLocked writes p to the connection. Called with c.mu held.
+// writeLocked writes p to the connection. Called with c.mu held. A
+// watched connection without TLS is first written to directly, without
+// waiting: the socket's buffer nearly always takes the whole of p, and
+// then no write deadline needs setting. What it does not take is written
+// with one.
 func (c *connSink) writeLocked(p []byte) error {
 	if c.failed {
 		return errGone
+	}
+	if _, isTLS := c.conn.(*tls.Conn); c.w != nil && !isTLS {
+		n, err := c.w.write(p)
+		switch {
+		case err != nil:
+			c.failed = true
+			return err
+		case n == len(p):
+			return nil
+		}
+		p = p[n:]
 	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.conn.Write(p); err != nil {
