@@ -44,10 +44,13 @@ type watch struct {
 	s   *Session
 	hh  *held
 	ka  *keepAlive
-	// left: the connection left the watch (see leave) and its
-	// descriptor is still in the set, disarmed.
+	// left marks leftWatch.
 	left bool
 }
+
+// leftWatch holds the table's slot of a descriptor whose connection left
+// its watch (see leave) and is still in the set, disarmed.
+var leftWatch = &watch{left: true}
 
 const watchEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
@@ -268,7 +271,7 @@ func (w *watch) stop() {
 func (w *watch) leave() {
 	w.p.mu.Lock()
 	if int(w.fd) < len(w.p.watches) && w.p.watches[w.fd] == w {
-		w.left = true
+		w.p.watches[w.fd] = leftWatch
 	}
 	w.p.mu.Unlock()
 }
