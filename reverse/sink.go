@@ -24,9 +24,10 @@ type sink interface {
 	begin(status int, h http.Header, contentLength int) error
 	// write sends part of the body, flushed to the network.
 	write(p []byte) error
-	// end finishes the reply and lets the connection go: back to net/http
-	// for the page's next request where it can, closed otherwise. Only the
-	// first call does anything; writes after it fail.
+	// end finishes the reply and lets the connection go: kept for the
+	// page's next request where it can (in the poller, or by net/http),
+	// closed otherwise. Only the first call does anything; writes after
+	// it fail.
 	end()
 	// drop closes the connection at once: its peer is gone.
 	drop()
@@ -40,9 +41,11 @@ const writeTimeout = 10 * time.Second
 // with no goroutine: the costs of a held page are the socket and a few
 // small structs. The hub's poller watches it while it is parked, so a page
 // that leaves is noticed at once and a request sent behind the held one
-// is served. A finished reply hands the connection back to the http.Server
-// it came from (keep-alive), which reads the page's next request: a
-// long-poll reply has a Content-Length and a stream is chunked.
+// is served. A finished reply keeps the connection open (keep-alive): a
+// long-poll reply has a Content-Length, and its connection waits in the
+// poller for the page's next poll (see keepalive.go); a stream is chunked,
+// and its connection goes back to the http.Server it came from, which
+// reads the page's next request.
 type connSink struct {
 	// conn is the connection; a request pipelined behind the held one,
 	// which net/http had read already, is read from it first.
