@@ -335,7 +335,9 @@ const (
 func (w *watch) write(p []byte) (int, error) {
 	var n int
 	var err error
-	if cerr := w.rc.Control(func(fd uintptr) { n, err = unix.Write(int(fd), p) }); cerr != nil {
+	// syscall's Write and Read, unlike unix's, tell the race detector
+	// that what was written happened before what reads it.
+	if cerr := w.rc.Control(func(fd uintptr) { n, err = syscall.Write(int(fd), p) }); cerr != nil {
 		return 0, cerr
 	}
 	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
@@ -348,7 +350,7 @@ func (w *watch) write(p []byte) (int, error) {
 func (w *watch) read(b []byte) (int, peerState) {
 	n, state := 0, peerGone
 	_ = w.rc.Control(func(fd uintptr) {
-		m, err := unix.Read(int(fd), b)
+		m, err := syscall.Read(int(fd), b)
 		switch {
 		case m > 0:
 			n, state = m, peerSent
