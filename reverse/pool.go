@@ -170,13 +170,21 @@ func (q *fifo) len() int { return len(q.items) - q.head }
 
 func (q *fifo) push(t task) { q.items = append(q.items, t) }
 
+// keptTasks is the most tasks an empty queue keeps room for: the array a
+// burst grew (one task per page a publish reached) is let go once the
+// queue empties, rather than kept by an idle server.
+const keptTasks = 1024
+
 // pop takes the first task; the queue is not empty. The array is reused
-// once the queue empties, and compacted when most of it was taken.
+// once the queue empties, unless a burst made it large, and compacted
+// when most of it was taken.
 func (q *fifo) pop() task {
 	t := q.items[q.head]
 	q.items[q.head] = task{}
 	q.head++
 	switch {
+	case q.head == len(q.items) && cap(q.items) > keptTasks:
+		q.items, q.head = nil, 0
 	case q.head == len(q.items):
 		q.items, q.head = q.items[:0], 0
 	case q.head >= 1024 && 2*q.head >= len(q.items):

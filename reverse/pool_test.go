@@ -1,6 +1,7 @@
 package reverse
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,4 +49,23 @@ func TestBusyWritersDoNotGrowThePool(t *testing.T) {
 	h.writers.mu.Lock()
 	defer h.writers.mu.Unlock()
 	require.Less(t, h.writers.running, 16*h.writers.base, "10,000 items, %d writers", h.writers.running)
+}
+
+func TestAnEmptiedQueueLetsABurstsArrayGo(t *testing.T) {
+	t.Parallel()
+	var q fifo
+	for i := range 4 * keptTasks {
+		q.push(task{what: strconv.Itoa(i)})
+	}
+	for i := range 4 * keptTasks {
+		require.Equal(t, strconv.Itoa(i), q.pop().what, "in order")
+	}
+	assert.Zero(t, cap(q.items), "the burst's array is let go")
+	for range 10 {
+		q.push(task{})
+	}
+	for range 10 {
+		q.pop()
+	}
+	assert.NotZero(t, cap(q.items), "a small array is kept for the next tasks")
 }
