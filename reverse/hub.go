@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"iter"
 	"log/slog"
 	"net/netip"
 	"path"
@@ -36,12 +37,14 @@ type Limits struct {
 	Sessions int
 	// SessionsPerAddress is how many live sessions pages at one client
 	// address may hold (see Hub.OpenFrom). Default 1000, room for a
-	// few hundred browsers behind one NAT.
+	// few hundred browsers behind one NAT. Above Sessions it cannot be
+	// reached; when BrowsersPerAddress cannot either, the hub keeps no
+	// count of what each address holds.
 	SessionsPerAddress int
 	// BrowsersPerAddress is how many browsers (HTTP session ids) one client
 	// address may hold sessions for, so that a client that drops its
 	// cookies and is given a new browser id with every request is refused
-	// once it reaches it. Default 256.
+	// once it reaches it. Default 256. Above Sessions it cannot be reached.
 	BrowsersPerAddress int
 	// Subscriptions is how many topic patterns one session may subscribe
 	// to. Default 100.
@@ -126,7 +129,7 @@ type Hub struct {
 	mu        sync.RWMutex
 	byID      map[string]*Session
 	byPage    map[string]map[*Session]struct{}
-	byHTTP    map[string][]*Session // a browser has few pages: a list costs less than a set
+	byHTTP    browserIndex
 	byGroup   map[string]map[*Session]struct{}
 	byUser    map[string]map[*Session]struct{}
 	users     map[string]*userBinding // by HTTP session id
@@ -151,6 +154,7 @@ type Hub struct {
 	writers writers // write to held connections: see pool.go
 	timers  timers  // the deadlines of held long-polls: see timers.go
 	net     netState
+	base    atomic.Pointer[baseContext] // the last made by socketBase: a server has few listeners
 
 	stop chan struct{}
 	done chan struct{}
@@ -168,7 +172,7 @@ func NewHub(opts ...Option) *Hub {
 		now:       time.Now,
 		byID:      map[string]*Session{},
 		byPage:    map[string]map[*Session]struct{}{},
-		byHTTP:    map[string][]*Session{},
+		byHTTP:    browserIndex{first: map[string]*Session{}, more: map[string][]*Session{}},
 		byGroup:   map[string]map[*Session]struct{}{},
 		byUser:    map[string]map[*Session]struct{}{},
 		users:     map[string]*userBinding{},
@@ -405,7 +409,7 @@ func (h *Hub) finish(s *Session, reason string) bool {
 		delete(h.byID, s.id)
 		delIndex(h.byPage, s.page, s)
 		delList(h.byHTTP, s.httpSession, s)
-		if b := h.users[s.httpSession]; b != nil && len(h.byHTTP[s.httpSession]) == 0 {
+		if b := h.users[s.httpSession]; b != nil && h.byHTTP.count(s.httpSession) == 0 {
 			b.idleSince = h.now()
 		}
 		h.unindexLocked(s)
@@ -495,20 +499,72 @@ func delIndex(ix map[string]map[*Session]struct{}, key string, s *Session) {
 	}
 }
 
-func addList(ix map[string][]*Session, key string, s *Session) {
-	ix[key] = append(ix[key], s)
+// browserIndex lists the sessions of each browser (HTTP session id), in
+// the order they were added. Most browsers have one page: it is kept
+// alone, and a list is made only for a browser's further pages.
+type browserIndex struct {
+	first map[string]*Session
+	more  map[string][]*Session // the pages after the first
 }
 
-func delList(ix map[string][]*Session, key string, s *Session) {
-	list := ix[key]
-	if i := slices.Index(list, s); i >= 0 {
-		list = slices.Delete(list, i, i+1)
+// count returns how many sessions the browser key has.
+func (ix browserIndex) count(key string) int {
+	if ix.first[key] == nil {
+		return 0
 	}
-	if len(list) == 0 {
-		delete(ix, key)
+	return 1 + len(ix.more[key])
+}
+
+// each yields the sessions of the browser key.
+func (ix browserIndex) each(key string) iter.Seq[*Session] {
+	return func(yield func(*Session) bool) {
+		first := ix.first[key]
+		if first == nil || !yield(first) {
+			return
+		}
+		for _, s := range ix.more[key] {
+			if !yield(s) {
+				return
+			}
+		}
+	}
+}
+
+// appendTo appends the sessions of the browser key to dst.
+func (ix browserIndex) appendTo(dst []*Session, key string) []*Session {
+	if first := ix.first[key]; first != nil {
+		dst = append(append(dst, first), ix.more[key]...)
+	}
+	return dst
+}
+
+// addList adds s to the sessions of the browser key.
+func addList(ix browserIndex, key string, s *Session) {
+	if ix.first[key] == nil {
+		ix.first[key] = s
 		return
 	}
-	ix[key] = list
+	ix.more[key] = append(ix.more[key], s)
+}
+
+// delList removes s from the sessions of the browser key.
+func delList(ix browserIndex, key string, s *Session) {
+	more := ix.more[key]
+	switch i := slices.Index(more, s); {
+	case ix.first[key] == s && len(more) == 0:
+		delete(ix.first, key)
+		return
+	case ix.first[key] == s:
+		ix.first[key] = more[0]
+		more = slices.Delete(more, 0, 1)
+	case i >= 0:
+		more = slices.Delete(more, i, i+1)
+	}
+	if len(more) == 0 {
+		delete(ix.more, key)
+		return
+	}
+	ix.more[key] = more
 }
 
 // newID returns 128 random bits, base64url-encoded without padding.

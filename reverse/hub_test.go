@@ -3,6 +3,7 @@ package reverse
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -251,4 +252,44 @@ func TestSnapshot(t *testing.T) {
 	assert.Equal(t, 0, snap[0].Pending)
 	assert.Equal(t, "/b", snap[1].Page)
 	assert.Equal(t, 2, snap[1].Pending)
+}
+
+// TestBrowserIndex: a browser's sessions are listed in the order they
+// were added, whichever is removed.
+func TestBrowserIndex(t *testing.T) {
+	t.Parallel()
+	a, b, c := &Session{id: "a"}, &Session{id: "b"}, &Session{id: "c"}
+	for _, tt := range []struct {
+		name   string
+		remove []*Session
+		want   []*Session
+	}{
+		{"none removed", nil, []*Session{a, b, c}},
+		{"the first", []*Session{a}, []*Session{b, c}},
+		{"a later one", []*Session{b}, []*Session{a, c}},
+		{"the last", []*Session{c}, []*Session{a, b}},
+		{"the first twice over", []*Session{a, b}, []*Session{c}},
+		{"all", []*Session{b, a, c}, nil},
+		{"one never added", []*Session{{id: "d"}}, []*Session{a, b, c}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ix := browserIndex{first: map[string]*Session{}, more: map[string][]*Session{}}
+			for _, s := range []*Session{a, b, c} {
+				addList(ix, "x", s)
+			}
+			addList(ix, "y", a)
+			for _, s := range tt.remove {
+				delList(ix, "x", s)
+			}
+			assert.Equal(t, tt.want, ix.appendTo(nil, "x"))
+			assert.Equal(t, len(tt.want), ix.count("x"))
+			assert.Equal(t, tt.want, slices.Collect(ix.each("x")))
+			assert.Equal(t, []*Session{a}, ix.appendTo(nil, "y"), "other browsers keep theirs")
+			if tt.want == nil {
+				assert.NotContains(t, ix.first, "x")
+				assert.NotContains(t, ix.more, "x", "an empty list is not kept")
+			}
+		})
+	}
 }

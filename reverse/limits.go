@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 )
 
@@ -29,8 +28,10 @@ func defaultSessions() int {
 	return min(100_000, max(n-max(n/8, 256), 64))
 }
 
-// addrUse is what one client address holds on the hub.
+// addrUse is what one client address holds on the hub; each of its
+// sessions points to it.
 type addrUse struct {
+	addr     netip.Addr
 	sessions int
 	browsers map[string]int // live sessions by browser (HTTP session id)
 }
@@ -46,6 +47,33 @@ type rotation struct {
 type identities struct {
 	byAddr  map[netip.Addr]*addrUse
 	rotated map[string]rotation // by the browser's former id
+	// claims holds, for each page whose outbox is held back by a renaming
+	// of its browser (Hub.RotateBrowser), the new id it must present.
+	claims map[*Session]string
+}
+
+// countsAddrs reports whether the hub counts what each client address
+// holds: only when a per-address limit can be reached, that is when it
+// is at most Limits.Sessions.
+func (h *Hub) countsAddrs() bool {
+	return h.limits.SessionsPerAddress <= h.limits.Sessions || h.limits.BrowsersPerAddress <= h.limits.Sessions
+}
+
+// claimToLocked returns the new id s must present before its outbox
+// reaches it, "" if none. Called with h.mu held.
+func (h *Hub) claimToLocked(s *Session) string { return h.ids.claims[s] }
+
+// setClaimLocked records the new id s must present, or with "" that it
+// has nothing to claim. Called with h.mu held for writing.
+func (h *Hub) setClaimLocked(s *Session, to string) {
+	if to == "" {
+		delete(h.ids.claims, s)
+		return
+	}
+	if h.ids.claims == nil {
+		h.ids.claims = map[*Session]string{}
+	}
+	h.ids.claims[s] = to
 }
 
 // OpenFrom is Open for a page whose requests come from the address
@@ -67,7 +95,6 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 		hub:         h,
 		lastSeen:    stampOf(h.now()),
 	}
-	s.x.addr = client
 	for evicted := false; ; evicted = true {
 		h.mu.Lock()
 		if err := h.admitLocked(httpSession, client); err != nil {
@@ -76,6 +103,7 @@ func (h *Hub) OpenFrom(pagePath, httpSession string, client netip.Addr) (*Sessio
 		}
 		if len(h.byID) < h.limits.Sessions {
 			h.addLocked(s)
+			h.countAddrLocked(s, client, 1)
 			s.x.openAt, s.x.openBrowser, s.x.openUser = h.pos.Load(), httpSession, s.x.user
 			h.mu.Unlock()
 			break
@@ -111,10 +139,10 @@ func (h *Hub) admitLocked(httpSession string, client netip.Addr) error {
 	if err := h.bp.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if len(h.byHTTP[httpSession]) >= h.limits.PagesPerHTTPSession {
+	if h.byHTTP.count(httpSession) >= h.limits.PagesPerHTTPSession {
 		return fmt.Errorf("%w: a browser may open %d", ErrTooManySessions, h.limits.PagesPerHTTPSession)
 	}
-	if !client.IsValid() {
+	if !client.IsValid() || !h.countsAddrs() {
 		return nil
 	}
 	use := h.ids.byAddr[client]
@@ -128,8 +156,8 @@ func (h *Hub) admitLocked(httpSession string, client netip.Addr) error {
 	return nil
 }
 
-// addLocked makes s reachable: it indexes it by id, page, browser,
-// address and the browser's user.
+// addLocked makes s reachable: it indexes it by id, page, browser and
+// the browser's user.
 func (h *Hub) addLocked(s *Session) {
 	h.byID[s.id] = s
 	addIndex(h.byPage, s.page, s)
@@ -138,30 +166,39 @@ func (h *Hub) addLocked(s *Session) {
 		s.x.user = b.user
 		addIndex(h.byUser, b.user, s)
 	}
-	h.countAddrLocked(s.x.addr, s.httpSession, 1)
 }
 
-// countAddrLocked adds delta to the sessions client holds for browser.
-func (h *Hub) countAddrLocked(client netip.Addr, browser string, delta int) {
-	if !client.IsValid() {
+// countAddrLocked counts s, with delta 1, among the sessions the address
+// client holds, when the hub counts them (see countsAddrs), or with
+// delta -1 no more. The zero Addr is not counted.
+func (h *Hub) countAddrLocked(s *Session, client netip.Addr, delta int) {
+	if delta > 0 {
+		if !client.IsValid() || !h.countsAddrs() {
+			return
+		}
+		if h.ids.byAddr == nil {
+			h.ids.byAddr = map[netip.Addr]*addrUse{}
+		}
+		if s.x.addr = h.ids.byAddr[client]; s.x.addr == nil {
+			s.x.addr = &addrUse{addr: client, browsers: map[string]int{}}
+			h.ids.byAddr[client] = s.x.addr
+		}
+	}
+	use := s.x.addr
+	if use == nil {
 		return
 	}
-	if h.ids.byAddr == nil {
-		h.ids.byAddr = map[netip.Addr]*addrUse{}
-	}
-	use := h.ids.byAddr[client]
-	if use == nil {
-		use = &addrUse{browsers: map[string]int{}}
-		h.ids.byAddr[client] = use
-	}
 	use.sessions += delta
-	if n := use.browsers[browser] + delta; n > 0 {
-		use.browsers[browser] = n
+	if n := use.browsers[s.httpSession] + delta; n > 0 {
+		use.browsers[s.httpSession] = n
 	} else {
-		delete(use.browsers, browser)
+		delete(use.browsers, s.httpSession)
+	}
+	if delta < 0 {
+		s.x.addr = nil
 	}
 	if use.sessions <= 0 {
-		delete(h.ids.byAddr, client)
+		delete(h.ids.byAddr, use.addr)
 	}
 }
 
@@ -229,11 +266,11 @@ func (h *Hub) rotateLocked(from, to string, s *Session) {
 		}
 		s.mu.Unlock()
 	}
-	for _, other := range slices.Clone(h.byHTTP[from]) {
+	for _, other := range h.byHTTP.appendTo(nil, from) {
 		other.mu.Lock()
 		same := shared != nil && other.held != nil && other.held.mux == shared
 		if !same {
-			other.x.claimTo = to
+			h.setClaimLocked(other, to)
 			other.heldBack = true
 			other.comeBackLocked()
 		}
@@ -242,7 +279,7 @@ func (h *Hub) rotateLocked(from, to string, s *Session) {
 			h.moveLocked(other, to)
 		}
 	}
-	if len(h.byHTTP[from]) > 0 {
+	if h.byHTTP.count(from) > 0 {
 		until := h.now().Add(h.renameGrace())
 		time.AfterFunc(claimNudge, func() { h.safely("a renamed browser's pages", func() { h.nudge(from, to, until) }) })
 	}
@@ -260,8 +297,8 @@ const claimNudge = time.Second
 func (h *Hub) nudge(from, to string, until time.Time) {
 	h.mu.RLock()
 	waiting := false
-	for _, s := range h.byHTTP[from] {
-		if s.x.claimTo != to {
+	for s := range h.byHTTP.each(from) {
+		if h.claimToLocked(s) != to {
 			continue
 		}
 		waiting = true
@@ -287,8 +324,8 @@ func (h *Hub) unclaimed(cutoff time.Time) []*Session {
 		if !r.at.Before(cutoff) {
 			continue
 		}
-		for _, s := range h.byHTTP[from] {
-			if s.x.claimTo != "" {
+		for s := range h.byHTTP.each(from) {
+			if h.claimToLocked(s) != "" {
 				out = append(out, s)
 			}
 		}
@@ -315,8 +352,8 @@ func (h *Hub) claim(s *Session, httpSession string) bool {
 	}
 	if h.renamedLocked(s.httpSession, httpSession, time.Time{}) {
 		h.moveLocked(s, httpSession)
-		if s.x.claimTo != "" {
-			s.x.claimTo = ""
+		if h.claimToLocked(s) != "" {
+			h.setClaimLocked(s, "")
 			s.mu.Lock()
 			s.heldBack = false
 			s.notifyLocked()
@@ -359,13 +396,17 @@ func (h *Hub) moveLocked(s *Session, to string) {
 		return
 	}
 	delList(h.byHTTP, from, s)
-	if b := h.users[from]; b != nil && len(h.byHTTP[from]) == 0 {
+	if b := h.users[from]; b != nil && h.byHTTP.count(from) == 0 {
 		b.idleSince = h.now()
 	}
-	h.countAddrLocked(s.x.addr, from, -1)
+	var client netip.Addr
+	if s.x.addr != nil {
+		client = s.x.addr.addr
+	}
+	h.countAddrLocked(s, client, -1)
 	s.httpSession = to
 	addList(h.byHTTP, to, s)
-	h.countAddrLocked(s.x.addr, to, 1)
+	h.countAddrLocked(s, client, 1)
 	if s.x.user != "" {
 		delIndex(h.byUser, s.x.user, s)
 		s.x.user = ""

@@ -103,6 +103,57 @@ func TestPerAddressLimits(t *testing.T) {
 	require.NoError(t, open("z", flood), "y's room went back to the address")
 }
 
+// TestAddressesCountedOnlyWhenALimitCanBeReached: a hub whose
+// per-address limits are above its total keeps no count of what each
+// address holds; one with either limit within it counts, and a page that
+// moves to a new browser id moves in its address's count.
+func TestAddressesCountedOnlyWhenALimitCanBeReached(t *testing.T) {
+	t.Parallel()
+	addr := netip.MustParseAddr("203.0.113.7")
+	for _, tt := range []struct {
+		name    string
+		limits  Limits
+		counted bool
+	}{
+		{"both above the total", Limits{Sessions: 10, SessionsPerAddress: 11, BrowsersPerAddress: 11}, false},
+		{"sessions per address within it", Limits{Sessions: 10, SessionsPerAddress: 10, BrowsersPerAddress: 11}, true},
+		{"browsers per address within it", Limits{Sessions: 10, SessionsPerAddress: 11, BrowsersPerAddress: 10}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newLimitedHub(t, tt.limits)
+			a, err := h.OpenFrom("/p", "x", addr)
+			require.NoError(t, err)
+			b, err := h.OpenFrom("/p", "y", addr)
+			require.NoError(t, err)
+			h.RotateBrowser("x", "x2", a)
+			count := func() (int, map[string]int) {
+				h.mu.RLock()
+				defer h.mu.RUnlock()
+				use := h.ids.byAddr[addr]
+				if use == nil {
+					return 0, nil
+				}
+				return use.sessions, use.browsers
+			}
+			n, browsers := count()
+			if !tt.counted {
+				assert.Zero(t, n)
+				h.mu.RLock()
+				assert.Nil(t, a.x.addr)
+				h.mu.RUnlock()
+				return
+			}
+			assert.Equal(t, 2, n)
+			assert.Equal(t, map[string]int{"x2": 1, "y": 1}, browsers)
+			a.Close()
+			b.Close()
+			n, _ = count()
+			assert.Zero(t, n, "ended sessions are counted no more")
+		})
+	}
+}
+
 func TestDefaultSessionsFitTheOpenFileLimit(t *testing.T) {
 	t.Parallel()
 	n := openFileLimit()

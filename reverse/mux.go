@@ -501,7 +501,7 @@ type MuxSocketOptions struct {
 	// unimplemented error.
 	Calls func(ctx context.Context, s *Session, frame []byte) []byte
 	// MaxFrame is the largest message, in bytes, read from the page.
-	// Default 1 MiB.
+	// Default 1 MiB; a value over math.MaxInt32 counts as math.MaxInt32.
 	MaxFrame int64
 }
 
@@ -521,16 +521,12 @@ func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members 
 	if !ok {
 		return
 	}
-	if o.MaxFrame <= 0 {
-		o.MaxFrame = 1 << 20
-	}
 	m := h.newMux(WebSocket)
 	m.join, m.calls = o.Join, o.Calls
 	c, ch := m.carrier, m.ch
 	cs := &connSink{conn: conn}
 	// Every way the socket ends cancels its calls: the members go with it.
-	st := &wsState{maxFrame: o.MaxFrame, base: r.Context(), frames: m.frame, onEnd: func() { m.finish(false) }}
-	st.heard.Store(true)
+	st := &wsState{maxFrame: frameLimit(o.MaxFrame), base: h.socketBase(r)}
 	ch.out, ch.ws = cs, st
 
 	c.mu.Lock()
@@ -745,7 +741,7 @@ func (m *mux) runCalls(re uint64, s *Session, msg []byte) {
 // counts once.
 func (h *Hub) HeldBy(httpSession string) int {
 	h.mu.RLock()
-	list := append([]*Session(nil), h.byHTTP[httpSession]...)
+	list := h.byHTTP.appendTo(nil, httpSession)
 	h.mu.RUnlock()
 	n := 0
 	shared := map[*mux]bool{}

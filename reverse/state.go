@@ -21,16 +21,14 @@ type sessionState struct {
 	groups map[string]struct{}
 	subs   map[string]struct{}
 	shared map[string]json.RawMessage // SetShared
-	addr   netip.Addr                 // the client address that opened the session, if known
+	// addr is what the client address that opened the session holds,
+	// while the hub counts it (see Hub.countsAddrs).
+	addr *addrUse
 	// The session's "open" entry: where a rebuild of it may start.
 	openAt                uint64
 	openBrowser, openUser string
 	saved                 atomic.Bool // a checkpoint of it was saved
 	stashed               atomic.Bool // Stash kept something among the backplane's records
-	// claimTo is the new id of the session's browser (Hub.RotateBrowser)
-	// that the page must present before its outbox reaches it; "" when
-	// nothing is held back.
-	claimTo string
 
 	mu      sync.Mutex
 	pending []pendingInvocation // oldest first
@@ -114,7 +112,7 @@ func (h *Hub) bindUser(pos uint64, env *Envelope, user string) {
 			addIndex(h.byUser, user, s)
 		}
 	}
-	for _, s := range h.byHTTP[httpSession] {
+	for s := range h.byHTTP.each(httpSession) {
 		bind(s)
 	}
 	// The other pages of a browser just given this id are bound too, with
@@ -124,8 +122,8 @@ func (h *Hub) bindUser(pos uint64, env *Envelope, user string) {
 		if r.to != httpSession {
 			continue
 		}
-		for _, s := range h.byHTTP[from] {
-			if s.x.claimTo == httpSession {
+		for s := range h.byHTTP.each(from) {
+			if h.claimToLocked(s) == httpSession {
 				bind(s)
 			}
 		}
@@ -138,7 +136,7 @@ func (h *Hub) forgetIdleUsers(cutoff time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, b := range h.users {
-		if len(h.byHTTP[id]) == 0 && b.idleSince.Before(cutoff) {
+		if h.byHTTP.count(id) == 0 && b.idleSince.Before(cutoff) {
 			delete(h.users, id)
 		}
 	}
@@ -193,10 +191,12 @@ func (s *Session) Groups() []string {
 	return slices.Sorted(maps.Keys(s.x.groups))
 }
 
-// unindexLocked removes s from the group, user and topic indexes. Called
-// with h.mu held for writing.
+// unindexLocked removes s from the group, user and topic indexes, from
+// its address's count and from the pages with a renaming to claim.
+// Called with h.mu held for writing.
 func (h *Hub) unindexLocked(s *Session) {
-	h.countAddrLocked(s.x.addr, s.httpSession, -1)
+	h.countAddrLocked(s, netip.Addr{}, -1)
+	h.setClaimLocked(s, "")
 	for g := range s.x.groups {
 		delIndex(h.byGroup, g, s)
 	}
@@ -426,14 +426,14 @@ func (h *Hub) OnSessionEnd(fn func(s *Session, reason string)) {
 // queued already, and runs the queue. Called with no lock of the hub held.
 func (l *listeners) started(s *Session) {
 	s.ev.mu.Lock()
-	s.ev.queue = slices.Insert(s.ev.queue, 0, func() {
+	s.ev.queue = &lifeEvent{next: s.ev.queue, fn: func() {
 		l.mu.Lock()
 		fns := l.start
 		l.mu.Unlock()
 		for _, fn := range fns {
 			s.hub.safely("an OnSessionStart listener", func() { fn(s) })
 		}
-	})
+	}}
 	s.ev.opened = true
 	s.ev.mu.Unlock()
 	s.ev.run()
@@ -443,14 +443,18 @@ func (l *listeners) started(s *Session) {
 // once it holds no lock of the hub.
 func (l *listeners) ended(s *Session, reason string) {
 	s.ev.mu.Lock()
-	s.ev.queue = append(s.ev.queue, func() {
+	last := &s.ev.queue
+	for *last != nil {
+		last = &(*last).next
+	}
+	*last = &lifeEvent{fn: func() {
 		l.mu.Lock()
 		fns := l.end
 		l.mu.Unlock()
 		for _, fn := range fns {
 			s.hub.safely("an OnSessionEnd listener", func() { fn(s, reason) })
 		}
-	})
+	}}
 	s.ev.mu.Unlock()
 }
 
@@ -458,9 +462,16 @@ func (l *listeners) ended(s *Session, reason string) {
 // listeners. They run in order, one at a time, each once.
 type sessionEvents struct {
 	mu      sync.Mutex
-	queue   []func()
-	opened  bool // the start event is queued: the queue may run
-	running bool // a goroutine is running the queue
+	queue   *lifeEvent // the first event queued; nil when none is
+	opened  bool       // the start event is queued: the queue may run
+	running bool       // a goroutine is running the queue
+}
+
+// lifeEvent is a queued lifecycle event, linked to the one queued after it:
+// a session whose events have run keeps nothing of them.
+type lifeEvent struct {
+	fn   func()
+	next *lifeEvent
 }
 
 // run runs the queued events and returns when the queue is empty. It
@@ -474,12 +485,11 @@ func (e *sessionEvents) run() {
 		return
 	}
 	e.running = true
-	for len(e.queue) > 0 {
-		fn := e.queue[0]
-		e.queue[0] = nil
-		e.queue = e.queue[1:]
+	for e.queue != nil {
+		next := e.queue
+		e.queue = next.next
 		e.mu.Unlock()
-		fn()
+		next.fn()
 		e.mu.Lock()
 	}
 	e.running = false

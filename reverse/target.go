@@ -221,7 +221,7 @@ func (h *Hub) deliverLocal(pos uint64, env Envelope) {
 			add(s)
 		}
 	case kindBrowser:
-		targets = append(targets, h.byHTTP[env.Key]...)
+		targets = h.byHTTP.appendTo(targets, env.Key)
 	case kindUser:
 		targets = appendSet(targets, h.byUser[env.Key])
 	case kindGroup:

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -41,25 +42,33 @@ type SocketOptions struct {
 	// unimplemented error.
 	Calls func(ctx context.Context, frame []byte) []byte
 	// MaxFrame is the largest message, in bytes, read from the page; a
-	// larger one closes the socket with 1009. Default 1 MiB.
+	// larger one closes the socket with 1009. Default 1 MiB; a value over
+	// math.MaxInt32 counts as math.MaxInt32.
 	MaxFrame int64
 }
 
 // wsState is what a held WebSocket keeps besides its held connection.
+// Every held page keeps one: its small fields come last, packed together.
 type wsState struct {
-	calls    func(ctx context.Context, frame []byte) []byte
-	maxFrame int64
-	base     context.Context // the upgrade request's context: its values, for the calls
-	onEnd    func()          // runs when the socket is gone, if set
-	mu       sync.Mutex
-	run      *socketCalls // the context of the calls, made for the first: see callContext
-	ended    bool
-	heard    atomic.Bool  // the page sent a frame or a pong since the last ping
-	silent   atomic.Int32 // pings in a row after which nothing was heard
-	closed   atomic.Bool  // the close frame was written, or the socket dropped
-	// frames, when set, acts on each frame in place of handle: the
-	// frames of a multiplexed socket (see mux.go).
-	frames func(msg []byte)
+	calls func(ctx context.Context, frame []byte) []byte
+	base  context.Context             // the upgrade request's values, for the calls: see Hub.socketBase
+	run   atomic.Pointer[socketCalls] // the context of the calls, made for the first: see callContext
+	// maxFrame is SocketOptions.MaxFrame, at most math.MaxInt32.
+	maxFrame int32
+	// unheard counts the heartbeats since the page last sent a frame or a
+	// pong.
+	unheard atomic.Int32
+	closed  atomic.Bool // the close frame was written, or the socket dropped
+	ended   atomic.Bool // the socket is gone: its calls are canceled
+}
+
+// frameLimit returns the wsState's maxFrame for SocketOptions.MaxFrame n:
+// 1 MiB when n is 0 or less, else n up to math.MaxInt32.
+func frameLimit(n int64) int32 {
+	if n <= 0 {
+		return 1 << 20
+	}
+	return int32(min(n, math.MaxInt32))
 }
 
 // socketCalls is the context of a socket's calls and its cancellation.
@@ -94,9 +103,8 @@ func (st *wsState) appendBeat(buf []byte, beat bool) ([]byte, bool) {
 	if !beat {
 		return buf, false
 	}
-	if st.heard.Swap(false) {
-		st.silent.Store(0)
-	} else if st.silent.Add(1) >= 2 {
+	// The first heartbeat after the page was heard counts 1.
+	if st.unheard.Add(1) > 2 {
 		return buf, true
 	}
 	return appendFrame(buf, ws.OpPing, nil), false
@@ -136,29 +144,35 @@ func (st *wsState) afterWrite(s *Session, hh *held, err error, silent, goingAway
 // the socket closes. It is made for the first batch of calls: an idle
 // socket keeps none.
 func (st *wsState) callContext() context.Context {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.run == nil {
-		ctx, stop := context.WithCancel(context.WithoutCancel(st.base))
-		st.run = &socketCalls{ctx: ctx, stop: stop}
-		if st.ended {
-			stop()
-		}
+	if run := st.run.Load(); run != nil {
+		return run.ctx
 	}
-	return st.run.ctx
+	ctx, stop := context.WithCancel(context.WithoutCancel(st.base))
+	if !st.run.CompareAndSwap(nil, &socketCalls{ctx: ctx, stop: stop}) {
+		stop()
+		return st.run.Load().ctx
+	}
+	// cancel sets ended before it loads run: one of the two stops it.
+	if st.ended.Load() {
+		stop()
+	}
+	return ctx
 }
 
-// cancel ends the socket's calls and runs onEnd: the socket is gone.
+// cancel ends the socket's calls: the socket is gone.
 func (st *wsState) cancel() {
-	st.mu.Lock()
-	st.ended = true
-	run := st.run
-	st.mu.Unlock()
-	if run != nil {
+	st.ended.Store(true)
+	if run := st.run.Load(); run != nil {
 		run.stop()
 	}
-	if st.onEnd != nil {
-		st.onEnd()
+}
+
+// end ends the socket's calls and, on a multiplexed socket hh, the
+// sessions it carries: the socket is gone.
+func (st *wsState) end(hh *held) {
+	st.cancel()
+	if hh.mux != nil {
+		hh.mux.finish(false)
 	}
 }
 
@@ -193,12 +207,8 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 	if !ok {
 		return
 	}
-	if o.MaxFrame <= 0 {
-		o.MaxFrame = 1 << 20
-	}
 	cs := &connSink{conn: conn}
-	st := &wsState{calls: o.Calls, maxFrame: o.MaxFrame, base: r.Context()}
-	st.heard.Store(true)
+	st := &wsState{calls: o.Calls, maxFrame: frameLimit(o.MaxFrame), base: h.socketBase(r)}
 	hh := &held{t: webSocket, out: cs, since: stampOf(h.now()), ws: st}
 
 	s.mu.Lock()
@@ -384,6 +394,8 @@ func (wsTransport) input(s *Session, hh *held) {
 			break
 		}
 	}
+	// A deadline left set would keep a runtime timer for the idle socket.
+	_ = c.conn.SetReadDeadline(time.Time{})
 	c.mu.Lock()
 	if !c.stopped && c.w != nil {
 		c.w.rearm()
@@ -413,15 +425,15 @@ func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bo
 		if ws.CheckHeader(h, state) != nil {
 			return st.fail(s, hh, ws.StatusProtocolError, "malformed frame")
 		}
-		if h.Length > st.maxFrame-int64(len(msg)) {
-			return st.fail(s, hh, ws.StatusMessageTooBig, "message over "+strconv.FormatInt(st.maxFrame, 10)+" bytes")
+		if h.Length > int64(st.maxFrame)-int64(len(msg)) {
+			return st.fail(s, hh, ws.StatusMessageTooBig, "message over "+strconv.Itoa(int(st.maxFrame))+" bytes")
 		}
 		p := make([]byte, h.Length)
 		if _, err := io.ReadFull(br, p); err != nil {
 			return st.readFailed(s, hh, err)
 		}
 		ws.Cipher(p, h.Mask, 0)
-		st.heard.Store(true)
+		st.unheard.Store(0)
 		switch h.OpCode {
 		case ws.OpPing, ws.OpPong:
 			if h.OpCode == ws.OpPing {
@@ -450,8 +462,8 @@ func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bo
 	if !utf8.Valid(msg) || !json.Valid(msg) {
 		return st.fail(s, hh, ws.StatusInvalidFramePayloadData, "a frame is not one JSON object")
 	}
-	if st.frames != nil {
-		st.frames(msg)
+	if hh.mux != nil {
+		hh.mux.frame(msg)
 		return true
 	}
 	st.handle(s, hh, msg)
@@ -550,13 +562,13 @@ func (st *wsState) close(hh *held, code ws.StatusCode, reason string) {
 		return
 	}
 	_ = hh.out.write(appendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, reason)))
-	st.cancel()
+	st.end(hh)
 	hh.out.end()
 }
 
 // drop closes the socket with no close frame: it cannot be written to.
 func (st *wsState) drop(hh *held) {
 	st.closed.Store(true)
-	st.cancel()
+	st.end(hh)
 	hh.out.drop()
 }

@@ -465,3 +465,66 @@ func TestWebSocketPongParksTheSocket(t *testing.T) {
 	assert.Less(t, after-before, pages/2, "sockets that sent a pong wait on goroutines: %d more", after-before)
 	assert.Equal(t, pages, h.Stats().Held[WebSocket])
 }
+
+// TestWebSocketCallsSeeTheRequestValues: the calls of a socket see the
+// values of its upgrade request's context, those a middleware added
+// among them. Sockets whose requests carry only net/http's own share one
+// context with those values, and keep none of their requests' own.
+func TestWebSocketCallsSeeTheRequestValues(t *testing.T) {
+	t.Parallel()
+	type userKey struct{}
+	for _, tt := range []struct {
+		name   string
+		user   any // what the middleware adds; nil: no middleware
+		shared bool
+	}{
+		{"net/http's values only", nil, true},
+		{"a middleware's value", "ann", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newTestHub(t)
+			type seen struct{ user, srv, local any }
+			got := make(chan seen, 2)
+			calls := func(ctx context.Context, _ []byte) []byte {
+				got <- seen{ctx.Value(userKey{}), ctx.Value(http.ServerContextKey), ctx.Value(http.LocalAddrContextKey)}
+				return []byte(`{"results":[]}`)
+			}
+			var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s, err := h.Lookup(r.URL.Query().Get("session"), "h")
+				require.NoError(t, err)
+				h.ServeWebSocket(w, r, s, 0, SocketOptions{Calls: calls})
+			})
+			if tt.user != nil {
+				next := handler
+				handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, tt.user)))
+				})
+			}
+			ts := httptest.NewServer(handler)
+			t.Cleanup(func() { closeBoth(h, ts) })
+			url := "ws" + strings.TrimPrefix(ts.URL, "http")
+
+			var bases []context.Context
+			for range 2 {
+				s := open(t, h, "/", "h")
+				c := dialWS(t, url, s.ID(), 0)
+				var f wsFrame
+				c.next(&f)
+				c.text(`{"re":1,"calls":[]}`)
+				c.next(&f)
+				v := <-got
+				assert.Equal(t, tt.user, v.user)
+				assert.Same(t, ts.Config, v.srv)
+				if assert.NotNil(t, v.local) {
+					assert.Equal(t, ts.Listener.Addr().String(), v.local.(net.Addr).String())
+				}
+				s.mu.Lock()
+				require.NotNil(t, s.held)
+				bases = append(bases, s.held.ws.base)
+				s.mu.Unlock()
+			}
+			assert.Equal(t, tt.shared, bases[0] == bases[1], "the sockets share one context")
+		})
+	}
+}

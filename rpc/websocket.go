@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unique"
 
 	"github.com/parley-go/parley/reverse"
 )
@@ -45,7 +46,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		if httpID != x.httpID {
 			httpID = strings.Clone(x.httpID)
 		}
-		c := &socketCaller{srv: s, r: newSocketRequest(r), httpID: httpID, script: script}
+		c := &socketCaller{srv: s, httpID: httpID, script: script}
+		c.r = c.keep(newSocketRequest(r))
 		s.hub.ServeWebSocket(w, r, script, x.req.Ack, reverse.SocketOptions{Calls: c.batch, MaxFrame: s.maxBody})
 	}
 }
@@ -62,18 +64,32 @@ type socketCaller struct {
 }
 
 // socketRequest is what calls over a socket may read of the upgrade
-// request: its URL, headers (cookies and credentials among them, but not
-// the handshake's), addresses and TLS state. While the socket idles it is
-// kept as written on the wire, one small allocation rather than a header
-// map, and read back for each batch of calls.
+// request: its URL (without the transport's own parameters), headers
+// (cookies and credentials among them, but not the handshake's),
+// addresses and TLS state. While the socket idles it is kept as written
+// on the wire, rather than as a header map, in two parts: the browser's
+// own (its address and cookies), and the rest, which every socket of the
+// same site, browser make and language shares, and read back for each
+// batch of calls.
 type socketRequest struct {
-	wire   string
-	remote string
-	tls    *tls.ConnectionState
+	// shared is the request as written on the wire, without its Cookie
+	// lines: one copy for every socket with the same.
+	shared unique.Handle[string]
+	// own is the values of the Cookie lines, each followed by a line
+	// feed, then a NUL byte and RemoteAddr.
+	own string
+	tls *tls.ConnectionState
+	// idCookie is 1 when own has the browser id cookie with its value
+	// left out, the server's signature of the socket's browser id; 2 when
+	// the same is true of the cookie with the __Host- prefix; else 0.
+	idCookie uint8
 }
 
 // handshakeHeaders are the upgrade request's headers calls do not see.
 var handshakeHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Protocol"}
+
+// transportParams are the upgrade URL's parameters calls do not see.
+var transportParams = []string{"session", "sessions", "ack"}
 
 // newSocketRequest keeps what calls may read of r.
 func newSocketRequest(r *http.Request) socketRequest {
@@ -84,18 +100,45 @@ func newSocketRequest(r *http.Request) socketRequest {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""} // else Write adds Go's own
 	}
+	var own strings.Builder
+	for _, c := range h["Cookie"] {
+		own.WriteString(lineBreaks.Replace(c))
+		own.WriteByte('\n')
+	}
+	own.WriteByte(0)
+	delete(h, "Cookie")
+	u := *r.URL
+	if q := u.Query(); len(q) > 0 {
+		for _, k := range transportParams {
+			delete(q, k)
+		}
+		u.RawQuery = q.Encode()
+	}
 	var b bytes.Buffer
-	_ = (&http.Request{Method: r.Method, URL: r.URL, Header: h, Host: r.Host, Body: http.NoBody}).Write(&b)
-	return socketRequest{wire: b.String(), remote: r.RemoteAddr, tls: r.TLS}
+	_ = (&http.Request{Method: r.Method, URL: &u, Header: h, Host: r.Host, Body: http.NoBody}).Write(&b)
+	return socketRequest{shared: unique.Make(b.String()), own: own.String() + r.RemoteAddr, tls: r.TLS}
 }
+
+// lineBreaks turns what would end a kept Cookie line early into spaces,
+// as http.Header.Write does.
+var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ", "\x00", " ")
 
 // request reads the request back, with ctx.
 func (q socketRequest) request(ctx context.Context) *http.Request {
-	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(q.wire)))
+	cookies, remote, _ := strings.Cut(q.own, "\x00")
+	var wire strings.Builder
+	wire.WriteString(strings.TrimSuffix(q.shared.Value(), "\r\n")) // the blank line that ends the headers
+	for c := range strings.Lines(cookies) {
+		wire.WriteString("Cookie: ")
+		wire.WriteString(strings.TrimSuffix(c, "\n"))
+		wire.WriteString("\r\n")
+	}
+	wire.WriteString("\r\n")
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(wire.String())))
 	if err != nil { // it was written by Request.Write
 		r = &http.Request{Method: http.MethodGet, URL: &url.URL{}, Header: http.Header{}}
 	}
-	r.RemoteAddr, r.TLS = q.remote, q.tls
+	r.RemoteAddr, r.TLS = remote, q.tls
 	return r.WithContext(ctx)
 }
 
@@ -112,7 +155,7 @@ func (c *socketCaller) batch(ctx context.Context, frame []byte) []byte {
 func (c *socketCaller) batchOf(ctx context.Context, script *reverse.Session, frame []byte) []byte {
 	s := c.srv
 	c.mu.Lock()
-	x := &exchange{srv: s, r: c.r.request(ctx), httpID: c.httpID}
+	x := &exchange{srv: s, r: c.request(ctx), httpID: c.httpID}
 	c.mu.Unlock()
 	var e *Error
 	if e = s.decodeRequest(frame, &x.req, &x.spare); e == nil && x.req.Calls == nil {
@@ -147,7 +190,7 @@ func (c *socketCaller) batchOf(ctx context.Context, script *reverse.Session, fra
 func (c *socketCaller) setCookies(set []string, newID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.r.request(context.Background())
+	r := c.request(context.Background())
 	jar := map[string]*http.Cookie{}
 	var order []string
 	for _, ck := range r.Cookies() {
@@ -176,10 +219,64 @@ func (c *socketCaller) setCookies(set []string, newID string) {
 			r.AddCookie(ck)
 		}
 	}
-	c.r = newSocketRequest(r)
 	if newID != "" {
 		c.httpID = newID
 	}
+	c.r = c.keep(newSocketRequest(r))
+}
+
+// keep returns q without the value of its browser id cookie when that
+// is the one the server signs for the socket's browser id, which the
+// socket keeps anyway: request puts it back. Called with c.mu held, or
+// before the socket serves calls.
+func (c *socketCaller) keep(q socketRequest) socketRequest {
+	if len(c.httpID) != browserIDLen {
+		return q
+	}
+	signed := c.srv.ids.sign(c.httpID)
+	for i, name := range []string{c.srv.ids.name, hostPrefix + c.srv.ids.name} {
+		if at, end, n := keptCookie(q.own, name); n == 1 && q.own[at:end] == signed {
+			q.own, q.idCookie = q.own[:at]+q.own[end:], uint8(i+1)
+			return q
+		}
+	}
+	return q
+}
+
+// request reads the socket's request back, with ctx.
+func (c *socketCaller) request(ctx context.Context) *http.Request {
+	q := c.r
+	if q.idCookie > 0 {
+		name := c.srv.ids.name
+		if q.idCookie == 2 {
+			name = hostPrefix + name
+		}
+		if at, end, n := keptCookie(q.own, name); n == 1 && at == end {
+			q.own = q.own[:at] + c.srv.ids.sign(c.httpID) + q.own[at:]
+		}
+	}
+	return q.request(ctx)
+}
+
+// keptCookie returns where the value of the last cookie named name
+// starts and ends in the kept Cookie values own (see socketRequest), and
+// how many cookies of that name there are.
+func keptCookie(own string, name string) (at, end, n int) {
+	cookies, _, _ := strings.Cut(own, "\x00")
+	start := 0
+	for i := 0; i <= len(cookies); i++ {
+		if i < len(cookies) && cookies[i] != ';' && cookies[i] != '\n' {
+			continue
+		}
+		part := strings.TrimLeft(cookies[start:i], " \t")
+		if k, v, ok := strings.Cut(part, "="); ok && strings.TrimSpace(k) == name {
+			n++
+			at = i - len(part) + len(k) + 1
+			end = at + len(strings.TrimRight(v, " \t"))
+		}
+		start = i + 1
+	}
+	return at, end, n
 }
 
 // stashCookies keeps the Set-Cookie headers set, which calls over

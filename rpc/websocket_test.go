@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -307,5 +308,145 @@ func TestPostCallSettingCookieSaysSo(t *testing.T) {
 		status, out := c.post("call", map[string]any{"session": page, "calls": []any{map[string]any{"id": 1, "service": "Note", "method": tc.method, "args": []any{}}}})
 		require.Equal(t, http.StatusOK, status, "%v", out)
 		assert.Equal(t, tc.cookie, out["cookie"], "%s: %v", tc.method, out)
+	}
+}
+
+// TestWebSocketCallsSeeTheUpgradeRequest: a call over a socket sees its
+// upgrade request as a call over HTTP sees its own: the values a
+// middleware put in its context, its headers and cookies (not the
+// handshake's), its addresses and its URL, without the transport's own
+// parameters.
+func TestWebSocketCallsSeeTheUpgradeRequest(t *testing.T) {
+	t.Parallel()
+	type userKey struct{}
+	type seen struct {
+		user, local any
+		r           *http.Request
+	}
+	got := make(chan seen, 1)
+	f := newFixture(t)
+	f.srv.Register(ServiceDesc{Name: "Sock", Methods: []MethodDesc{{Name: "see", Handler: func(ctx context.Context, _ Args) (any, error) {
+		got <- seen{ctx.Value(userKey{}), ctx.Value(http.LocalAddrContextKey), CallFrom(ctx).Request}
+		return nil, nil
+	}}}})
+	mw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.srv.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, "ann")))
+	}))
+	t.Cleanup(mw.Close)
+	for _, tt := range []struct {
+		name string
+		url  string
+		user any
+	}{
+		{"served by net/http", f.ts.URL, nil},
+		{"behind a middleware", mw.URL, "ann"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := f.client(t)
+			c.url = tt.url
+			id := c.openSession("/p")
+			sk, status := c.dialQuery("session="+id+"&ack=0&room=7", http.Header{"X-Team": {"blue"}})
+			require.Equal(t, http.StatusSwitchingProtocols, status)
+			sk.next()
+			sk.send(map[string]any{"re": 1, "calls": []any{map[string]any{"id": 1, "service": "Sock", "method": "see", "args": []any{}}}})
+			v := <-got
+			sk.next()
+			assert.Equal(t, tt.user, v.user, "the middleware's value")
+			assert.NotNil(t, v.local, "net/http's values")
+			require.NotNil(t, v.r)
+			assert.Equal(t, "/parley/ws", v.r.URL.Path)
+			assert.Equal(t, "room=7", v.r.URL.RawQuery, "without session and ack")
+			assert.Equal(t, "blue", v.r.Header.Get("X-Team"))
+			assert.Empty(t, v.r.Header.Get("Sec-WebSocket-Key"))
+			u, err := url.Parse(tt.url)
+			require.NoError(t, err)
+			ck := c.http.Jar.Cookies(u)
+			require.Len(t, ck, 1)
+			got, err := v.r.Cookie(ck[0].Name)
+			require.NoError(t, err)
+			assert.Equal(t, ck[0].Value, got.Value)
+			assert.Equal(t, sk.conn.LocalAddr().String(), v.r.RemoteAddr)
+			assert.Equal(t, u.Host, v.r.Host)
+		})
+	}
+}
+
+// TestSocketRequestKeepsTheRequest: what a socket keeps of its upgrade
+// request reads back as that request, whatever a middleware put in its
+// Cookie lines or RemoteAddr: no line of it becomes a header of its own.
+func TestSocketRequestKeepsTheRequest(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		cookies []string
+		remote  string
+		want    []string // the Cookie lines read back
+	}{
+		{"one cookie line", []string{"a=1; b=2"}, "192.0.2.1:1234", []string{"a=1; b=2"}},
+		{"two cookie lines", []string{"a=1", "b=2"}, "192.0.2.1:1234", []string{"a=1", "b=2"}},
+		{"no cookie", nil, "192.0.2.1:1234", nil},
+		{"line breaks in a cookie", []string{"a=1\r\nX-Admin: yes", "b=2\x00c"}, "192.0.2.1:1234", []string{"a=1  X-Admin: yes", "b=2 c"}},
+		{"line breaks in the address", []string{"a=1"}, "192.0.2.1:1\r\nX-Admin: yes\x00\n", []string{"a=1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "http://example.com/parley/ws?session=S&ack=3&room=7", nil)
+			r.Header = http.Header{"Upgrade": {"websocket"}, "Sec-Websocket-Key": {"k"}, "X-Team": {"blue"}}
+			if tt.cookies != nil {
+				r.Header["Cookie"] = tt.cookies
+			}
+			r.RemoteAddr = tt.remote
+			got := newSocketRequest(r).request(context.Background())
+			assert.Equal(t, tt.want, got.Header["Cookie"])
+			assert.Empty(t, got.Header.Get("X-Admin"), "no header injected")
+			assert.Equal(t, tt.remote, got.RemoteAddr)
+			assert.Equal(t, "blue", got.Header.Get("X-Team"))
+			assert.Empty(t, got.Header.Get("Upgrade"))
+			assert.Equal(t, "room=7", got.URL.RawQuery)
+			assert.Equal(t, "example.com", got.Host)
+		})
+	}
+}
+
+// TestSocketKeepsNoCopyOfTheIDCookie: a socket keeps its browser id
+// cookie without the value it can sign again from the browser id, and
+// its calls read the Cookie lines back as they came; any other cookie,
+// and an id cookie it cannot tell apart, are kept whole.
+func TestSocketKeepsNoCopyOfTheIDCookie(t *testing.T) {
+	t.Parallel()
+	s := newFixture(t).srv
+	id := strings.Repeat("A", browserIDLen)
+	signed := s.ids.sign(id)
+	other := s.ids.sign(strings.Repeat("B", browserIDLen))
+	for _, tt := range []struct {
+		name    string
+		cookies []string
+		elided  bool
+	}{
+		{"the id cookie alone", []string{"parley_id=" + signed}, true},
+		{"among others", []string{"a=1; parley_id=" + signed + "; b=2"}, true},
+		{"on a line of its own", []string{"a=1", "parley_id=" + signed}, true},
+		{"with the __Host- prefix", []string{"__Host-parley_id=" + signed + "; a=1"}, true},
+		{"another browser's", []string{"parley_id=" + other}, false},
+		{"twice", []string{"parley_id=" + signed + "; parley_id=" + signed}, false},
+		{"a longer value", []string{"parley_id=" + signed + "x"}, false},
+		{"a name that ends like it", []string{"xparley_id=" + signed}, false},
+		{"none", nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "/parley/ws", nil)
+			r.Header = http.Header{}
+			if tt.cookies != nil {
+				r.Header["Cookie"] = tt.cookies
+			}
+			c := &socketCaller{srv: s, httpID: id}
+			c.r = c.keep(newSocketRequest(r))
+			assert.Equal(t, tt.elided, c.r.idCookie > 0)
+			if tt.elided {
+				assert.NotContains(t, c.r.own, signed, "the value is not kept")
+			}
+			assert.Equal(t, tt.cookies, c.request(context.Background()).Header["Cookie"])
+		})
 	}
 }

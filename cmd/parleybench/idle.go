@@ -8,9 +8,12 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parley-go/parley/cmd/parleybench/internal/grid"
@@ -104,6 +107,7 @@ func cmdIdle(args []string) error {
 	releasePages := fs.Int("release-pages", 200, "pages that go away at once in each release run")
 	heartbeat := fs.Duration("heartbeat", 2*time.Second, "the server's heartbeat in the release runs")
 	releaseTimeout := fs.Duration("release-timeout", 40*time.Second, "longest wait for the server to release the pages of a release run")
+	heapDir := fs.String("heap-profile", "", "directory for the server's heap profile with the pages held, heap-TRANSPORT.pprof (heap-TRANSPORT-baseline.pprof with parking off) (empty: none); run with GODEBUG=memprofilerate=N for finer samples")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,7 +134,7 @@ func cmdIdle(args []string) error {
 			variants = append(variants, true)
 		}
 		for _, noParking := range variants {
-			row, err := runIdle(t, *pages, *hold, *perProc, noParking)
+			row, err := runIdle(t, *pages, *hold, *perProc, noParking, *heapDir)
 			if err != nil {
 				failed = append(failed, fmt.Errorf("%s: %w", t, err))
 				log.Print(failed[len(failed)-1])
@@ -273,8 +277,9 @@ func waitHeld(held func() (int, error), want int, wait time.Duration) error {
 const idlePoll = 10 * time.Second
 
 // runIdle holds pages on transport t and measures the server before and
-// after; noParking runs the server with parking off.
-func runIdle(t string, pages int, hold time.Duration, perProc int, noParking bool) (idleRow, error) {
+// after; noParking runs the server with parking off. With heapDir set, it
+// saves the server's heap profile there once the server is measured.
+func runIdle(t string, pages int, hold time.Duration, perProc int, noParking bool, heapDir string) (idleRow, error) {
 	row := idleRow{Transport: t, Pages: pages, NoParking: noParking}
 	extra := serverArgs(t)
 	if noParking {
@@ -317,8 +322,36 @@ func runIdle(t string, pages int, hold time.Duration, perProc int, noParking boo
 		return row, err
 	}
 	row.HeapAfter, row.Held = st.HeapInuse, st.Held
-	row.RSSAfter, err = procfs.ReadRSS(srv.info.PID)
-	return row, err
+	if row.RSSAfter, err = procfs.ReadRSS(srv.info.PID); err != nil || heapDir == "" {
+		return row, err
+	}
+	name := "heap-" + t
+	if noParking {
+		name += "-baseline"
+	}
+	return row, saveHeap(srv, filepath.Join(heapDir, name+".pprof"))
+}
+
+// saveHeap writes the server's heap profile to the file name.
+func saveHeap(srv *benchProc, name string) error {
+	base, _, _ := strings.Cut(srv.info.URL, "/parley/")
+	res, err := srv.control.Get(base + "/bench/heap")
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("bench server: heap profile: %s", res.Status)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func idleMarkdown(w io.Writer, res idleResult) error {

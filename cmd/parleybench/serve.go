@@ -153,6 +153,18 @@ func (b *benchServer) handler() http.Handler {
 		debug.FreeOSMemory()
 		return b.stats(), nil
 	}))
+	mux.HandleFunc("GET /bench/heap", func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if _, err := loopback.Host(host); err != nil {
+			http.Error(w, "loopback only", http.StatusForbidden)
+			return
+		}
+		// The heap in use after a collection, sampled at the rate GODEBUG
+		// memprofilerate sets (by default one sample per 512 KiB).
+		runtime.GC()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_ = pprof.Lookup("heap").WriteTo(w, 0)
+	})
 	mux.HandleFunc("GET /bench/stats", b.control(func(*http.Request) (any, error) { return b.stats(), nil }))
 	mux.HandleFunc("GET /bench/sessions", b.control(func(*http.Request) (any, error) { return b.sessions(), nil }))
 	mux.HandleFunc("POST /bench/profile/start", b.control(func(*http.Request) (any, error) {
