@@ -1,6 +1,7 @@
 package reverse
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -288,6 +289,13 @@ func (s *Session) onInput(hh *held) {
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
+		return
+	}
+	if _, isTLS := c.conn.(*tls.Conn); hh.ws != nil && !isTLS {
+		// A WebSocket reads what arrived itself, and learns from it
+		// that its page left.
+		c.mu.Unlock()
+		hh.t.input(s, hh)
 		return
 	}
 	state := c.w.peek()

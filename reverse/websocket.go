@@ -176,10 +176,6 @@ func (st *wsState) end(hh *held) {
 	}
 }
 
-// readers lend the buffer frames are read through while a parked socket
-// has input; an idle socket keeps none.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
 // frameTimeout bounds how long the rest of a frame may take to arrive
 // once its first bytes have.
 const frameTimeout = 10 * time.Second
@@ -371,18 +367,35 @@ func (wsTransport) release(_ *Session, hh *held) {
 func (wsTransport) input(s *Session, hh *held) {
 	st := hh.ws
 	c := hh.parked()
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(c.conn)
+	in := inputs.Get().(*socketInput)
 	defer func() {
-		br.Reset(nil)
-		readers.Put(br)
+		in.br.Reset(nil)
+		in.c, in.first = nil, nil
+		inputs.Put(in)
 	}()
+	in.c, in.waited = c, false
 	_, isTLS := c.conn.(*tls.Conn)
-	for {
-		if !st.readMessage(s, hh, br, true) {
+	if !isTLS {
+		// What arrived is read at once, without waiting: a page's ack or
+		// batch of calls is nearly always whole in it, and then no read
+		// deadline needs setting.
+		n, state := c.w.read(in.buf[:])
+		switch state {
+		case peerQuiet:
+			c.w.rearm()
+			return
+		case peerGone:
+			st.readFailed(s, hh, io.EOF)
 			return
 		}
-		if br.Buffered() > 0 {
+		in.first = in.buf[:n]
+	}
+	in.br.Reset(in)
+	for {
+		if !st.readMessage(s, hh, in.br, true) {
+			return
+		}
+		if in.br.Buffered() > 0 || len(in.first) > 0 {
 			continue
 		}
 		if !isTLS {
@@ -390,12 +403,16 @@ func (wsTransport) input(s *Session, hh *held) {
 		}
 		// A read past its deadline returns only what TLS holds already.
 		_ = c.conn.SetReadDeadline(time.Now())
-		if _, err := br.Peek(1); err != nil {
+		if _, err := in.br.Peek(1); err != nil {
 			break
 		}
+		in.waited = false
 	}
-	// A deadline left set would keep a runtime timer for the idle socket.
-	_ = c.conn.SetReadDeadline(time.Time{})
+	if in.waited || isTLS {
+		// A deadline left set would keep a runtime timer for the idle
+		// socket.
+		_ = c.conn.SetReadDeadline(time.Time{})
+	}
 	c.mu.Lock()
 	if !c.stopped && c.w != nil {
 		c.w.rearm()
@@ -403,17 +420,48 @@ func (wsTransport) input(s *Session, hh *held) {
 	c.mu.Unlock()
 }
 
+// socketInput is what reading a parked socket's input takes: the bytes
+// that had arrived when it was read at once, then the socket itself,
+// waited on for at most frameTimeout: once bytes of a frame have come,
+// the rest is on its way.
+type socketInput struct {
+	c      *connSink
+	buf    [4096]byte
+	first  []byte // what had arrived, not yet read
+	waited bool   // the socket's read deadline is set
+	br     *bufio.Reader
+}
+
+// inputs lend what reading a parked socket's input takes; an idle socket
+// keeps none.
+var inputs = sync.Pool{New: func() any {
+	in := new(socketInput)
+	in.br = bufio.NewReaderSize(nil, 4096)
+	return in
+}}
+
+func (in *socketInput) Read(p []byte) (int, error) {
+	if len(in.first) > 0 {
+		n := copy(p, in.first)
+		in.first = in.first[n:]
+		return n, nil
+	}
+	if !in.waited {
+		in.waited = true
+		_ = in.c.conn.SetReadDeadline(time.Now().Add(frameTimeout))
+	}
+	return in.c.conn.Read(p)
+}
+
 // readMessage reads one message from the page, with the control frames
 // before it, and acts on it. It reports false once the socket is closed.
-// parked bounds the wait for the message's bytes: they are known to be
+// parked says br reads a parked socket's input (see socketInput), which
+// bounds the wait for the message's bytes: they are known to be
 // arriving.
 func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bool) bool {
 	var msg []byte
 	text := false
 	for {
-		if parked {
-			_ = hh.parked().conn.SetReadDeadline(time.Now().Add(frameTimeout))
-		}
 		h, err := ws.ReadHeader(br)
 		if err != nil {
 			return st.readFailed(s, hh, err)

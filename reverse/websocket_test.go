@@ -1,6 +1,7 @@
 package reverse
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -525,6 +526,48 @@ func TestWebSocketCallsSeeTheRequestValues(t *testing.T) {
 				s.mu.Unlock()
 			}
 			assert.Equal(t, tt.shared, bases[0] == bases[1], "the sockets share one context")
+		})
+	}
+}
+
+func TestWebSocketFrameInParts(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	url := wsServer(t, h, func(context.Context, []byte) []byte { return []byte(`{"results":[]}`) })
+	frame := func(re int) []byte {
+		var b bytes.Buffer
+		msg := []byte(`{"re":` + strconv.Itoa(re) + `,"calls":[]}`)
+		require.NoError(t, ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(ws.OpText, true, msg))))
+		return b.Bytes()
+	}
+	for _, tc := range []struct {
+		name string
+		wire []byte
+		res  []uint64
+	}{
+		{"a frame cut in two", frame(7), []uint64{7}},
+		{"a whole frame, then half of the next", append(frame(8), frame(9)...), []uint64{8, 9}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, h, "/", "h")
+			c := dialWS(t, url, s.ID(), 0)
+			var f wsFrame
+			c.next(&f)
+			cut := len(tc.wire) - len(frame(0))/2
+			_, err := c.conn.Write(tc.wire[:cut])
+			require.NoError(t, err)
+			time.Sleep(20 * time.Millisecond) // lets the hub read the first part alone
+			_, err = c.conn.Write(tc.wire[cut:])
+			require.NoError(t, err)
+			for _, re := range tc.res {
+				var r wsFrame
+				c.next(&r)
+				assert.EqualValues(t, re, r.Re, "each frame is read whole, and answered")
+			}
+			require.NoError(t, s.Call("f"))
+			var d wsFrame
+			c.next(&d)
+			assert.Len(t, d.Messages, 1, "and the socket serves on")
 		})
 	}
 }
