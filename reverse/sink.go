@@ -62,7 +62,7 @@ type connSink struct {
 	srv *http.Server
 
 	mu      sync.Mutex
-	head    []byte // the status line and headers begin made, sent with the first write
+	head    string // the status line and headers begin made, sent with the first write
 	w       *watch // the poller's watch, while parked
 	body    int    // bytes of a Content-Length body still to write
 	chunked bool   // a stream's body is sent chunked
@@ -227,7 +227,7 @@ func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	if c.failed || c.ended {
 		return errGone
 	}
-	c.head = []byte(b.String())
+	c.head = b.String()
 	c.chunked = contentLength < 0 && keep
 	return nil
 }
@@ -238,7 +238,7 @@ func (c *connSink) write(p []byte) error {
 	if c.ended {
 		return errGone
 	}
-	if !c.chunked && c.head == nil {
+	if !c.chunked && c.head == "" {
 		c.body -= len(p)
 		return c.writeLocked(p)
 	}
@@ -255,8 +255,8 @@ func (c *connSink) writeBodyLocked(p []byte, last bool) error {
 	b := chunkBufs.Get().(*bytes.Buffer)
 	defer chunkBufs.Put(b)
 	b.Reset()
-	b.Write(c.head)
-	c.head = nil
+	b.WriteString(c.head)
+	c.head = ""
 	if !c.chunked {
 		c.body -= len(p)
 		b.Write(p)
@@ -308,7 +308,7 @@ func (c *connSink) end() {
 		return
 	}
 	c.ended = true
-	if (c.chunked || c.head != nil) && !c.failed {
+	if (c.chunked || c.head != "") && !c.failed {
 		_ = c.writeBodyLocked(nil, c.chunked)
 	}
 	reuse := c.srv != nil && !c.failed && c.body == 0
