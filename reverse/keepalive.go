@@ -19,9 +19,10 @@ import (
 // stays in the hub's poller, and the page's next request on it, when it
 // is for the path of the long-poll and whole in what has arrived, is read
 // (http.ReadRequest) and served by the server's handler on the hub's
-// writers, middleware included. Its reply is parked again, or written
-// with a Content-Length; either way the connection never leaves the
-// poller. Any other request (a call, a file, one in parts, one with a
+// writers (on a goroutine of its own in a cluster, where it may wait on
+// the bus), middleware included. Its reply is parked again, or written
+// with a Content-Length; either way the connection is never handed back
+// to net/http. Any other request (a call, a file, one in parts, one with a
 // chunked body or "Expect: 100-continue") goes back to net/http with what
 // was read of it. Connections over TLS, where a record may arrive in
 // parts, always go back to net/http.
@@ -79,10 +80,18 @@ func (ka *keepAlive) expire() {
 // next acts on what the poller found on ka's connection, on a writer: the
 // page's next request, or its going away.
 func (ka *keepAlive) next(h *Hub) {
-	if ka.take() {
-		ka.w.leave()
-		h.serveKept(ka)
+	if !ka.take() {
+		return
 	}
+	ka.w.leave()
+	if h.shared() {
+		// On a cluster the poll may wait on the bus, for a session that
+		// moves between hubs: it runs on a goroutine of its own rather
+		// than hold up a writer.
+		go h.safely("a request on a kept connection", func() { h.serveKept(ka) })
+		return
+	}
+	h.serveKept(ka)
 }
 
 // keptBuf is what serving one kept connection's requests takes: room for
