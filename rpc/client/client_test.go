@@ -168,17 +168,6 @@ func (p *chaosProxy) dial() (net.Conn, error) {
 	return nil, err
 }
 
-// replace puts target in place of old among the proxy's targets.
-func (p *chaosProxy) replace(old, target string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, t := range p.targets {
-		if t == old {
-			p.targets[i] = target
-		}
-	}
-}
-
 // TestExactlyOnceThroughACuttingProxy sends 10,000 reverse calls to a page
 // over each transport while a proxy cuts connections at random: every call
 // must be handled once, in order, with no gap.
