@@ -48,12 +48,11 @@ const TRANSPORTS = ["auto", "websocket", "sse", "longpoll", "poll", "passive"];
 // The held transports "auto" tries, best first.
 const COMETS = ["websocket", "sse", "longpoll"];
 // A streaming page acknowledges what it has run on its next request; when
-// none comes, ACK_DELAY_MS (SSE: POST ack) or WS_ACK_DELAY_MS (WebSocket:
-// an ack frame) after the first message left unacknowledged, or at once
+// none comes, ACK_DELAY_MS after the first message left unacknowledged
+// (SSE: a POST ack; WebSocket: an ack frame), or at once
 // when ACK_MAX_MESSAGES messages or ACK_MAX_BYTES of data are
 // (PROTOCOL.md, "Acknowledgements").
 const ACK_DELAY_MS = 5000;
-const WS_ACK_DELAY_MS = 1000;
 const ACK_MAX_MESSAGES = 100;
 const ACK_MAX_BYTES = 64 * 1024;
 const MIN_STREAM_MS = 1000;
@@ -939,7 +938,8 @@ export function createClient({
   //            counts a failure of receive and reports whether the
   //            transport is not for this page, so that "auto" moves on.
   //   ack      how a page acknowledges what it ran when no request of its
-  //            own carries the ack soon: {delay, send(from)}; null when the
+  //            own carries the ack soon (ACK_DELAY_MS after the first message
+  //            left unacknowledged): {send(from)}; null when the
   //            next request carries it (see ackLater).
   //   carry(batch, calls, ordered)
   //            sends a batch of calls over the transport's own connection
@@ -1031,7 +1031,7 @@ export function createClient({
         if (err.brief && !err.network && online()) faults++;
         return Boolean(err.buffered) || faults >= 2;
       },
-      ack: { delay: ACK_DELAY_MS, send: postAck },
+      ack: { send: postAck },
       carry: () => false,
     };
   }
@@ -1263,7 +1263,6 @@ export function createClient({
         return true;
       },
       ack: {
-        delay: WS_ACK_DELAY_MS,
         // sendMux sends an ack frame for each [session, ack] on the
         // leader's socket; false when it has none open.
         sendMux(pending) {
@@ -1417,7 +1416,7 @@ export function createClient({
   // ackLater acknowledges what the page has run and no request has
   // carried, on a transport whose own requests do not carry acks soon
   // (SSE, WebSocket): at once past ACK_MAX_MESSAGES messages or
-  // ACK_MAX_BYTES of data, else the transport's delay after the first of
+  // ACK_MAX_BYTES of data, else ACK_DELAY_MS after the first of
   // them. The other transports carry the ack on their next request.
   function ackLater(from, bytes) {
     if (from !== session || !running) return;
@@ -1436,7 +1435,7 @@ export function createClient({
     else armAckTimer(from);
   }
 
-  // armAckTimer sends the page's ack after the transport's delay, unless a
+  // armAckTimer sends the page's ack after ACK_DELAY_MS, unless a
   // request carries it first or a timer is already running.
   function armAckTimer(from) {
     if (role) {
@@ -1446,7 +1445,7 @@ export function createClient({
     ackTimer ??= setTimeout(() => {
       ackTimer = null;
       sendAck(from);
-    }, active()?.ack?.delay ?? ACK_DELAY_MS);
+    }, ACK_DELAY_MS);
   }
 
   // ackLost undoes markAcked for a request that may not have reached the
@@ -1657,7 +1656,7 @@ export function createClient({
       muxAckTimer ??= setTimeout(() => {
         muxAckTimer = null;
         sendMuxAcks();
-      }, t.ack.delay);
+      }, ACK_DELAY_MS);
     }
   }
 

@@ -32,7 +32,7 @@ const modeWebSocket = "websocket"
 // ack, and at once when wsAckCount messages or wsAckBytes of delivery
 // frames ran unacknowledged.
 const (
-	wsAckDelay = time.Second
+	wsAckDelay = 5 * time.Second
 	wsAckCount = 100
 	wsAckBytes = 64 << 10
 )

@@ -24,12 +24,10 @@ import (
 
 // The WebSocket transport's rules (PROTOCOL.md, "WebSocket"): the server's
 // open frame must come within wsOpenTimeout of the upgrade, and the page
-// sends an ack frame wsAckDelay after the first message it ran since its
-// last ack, or at once when ackMessages of them, or ackBytes of the
-// delivery frames that carried them, are unacknowledged.
+// acknowledges by the rule of SSE (see ackDelay) with an ack frame,
+// counting the bytes of the delivery frames that carried the messages.
 const (
 	wsOpenTimeout = 5 * time.Second
-	wsAckDelay    = time.Second
 	// wsWriteTimeout bounds one frame's write to the socket.
 	wsWriteTimeout = 10 * time.Second
 	// wsDialTimeout bounds the connection and the upgrade when the HTTP
@@ -186,7 +184,7 @@ func (c *Client) scheduleSocketAck(s *socket, from string, n int) {
 	c.unackedBytes += n
 	now := c.lastSeq-c.acked >= ackMessages || c.unackedBytes >= ackBytes
 	if !now && s.timer == nil {
-		s.timer = time.AfterFunc(wsAckDelay, func() { c.sendSocketAck(s, from) })
+		s.timer = time.AfterFunc(ackDelay, func() { c.sendSocketAck(s, from) })
 	}
 	c.mu.Unlock()
 	if now {
