@@ -1,14 +1,14 @@
 package reverse
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // Stats describe a hub at one moment, for metrics: gauges counted over
-// its live sessions when Stats is called, and counters kept since the hub
-// started.
+// its live sessions when Stats is called, and the hub's Counters.
 type Stats struct {
 	// Sessions counts the live sessions by the transport their page used
 	// last (LongPoll, SSE or Polling), or "" for a page that has used
@@ -31,6 +31,13 @@ type Stats struct {
 	// closest to Limits.OutboxBytes.
 	MaxOutboxMessages, MaxOutboxBytes int
 
+	Counters
+}
+
+// Counters are what a hub counts as it runs, kept as it goes rather than
+// counted over its sessions, so that reading them costs the same at any
+// number of pages.
+type Counters struct {
 	// Opened counts the sessions opened.
 	Opened uint64
 	// Ended counts the sessions ended, by reason (ReasonExpired,
@@ -83,7 +90,9 @@ func (h *Hub) Observe(o Observer) {
 
 // Stats returns the hub's gauges and counters. It looks at every live
 // session, each under its own lock for a moment, and holds no lock of the
-// hub across them all.
+// hub across them all: at many thousands of pages, a call costs
+// milliseconds of CPU. Counters costs the same at any number of pages,
+// for what is polled often.
 func (h *Hub) Stats() Stats {
 	all := h.sessions()
 	st := Stats{Sessions: map[string]int{}, Held: map[string]int{}}
@@ -110,21 +119,27 @@ func (h *Hub) Stats() Stats {
 	for m := range shared {
 		st.Held[m.kind]++
 	}
-	c := &h.stats
-	st.Opened = c.opened.Load()
-	st.Messages = c.messages.Load()
-	st.MessageBytes = c.messageBytes.Load()
-	st.Acked = c.acked.Load()
-	st.PeersGone = c.peerGone.Load()
-	st.KeptServed = c.keptServed.Load()
-	st.Kept = int(c.kept.Load())
-	c.mu.Lock()
-	st.Ended = make(map[string]uint64, len(c.ended))
-	for reason, n := range c.ended {
-		st.Ended[reason] = n
-	}
-	c.mu.Unlock()
+	st.Counters = h.Counters()
 	return st
+}
+
+// Counters returns the hub's counters, without looking at any session.
+func (h *Hub) Counters() Counters {
+	c := &h.stats
+	ct := Counters{
+		Opened:       c.opened.Load(),
+		Messages:     c.messages.Load(),
+		MessageBytes: c.messageBytes.Load(),
+		Acked:        c.acked.Load(),
+		PeersGone:    c.peerGone.Load(),
+		KeptServed:   c.keptServed.Load(),
+		Kept:         int(c.kept.Load()),
+	}
+	c.mu.Lock()
+	ct.Ended = make(map[string]uint64, len(c.ended))
+	maps.Copy(ct.Ended, c.ended)
+	c.mu.Unlock()
+	return ct
 }
 
 // hubStats are the counters of a hub and its observers. The counters on

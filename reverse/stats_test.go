@@ -32,6 +32,7 @@ func TestStatsCountSessionsOutboxesAndAcks(t *testing.T) {
 	polled.Ack(1)
 
 	st := h.Stats()
+	assert.Equal(t, st.Counters, h.Counters(), "Counters reads the counters Stats carries, and nothing changed between")
 	assert.Equal(t, map[string]int{LongPoll: 1, Polling: 1, "": 1}, st.Sessions)
 	assert.Equal(t, map[string]int{LongPoll: 1}, st.Held)
 	assert.Equal(t, 3, st.OutboxMessages, "one left on the polling page, two on the passive one")

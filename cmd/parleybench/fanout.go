@@ -289,7 +289,7 @@ func runFanout(t string, n, repeats, publishes int, pollInterval, timeout time.D
 		snap: fl.snap,
 		pending: func() (int, error) {
 			var st serverStats
-			err := srv.call("stats", nil, &st)
+			err := srv.call("pending", nil, &st)
 			return st.Pending, err
 		},
 	}, timeout, publishes)

@@ -68,7 +68,7 @@ func rigFor(b *benchServer, l *loader) fanoutRig {
 			return nil
 		},
 		snap:    func() (Snapshot, error) { return l.snapshot(), nil },
-		pending: func() (int, error) { return b.stats().Pending, nil },
+		pending: func() (int, error) { return b.pending(), nil },
 	}
 }
 

@@ -72,12 +72,18 @@ func TestPagesHoldOneConnectionEach(t *testing.T) {
 				if r := b.publish(ctx, publishRequest{Run: fmt.Sprint("r", i), Count: 1}); r.Published != 1 {
 					t.Fatalf("publish %d: %+v", i, r)
 				}
-				for b.stats().Pending > 0 && ctx.Err() == nil { // every page has run the quote and acknowledged it
+				if p, st := b.pending(), b.stats().Pending; p != st || p == 0 {
+					t.Fatalf("publish %d: pending %d by the counters, %d in the outboxes", i, p, st)
+				}
+				for b.pending() > 0 && ctx.Err() == nil { // every page has run the quote and acknowledged it
 					time.Sleep(10 * time.Millisecond)
 				}
 			}
 			if ctx.Err() != nil {
 				t.Fatalf("the pages did not acknowledge every quote: %d pending", b.stats().Pending)
+			}
+			if st := b.stats().Pending; st != 0 {
+				t.Fatalf("the counters say every quote is acknowledged, and %d are in the outboxes", st)
 			}
 			var delivered uint64
 			for _, d := range l.snapshot().Runs {
