@@ -709,7 +709,7 @@ func (h *Hub) changeLocked(s *Session, kind, name string) {
 // talking to the other hub. Called with h.mu held.
 func (h *Hub) detachLocked(s *Session) {
 	delete(h.byID, s.id)
-	delIndex(h.byPage, s.page, s)
+	h.byPage.del(s.page, s)
 	delList(h.byHTTP, s.httpSession, s)
 	h.unindexLocked(s)
 	s.mu.Lock()
@@ -1034,7 +1034,7 @@ func (h *Hub) install(t *takeover, rec sessionRecord, before []logEntry) {
 	}
 	delete(h.far, t.id)
 	h.byID[s.id] = s
-	addIndex(h.byPage, s.page, s)
+	h.byPage.add(s.page, s)
 	addList(h.byHTTP, s.httpSession, s)
 	if s.x.user != "" {
 		addIndex(h.byUser, s.x.user, s)

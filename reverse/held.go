@@ -41,15 +41,14 @@ type held struct {
 	out   sink
 	since stamp
 
-	// LongPoll: deadlines in the hub's timers.
-	timer  *deadline // ends the hold
-	gather *deadline // ends the gathering after a first message
+	// LongPoll: when the reply is due, in the hub's timers: the end of
+	// the hold, brought forward to the end of the gathering after a first
+	// message (see timers.soon).
+	timer *deadline
 
 	// Streams (SSE, WebSocket):
 	advice *Advice // sent in the stream's first event or frame
 	sent   uint64  // the highest sequence number written
-
-	ws *wsState // WebSocket: the socket's own state
 
 	// mux is set on the held connections of a multiplexed connection:
 	// its own (the carrier's) and its members'. It is counted once in
@@ -64,9 +63,24 @@ type held struct {
 	queued   bool // in the writers' queue
 	beat     bool // a heartbeat is asked for
 	due      bool // LongPoll: the reply is due
+	gather   bool // LongPoll: the gathering after a first message began
 	begun    bool // a stream's headers and first event are written
 	flushing bool // a write is under way
 	again    bool // more arrived while writing
+}
+
+// socket returns hh's WebSocket state when hh is a WebSocket, its own or
+// the carrier of a multiplexed one; else nil.
+func (hh *held) socket() *wsState {
+	switch t := hh.t.(type) {
+	case *wsState:
+		return t
+	case *mux:
+		if t.ch == hh {
+			return t.ws
+		}
+	}
+	return nil
 }
 
 // parked returns hh's parked connection: out, when it is one.
@@ -125,9 +139,6 @@ func (s *Session) detachLocked(hh *held) {
 	if hh.timer != nil {
 		s.hub.timers.remove(hh.timer)
 	}
-	if hh.gather != nil {
-		s.hub.timers.remove(hh.gather)
-	}
 }
 
 // notifyLocked tells the held connection, if any, that there is
@@ -145,8 +156,9 @@ func (s *Session) notifyLocked() {
 	case s.ended != "" || s.hub.tc.MaxWaitAfterWrite < 0:
 		hh.due = true
 		s.flushLocked(hh)
-	case hh.gather == nil:
-		hh.gather = s.hub.timers.add(s.hub.tc.MaxWaitAfterWrite, s, hh)
+	case !hh.gather:
+		hh.gather = true
+		s.hub.timers.soon(s.hub.tc.MaxWaitAfterWrite, s, hh)
 	}
 }
 
@@ -291,7 +303,8 @@ func (s *Session) onInput(hh *held) {
 		c.mu.Unlock()
 		return
 	}
-	if _, isTLS := c.conn.(*tls.Conn); hh.ws != nil && !isTLS {
+	st := hh.socket()
+	if _, isTLS := c.conn.(*tls.Conn); st != nil && !isTLS {
 		// A WebSocket reads what arrived itself, and learns from it
 		// that its page left.
 		c.mu.Unlock()
@@ -313,8 +326,8 @@ func (s *Session) onInput(hh *held) {
 		}
 		s.mu.Unlock()
 		c.drop()
-		if hh.ws != nil {
-			hh.ws.cancel()
+		if st != nil {
+			st.cancel()
 		}
 		if hh.mux != nil {
 			hh.mux.finish(false)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"hash/maphash"
 	"iter"
 	"log/slog"
 	"net/netip"
@@ -128,7 +129,7 @@ type Hub struct {
 	// that mirror them (sessionState.user, groups and subs).
 	mu        sync.RWMutex
 	byID      map[string]*Session
-	byPage    map[string]map[*Session]struct{}
+	byPage    pageIndex
 	byHTTP    browserIndex
 	byGroup   map[string]map[*Session]struct{}
 	byUser    map[string]map[*Session]struct{}
@@ -155,6 +156,9 @@ type Hub struct {
 	timers  timers  // the deadlines of held long-polls: see timers.go
 	net     netState
 	base    atomic.Pointer[baseContext] // the last made by socketBase: a server has few listeners
+	// baseCalls is the last shared start of sockets' calls made by
+	// socketCalls, over a context of base.
+	baseCalls atomic.Pointer[socketCalls]
 
 	stop chan struct{}
 	done chan struct{}
@@ -171,8 +175,8 @@ func NewHub(opts ...Option) *Hub {
 		log:       slog.Default(),
 		now:       time.Now,
 		byID:      map[string]*Session{},
-		byPage:    map[string]map[*Session]struct{}{},
-		byHTTP:    browserIndex{first: map[string]*Session{}, more: map[string][]*Session{}},
+		byPage:    pageIndex{},
+		byHTTP:    newBrowserIndex(),
 		byGroup:   map[string]map[*Session]struct{}{},
 		byUser:    map[string]map[*Session]struct{}{},
 		users:     map[string]*userBinding{},
@@ -407,7 +411,7 @@ func (h *Hub) finish(s *Session, reason string) bool {
 	h.mu.Lock()
 	if h.byID[s.id] == s {
 		delete(h.byID, s.id)
-		delIndex(h.byPage, s.page, s)
+		h.byPage.del(s.page, s)
 		delList(h.byHTTP, s.httpSession, s)
 		if b := h.users[s.httpSession]; b != nil && h.byHTTP.count(s.httpSession) == 0 {
 			b.idleSince = h.now()
@@ -499,27 +503,89 @@ func delIndex(ix map[string]map[*Session]struct{}, key string, s *Session) {
 	}
 }
 
+// pageIndex lists the sessions of each page, in no order. A session keeps
+// its place in its page's list (Session.pageAt): an entry costs a third
+// of a set's, and every open session has one.
+type pageIndex map[string][]*Session
+
+// add adds s to the sessions of the page key, unless it is there.
+func (ix pageIndex) add(key string, s *Session) {
+	list := ix[key]
+	if s.pageAt < len(list) && list[s.pageAt] == s {
+		return
+	}
+	s.pageAt = len(list)
+	ix[key] = append(list, s)
+}
+
+// del removes s from the sessions of the page key: the last takes its
+// place. A list left mostly empty is made again to fit.
+func (ix pageIndex) del(key string, s *Session) {
+	list := ix[key]
+	i := s.pageAt
+	if i >= len(list) || list[i] != s {
+		return
+	}
+	last := len(list) - 1
+	list[i] = list[last]
+	list[i].pageAt = i
+	list[last] = nil
+	list = list[:last]
+	switch {
+	case len(list) == 0:
+		delete(ix, key)
+		return
+	case cap(list) > 64 && len(list) < cap(list)/4:
+		list = slices.Clone(list)
+	}
+	ix[key] = list
+}
+
 // browserIndex lists the sessions of each browser (HTTP session id), in
 // the order they were added. Most browsers have one page: it is kept
-// alone, and a list is made only for a browser's further pages.
+// alone, by a hash of its browser id, which costs an entry two thirds of
+// one by the id itself, and a list is made only for a browser's further
+// pages. A browser whose id hashes as another's that has its first page
+// there has all its pages in its list.
 type browserIndex struct {
-	first map[string]*Session
-	more  map[string][]*Session // the pages after the first
+	hash  func(key string) uint64 // of a browser id; see newBrowserIndex
+	first map[uint64]*Session     // a browser's first page, by hash; its httpSession tells whose
+	more  map[string][]*Session   // the pages after the first
+}
+
+// newBrowserIndex returns an empty index, hashing browser ids with
+// hash/maphash and a seed of its own.
+func newBrowserIndex() browserIndex {
+	seed := maphash.MakeSeed()
+	return browserIndex{
+		hash:  func(key string) uint64 { return maphash.String(seed, key) },
+		first: map[uint64]*Session{},
+		more:  map[string][]*Session{},
+	}
+}
+
+// firstOf returns the first page of the browser key when it is kept
+// alone, else nil.
+func (ix browserIndex) firstOf(key string) *Session {
+	if s := ix.first[ix.hash(key)]; s != nil && s.httpSession == key {
+		return s
+	}
+	return nil
 }
 
 // count returns how many sessions the browser key has.
 func (ix browserIndex) count(key string) int {
-	if ix.first[key] == nil {
-		return 0
+	n := len(ix.more[key])
+	if ix.firstOf(key) != nil {
+		n++
 	}
-	return 1 + len(ix.more[key])
+	return n
 }
 
 // each yields the sessions of the browser key.
 func (ix browserIndex) each(key string) iter.Seq[*Session] {
 	return func(yield func(*Session) bool) {
-		first := ix.first[key]
-		if first == nil || !yield(first) {
+		if first := ix.firstOf(key); first != nil && !yield(first) {
 			return
 		}
 		for _, s := range ix.more[key] {
@@ -532,16 +598,18 @@ func (ix browserIndex) each(key string) iter.Seq[*Session] {
 
 // appendTo appends the sessions of the browser key to dst.
 func (ix browserIndex) appendTo(dst []*Session, key string) []*Session {
-	if first := ix.first[key]; first != nil {
-		dst = append(append(dst, first), ix.more[key]...)
+	if first := ix.firstOf(key); first != nil {
+		dst = append(dst, first)
 	}
-	return dst
+	return append(dst, ix.more[key]...)
 }
 
-// addList adds s to the sessions of the browser key.
+// addList adds s, whose httpSession is key, to the sessions of the
+// browser key.
 func addList(ix browserIndex, key string, s *Session) {
-	if ix.first[key] == nil {
-		ix.first[key] = s
+	h := ix.hash(key)
+	if ix.first[h] == nil && len(ix.more[key]) == 0 {
+		ix.first[h] = s
 		return
 	}
 	ix.more[key] = append(ix.more[key], s)
@@ -549,13 +617,14 @@ func addList(ix browserIndex, key string, s *Session) {
 
 // delList removes s from the sessions of the browser key.
 func delList(ix browserIndex, key string, s *Session) {
+	h := ix.hash(key)
 	more := ix.more[key]
 	switch i := slices.Index(more, s); {
-	case ix.first[key] == s && len(more) == 0:
-		delete(ix.first, key)
+	case ix.first[h] == s && len(more) == 0:
+		delete(ix.first, h)
 		return
-	case ix.first[key] == s:
-		ix.first[key] = more[0]
+	case ix.first[h] == s:
+		ix.first[h] = more[0]
 		more = slices.Delete(more, 0, 1)
 	case i >= 0:
 		more = slices.Delete(more, i, i+1)

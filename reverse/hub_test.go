@@ -255,41 +255,60 @@ func TestSnapshot(t *testing.T) {
 }
 
 // TestBrowserIndex: a browser's sessions are listed in the order they
-// were added, whichever is removed.
+// were added, whichever is removed, and whether or not its id hashes as
+// another browser's.
 func TestBrowserIndex(t *testing.T) {
 	t.Parallel()
-	a, b, c := &Session{id: "a"}, &Session{id: "b"}, &Session{id: "c"}
-	for _, tt := range []struct {
-		name   string
-		remove []*Session
-		want   []*Session
-	}{
-		{"none removed", nil, []*Session{a, b, c}},
-		{"the first", []*Session{a}, []*Session{b, c}},
-		{"a later one", []*Session{b}, []*Session{a, c}},
-		{"the last", []*Session{c}, []*Session{a, b}},
-		{"the first twice over", []*Session{a, b}, []*Session{c}},
-		{"all", []*Session{b, a, c}, nil},
-		{"one never added", []*Session{{id: "d"}}, []*Session{a, b, c}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ix := browserIndex{first: map[string]*Session{}, more: map[string][]*Session{}}
-			for _, s := range []*Session{a, b, c} {
-				addList(ix, "x", s)
+	a, b, c := &Session{id: "a", httpSession: "x"}, &Session{id: "b", httpSession: "x"}, &Session{id: "c", httpSession: "x"}
+	y, z := &Session{id: "y", httpSession: "y"}, &Session{id: "z", httpSession: "y"}
+	for _, collide := range []bool{false, true} {
+		for _, tt := range []struct {
+			name   string
+			remove []*Session
+			want   []*Session
+		}{
+			{"none removed", nil, []*Session{a, b, c}},
+			{"the first", []*Session{a}, []*Session{b, c}},
+			{"a later one", []*Session{b}, []*Session{a, c}},
+			{"the last", []*Session{c}, []*Session{a, b}},
+			{"the first twice over", []*Session{a, b}, []*Session{c}},
+			{"all", []*Session{b, a, c}, nil},
+			{"one never added", []*Session{{id: "d", httpSession: "x"}}, []*Session{a, b, c}},
+		} {
+			name := tt.name
+			if collide {
+				name += ", ids that hash alike"
 			}
-			addList(ix, "y", a)
-			for _, s := range tt.remove {
-				delList(ix, "x", s)
-			}
-			assert.Equal(t, tt.want, ix.appendTo(nil, "x"))
-			assert.Equal(t, len(tt.want), ix.count("x"))
-			assert.Equal(t, tt.want, slices.Collect(ix.each("x")))
-			assert.Equal(t, []*Session{a}, ix.appendTo(nil, "y"), "other browsers keep theirs")
-			if tt.want == nil {
-				assert.NotContains(t, ix.first, "x")
-				assert.NotContains(t, ix.more, "x", "an empty list is not kept")
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				ix := newBrowserIndex()
+				if collide {
+					ix.hash = func(string) uint64 { return 1 }
+				}
+				// Under a collision, y's first page takes the slot first.
+				addList(ix, "y", y)
+				for _, s := range []*Session{a, b, c} {
+					addList(ix, "x", s)
+				}
+				addList(ix, "y", z)
+				for _, s := range tt.remove {
+					delList(ix, "x", s)
+				}
+				assert.Equal(t, tt.want, ix.appendTo(nil, "x"))
+				assert.Equal(t, len(tt.want), ix.count("x"))
+				assert.Equal(t, tt.want, slices.Collect(ix.each("x")))
+				assert.Equal(t, []*Session{y, z}, ix.appendTo(nil, "y"), "other browsers keep theirs")
+				assert.Equal(t, 2, ix.count("y"))
+				if tt.want == nil {
+					assert.NotContains(t, ix.more, "x", "an empty list is not kept")
+					assert.Len(t, ix.first, 1, "only y's first page is kept alone")
+				}
+				// y leaving frees the slot; x's pages stay listed in order.
+				delList(ix, "y", y)
+				delList(ix, "y", z)
+				assert.Equal(t, tt.want, ix.appendTo(nil, "x"))
+				assert.Equal(t, 0, ix.count("y"))
+			})
+		}
 	}
 }

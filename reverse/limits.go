@@ -160,7 +160,7 @@ func (h *Hub) admitLocked(httpSession string, client netip.Addr) error {
 // the browser's user.
 func (h *Hub) addLocked(s *Session) {
 	h.byID[s.id] = s
-	addIndex(h.byPage, s.page, s)
+	h.byPage.add(s.page, s)
 	addList(h.byHTTP, s.httpSession, s)
 	if b := h.users[s.httpSession]; b != nil {
 		s.x.user = b.user

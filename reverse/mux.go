@@ -66,7 +66,8 @@ type mux struct {
 	h       *Hub
 	kind    string // LongPoll, SSE or WebSocket
 	carrier *Session
-	ch      *held // the shared connection, the carrier's held
+	ch      *held    // the shared connection, the carrier's held
+	ws      *wsState // WebSocket: the shared socket's state
 	join    func(id string, ack uint64) (*Session, *Reset, any)
 	calls   func(ctx context.Context, s *Session, frame []byte) []byte
 
@@ -115,8 +116,9 @@ func (m *mux) flush(s *Session, hh *held, beat bool) {
 			return
 		}
 		due := hh.due || s.ended != "" || m.h.tc.MaxWaitAfterWrite < 0 || m.h.drain.on.Load()
-		if !due && hh.gather == nil && s.deliverableLocked() {
-			hh.gather = m.h.timers.add(m.h.tc.MaxWaitAfterWrite, s, hh)
+		if !due && !hh.gather && s.deliverableLocked() {
+			hh.gather = true
+			m.h.timers.soon(m.h.tc.MaxWaitAfterWrite, s, hh)
 		}
 		s.mu.Unlock()
 		if due {
@@ -165,7 +167,7 @@ func (m *mux) release(s *Session, hh *held) {
 // a WebSocket reads its frames.
 func (m *mux) input(s *Session, hh *held) {
 	if m.kind == WebSocket {
-		webSocket.input(m.carrier, m.ch)
+		m.ws.input(m.carrier, m.ch)
 		return
 	}
 	m.end()
@@ -202,7 +204,7 @@ func (m *mux) end() {
 	c.mu.Unlock()
 	if !writing {
 		if m.kind == WebSocket {
-			m.ch.ws.close(m.ch, ws.StatusNormalClosure, "")
+			m.ws.close(m.ch, ws.StatusNormalClosure, "")
 		} else {
 			m.ch.out.end()
 		}
@@ -526,8 +528,9 @@ func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members 
 	c, ch := m.carrier, m.ch
 	cs := &connSink{conn: conn}
 	// Every way the socket ends cancels its calls: the members go with it.
-	st := &wsState{maxFrame: frameLimit(o.MaxFrame), base: h.socketBase(r)}
-	ch.out, ch.ws = cs, st
+	st := &wsState{maxFrame: frameLimit(o.MaxFrame)}
+	st.run.Store(h.socketCalls(r))
+	ch.out, m.ws = cs, st
 
 	c.mu.Lock()
 	advice := h.adviseLocked(c, WebSocket)
@@ -548,7 +551,7 @@ func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members 
 // pings, or closes a socket that stayed silent for two.
 func (m *mux) writeSocket(beat bool) {
 	c, ch := m.carrier, m.ch
-	st := ch.ws
+	st := m.ws
 	for {
 		c.mu.Lock()
 		if !c.claimWriteLocked(ch) {
@@ -672,13 +675,13 @@ func (m *mux) joinFrame(id string, ack uint64) {
 			Session string `json:"session"`
 			Error   any    `json:"error"`
 		}{id, refusal})
-		m.ch.ws.write(m.ch, b)
+		m.ws.write(m.ch, b)
 	case reset != nil || s == nil:
 		if reset == nil {
 			reset = &Reset{Reason: ReasonExpired}
 		}
 		b, _ := json.Marshal(MuxDelivery{Session: id, Reset: reset})
-		m.ch.ws.write(m.ch, b)
+		m.ws.write(m.ch, b)
 	default:
 		m.hold(id, s, ack)
 		m.poke(false, false)
@@ -693,13 +696,13 @@ func (m *mux) refuse(re uint64, session *string, code, message string) {
 		Session *string   `json:"session,omitempty"`
 		Error   wireError `json:"error"`
 	}{re, session, wireError{Code: code, Message: message}})
-	m.ch.ws.write(m.ch, b)
+	m.ws.write(m.ch, b)
 }
 
 // runCalls runs the calls of frame msg as calls of s's page, on a
 // goroutine of their own, which writes the reply frame with re.
 func (m *mux) runCalls(re uint64, s *Session, msg []byte) {
-	st, ch := m.ch.ws, m.ch
+	st, ch := m.ws, m.ch
 	if m.calls == nil {
 		st.write(ch, []byte(`{"re":`+strconv.FormatUint(re, 10)+`,"error":{"code":"unimplemented","message":"calls are not served on this socket"}}`))
 		return

@@ -52,6 +52,7 @@ type Session struct {
 	page        string
 	httpSession string
 	hub         *Hub
+	pageAt      int // its place in the hub's byPage list, guarded by the hub's mu
 
 	mu        sync.Mutex
 	msgs      []Message // unacknowledged, ascending by Seq

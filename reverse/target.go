@@ -215,7 +215,7 @@ func (h *Hub) deliverLocal(pos uint64, env Envelope) {
 	h.setPosLocked(pos, &env)
 	switch env.Kind {
 	case kindPage:
-		targets = appendSet(targets, h.byPage[env.Key])
+		targets = append(targets, h.byPage[env.Key]...)
 	case kindSession:
 		if s := h.byID[env.Key]; s != nil {
 			add(s)

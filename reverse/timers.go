@@ -7,8 +7,8 @@ import (
 )
 
 // timers is the one timing structure of a hub: a min-heap of deadlines of
-// held long-polls (the end of a hold, the end of gathering after a first
-// message), driven by one goroutine with one time.Timer. When a deadline
+// held long-polls (the end of a hold, or of gathering after a first
+// message if that comes first), driven by one goroutine with one time.Timer. When a deadline
 // passes, the long-poll is due and its session is queued for the writers.
 type timers struct {
 	h     *Hub
@@ -50,12 +50,40 @@ func (t *timers) add(d time.Duration, s *Session, hh *held) *deadline {
 	first := dl.index == 0
 	t.mu.Unlock()
 	if first {
-		select {
-		case t.wake <- struct{}{}:
-		default:
-		}
+		t.woken()
 	}
 	return dl
+}
+
+// soon makes hh of s due after d at the latest: its deadline, hh.timer,
+// is brought forward, or added if it has none. A deadline that passed
+// already is left as it is: hh is due. Called with s.mu held.
+func (t *timers) soon(d time.Duration, s *Session, hh *held) {
+	dl := hh.timer
+	if dl == nil {
+		hh.timer = t.add(d, s, hh)
+		return
+	}
+	when := time.Now().Add(d)
+	t.mu.Lock()
+	first := false
+	if dl.index >= 0 && when.Before(dl.when) {
+		dl.when = when
+		heap.Fix(&t.items, dl.index)
+		first = dl.index == 0
+	}
+	t.mu.Unlock()
+	if first {
+		t.woken()
+	}
+}
+
+// woken tells the goroutine there is a new earliest deadline.
+func (t *timers) woken() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
 }
 
 // remove takes dl out of the heap, if it is still there.

@@ -21,46 +21,69 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// wsTransport carries deliveries to a page, and acks and calls from it,
-// as text frames on one WebSocket. Between frames the socket is parked in
-// the hub's poller like any held connection: an idle page costs no
-// goroutine and no buffer.
-type wsTransport struct{}
-
-// webSocket is the WebSocket transport.
-var webSocket heldTransport = wsTransport{}
-
-func (wsTransport) name() string { return WebSocket }
-
 // SocketOptions configure one socket served by Hub.ServeWebSocket.
 type SocketOptions struct {
-	// Calls runs the batch of calls of one call frame, given the frame's
-	// whole JSON text, and returns the JSON object a reply to the same
-	// batch over HTTP would carry: the hub adds the frame's "re" to it. It
-	// runs on a goroutine of its own, so it may block; ctx is canceled
-	// when the socket closes. Nil: call frames are answered with an
-	// unimplemented error.
-	Calls func(ctx context.Context, frame []byte) []byte
+	// Calls runs the page's call frames. Nil: call frames are answered
+	// with an unimplemented error.
+	Calls SocketCaller
 	// MaxFrame is the largest message, in bytes, read from the page; a
 	// larger one closes the socket with 1009. Default 1 MiB; a value over
 	// math.MaxInt32 counts as math.MaxInt32.
 	MaxFrame int64
 }
 
-// wsState is what a held WebSocket keeps besides its held connection.
-// Every held page keeps one: its small fields come last, packed together.
+// SocketCaller runs the calls a page sends over its WebSocket. A server
+// keeps one per idle socket: a value that is the socket's state itself,
+// with no function made for it, costs the least.
+type SocketCaller interface {
+	// Calls runs the batch of calls of one call frame of s's page, given
+	// the frame's whole JSON text, and returns the JSON object a reply to
+	// the same batch over HTTP would carry: the hub adds the frame's "re"
+	// to it. It runs on a goroutine of its own, so it may block; ctx is
+	// canceled when the socket closes.
+	Calls(ctx context.Context, s *Session, frame []byte) []byte
+}
+
+// CallsFunc is a function that is a SocketCaller.
+type CallsFunc func(ctx context.Context, s *Session, frame []byte) []byte
+
+// Calls returns f(ctx, s, frame).
+func (f CallsFunc) Calls(ctx context.Context, s *Session, frame []byte) []byte {
+	return f(ctx, s, frame)
+}
+
+// wsState is a held WebSocket's own state, and its transport: it carries
+// deliveries to the page, and acks and calls from it, as text frames on
+// one socket. Between frames the socket is parked in the hub's poller
+// like any held connection: an idle page costs no goroutine and no
+// buffer. Every held page keeps one: its small fields come last, packed
+// together.
 type wsState struct {
-	calls func(ctx context.Context, frame []byte) []byte
-	base  context.Context             // the upgrade request's values, for the calls: see Hub.socketBase
-	run   atomic.Pointer[socketCalls] // the context of the calls, made for the first: see callContext
+	calls SocketCaller
+	// run is the context of the calls: until the first, the upgrade
+	// request's values without its cancellation, which the sockets of a
+	// listener often share (see Hub.socketCalls); from the first, the
+	// socket's own, canceled when it closes (see callContext).
+	run atomic.Pointer[socketCalls]
 	// maxFrame is SocketOptions.MaxFrame, at most math.MaxInt32.
 	maxFrame int32
-	// unheard counts the heartbeats since the page last sent a frame or a
-	// pong.
-	unheard atomic.Int32
-	closed  atomic.Bool // the close frame was written, or the socket dropped
-	ended   atomic.Bool // the socket is gone: its calls are canceled
+	// flags holds wsClosed, wsEnded, and in its wsUnheard bits the count
+	// of heartbeats since the page last sent a frame or a pong.
+	flags atomic.Uint32
 }
+
+// The bits of wsState.flags.
+const (
+	wsClosed  uint32 = 1 << 31     // the close frame was written, or the socket dropped
+	wsEnded   uint32 = 1 << 30     // the socket is gone: its calls are canceled
+	wsUnheard        = wsEnded - 1 // the heartbeats since the page was heard
+)
+
+func (*wsState) name() string { return WebSocket }
+
+// closed reports whether the close frame was written or the socket
+// dropped.
+func (st *wsState) closed() bool { return st.flags.Load()&wsClosed != 0 }
 
 // frameLimit returns the wsState's maxFrame for SocketOptions.MaxFrame n:
 // 1 MiB when n is 0 or less, else n up to math.MaxInt32.
@@ -71,10 +94,31 @@ func frameLimit(n int64) int32 {
 	return int32(min(n, math.MaxInt32))
 }
 
-// socketCalls is the context of a socket's calls and its cancellation.
+// socketCalls is the context of a socket's calls and its cancellation:
+// none yet on the one a socket starts with, made of its upgrade
+// request's values, which it may share.
 type socketCalls struct {
 	ctx  context.Context
 	stop context.CancelFunc
+}
+
+// socketCalls returns what a socket upgraded from r starts with as the
+// context of its calls: r's values (see socketBase), with no
+// cancellation. Sockets whose values the hub shares share it.
+func (h *Hub) socketCalls(r *http.Request) *socketCalls {
+	ctx := h.socketBase(r)
+	// Compared with the shared context, whose type is comparable, never
+	// with r's, whose type may not be.
+	b := h.base.Load()
+	if b == nil || b.ctx != ctx {
+		return &socketCalls{ctx: ctx}
+	}
+	if c := h.baseCalls.Load(); c != nil && c.ctx == b.ctx {
+		return c
+	}
+	c := &socketCalls{ctx: b.ctx}
+	h.baseCalls.Store(c)
+	return c
 }
 
 // readFrame decodes the JSON text msg from the page into f, refusing
@@ -104,7 +148,7 @@ func (st *wsState) appendBeat(buf []byte, beat bool) ([]byte, bool) {
 		return buf, false
 	}
 	// The first heartbeat after the page was heard counts 1.
-	if st.unheard.Add(1) > 2 {
+	if st.flags.Add(1)&wsUnheard > 2 {
 		return buf, true
 	}
 	return appendFrame(buf, ws.OpPing, nil), false
@@ -144,16 +188,17 @@ func (st *wsState) afterWrite(s *Session, hh *held, err error, silent, goingAway
 // the socket closes. It is made for the first batch of calls: an idle
 // socket keeps none.
 func (st *wsState) callContext() context.Context {
-	if run := st.run.Load(); run != nil {
-		return run.ctx
+	base := st.run.Load()
+	if base.stop != nil {
+		return base.ctx
 	}
-	ctx, stop := context.WithCancel(context.WithoutCancel(st.base))
-	if !st.run.CompareAndSwap(nil, &socketCalls{ctx: ctx, stop: stop}) {
+	ctx, stop := context.WithCancel(context.WithoutCancel(base.ctx))
+	if !st.run.CompareAndSwap(base, &socketCalls{ctx: ctx, stop: stop}) {
 		stop()
 		return st.run.Load().ctx
 	}
-	// cancel sets ended before it loads run: one of the two stops it.
-	if st.ended.Load() {
+	// cancel sets wsEnded before it loads run: one of the two stops it.
+	if st.flags.Load()&wsEnded != 0 {
 		stop()
 	}
 	return ctx
@@ -161,8 +206,8 @@ func (st *wsState) callContext() context.Context {
 
 // cancel ends the socket's calls: the socket is gone.
 func (st *wsState) cancel() {
-	st.ended.Store(true)
-	if run := st.run.Load(); run != nil {
+	st.flags.Or(wsEnded)
+	if run := st.run.Load(); run.stop != nil {
 		run.stop()
 	}
 }
@@ -204,8 +249,9 @@ func (h *Hub) ServeWebSocket(w http.ResponseWriter, r *http.Request, s *Session,
 		return
 	}
 	cs := &connSink{conn: conn}
-	st := &wsState{calls: o.Calls, maxFrame: frameLimit(o.MaxFrame), base: h.socketBase(r)}
-	hh := &held{t: webSocket, out: cs, since: stampOf(h.now()), ws: st}
+	st := &wsState{calls: o.Calls, maxFrame: frameLimit(o.MaxFrame)}
+	st.run.Store(h.socketCalls(r))
+	hh := &held{t: st, out: cs, since: stampOf(h.now())}
 
 	s.mu.Lock()
 	s.ackLocked(ack)
@@ -316,8 +362,7 @@ func appendFrame(buf []byte, op ws.OpCode, p []byte) []byte {
 // flush writes the page a delivery frame with the messages it has not
 // been sent yet, and the reset or shutdown notice that ends the socket;
 // at a heartbeat it pings, or closes a socket that stayed silent for two.
-func (wsTransport) flush(s *Session, hh *held, beat bool) {
-	st := hh.ws
+func (st *wsState) flush(s *Session, hh *held, beat bool) {
 	for {
 		s.mu.Lock()
 		if !s.claimWriteLocked(hh) {
@@ -357,15 +402,14 @@ func (wsTransport) flush(s *Session, hh *held, beat bool) {
 
 // release closes the socket with 1000: a newer request of the page
 // replaced it, or the hub let it go.
-func (wsTransport) release(_ *Session, hh *held) {
-	hh.ws.close(hh, ws.StatusNormalClosure, "")
+func (st *wsState) release(_ *Session, hh *held) {
+	st.close(hh, ws.StatusNormalClosure, "")
 }
 
 // input reads the frames the page sent, then parks the socket again. On
 // TLS, frames the TLS layer read already are read too: the poller sees
 // only the socket.
-func (wsTransport) input(s *Session, hh *held) {
-	st := hh.ws
+func (st *wsState) input(s *Session, hh *held) {
 	c := hh.parked()
 	in := inputs.Get().(*socketInput)
 	defer func() {
@@ -481,7 +525,7 @@ func (st *wsState) readMessage(s *Session, hh *held, br *bufio.Reader, parked bo
 			return st.readFailed(s, hh, err)
 		}
 		ws.Cipher(p, h.Mask, 0)
-		st.unheard.Store(0)
+		st.flags.And(^wsUnheard)
 		switch h.OpCode {
 		case ws.OpPing, ws.OpPong:
 			if h.OpCode == ws.OpPing {
@@ -557,7 +601,7 @@ func (st *wsState) handle(s *Session, hh *held, msg []byte) {
 				st.write(hh, []byte(`{"re":`+strconv.FormatUint(re, 10)+`,"error":{"code":"internal","message":"internal error"}}`))
 			}
 		}()
-		reply := st.calls(st.callContext(), msg)
+		reply := st.calls.Calls(st.callContext(), s, msg)
 		if len(reply) < 2 || reply[0] != '{' {
 			reply = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 		}
@@ -571,7 +615,7 @@ func (st *wsState) handle(s *Session, hh *held, msg []byte) {
 
 // write writes a text frame, unless the socket is closed.
 func (st *wsState) write(hh *held, p []byte) {
-	if !st.closed.Load() {
+	if !st.closed() {
 		_ = hh.out.write(appendFrame(nil, ws.OpText, p))
 	}
 }
@@ -579,7 +623,7 @@ func (st *wsState) write(hh *held, p []byte) {
 // readFailed ends the socket after a read failed: the page left, or a
 // frame did not arrive whole in time. It reports false, for readMessage.
 func (st *wsState) readFailed(s *Session, hh *held, err error) bool {
-	if !st.closed.Load() && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if !st.closed() && !errors.Is(err, os.ErrDeadlineExceeded) {
 		s.hub.stats.peerGone.Add(1)
 	}
 	s.mu.Lock()
@@ -606,7 +650,7 @@ func (st *wsState) fail(s *Session, hh *held, code ws.StatusCode, reason string)
 // close writes the close frame with code, once, and closes the socket;
 // its calls' context is canceled. The page's session is not touched.
 func (st *wsState) close(hh *held, code ws.StatusCode, reason string) {
-	if st.closed.Swap(true) {
+	if st.flags.Or(wsClosed)&wsClosed != 0 {
 		return
 	}
 	_ = hh.out.write(appendFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, reason)))
@@ -616,7 +660,7 @@ func (st *wsState) close(hh *held, code ws.StatusCode, reason string) {
 
 // drop closes the socket with no close frame: it cannot be written to.
 func (st *wsState) drop(hh *held) {
-	st.closed.Store(true)
+	st.flags.Or(wsClosed)
 	st.end(hh)
 	hh.out.drop()
 }

@@ -30,7 +30,11 @@ func wsServer(t *testing.T, h *Hub, calls func(context.Context, []byte) []byte) 
 			return
 		}
 		ack, _ := strconv.ParseUint(r.URL.Query().Get("ack"), 10, 64)
-		h.ServeWebSocket(w, r, s, ack, SocketOptions{Calls: calls, MaxFrame: 1024})
+		o := SocketOptions{MaxFrame: 1024}
+		if calls != nil {
+			o.Calls = CallsFunc(func(ctx context.Context, _ *Session, frame []byte) []byte { return calls(ctx, frame) })
+		}
+		h.ServeWebSocket(w, r, s, ack, o)
 	}))
 	t.Cleanup(func() { closeBoth(h, ts) })
 	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
@@ -467,38 +471,61 @@ func TestWebSocketPongParksTheSocket(t *testing.T) {
 	assert.Equal(t, pages, h.Stats().Held[WebSocket])
 }
 
+// valuesContext is a middleware's context of a type that cannot be
+// compared: with a value for userKey.
+type valuesContext struct {
+	context.Context
+	user []string
+}
+
+// userKey is the key of a middleware's value.
+type userKey struct{}
+
+func (c valuesContext) Value(key any) any {
+	if key == (userKey{}) {
+		return c.user[0]
+	}
+	return c.Context.Value(key)
+}
+
 // TestWebSocketCallsSeeTheRequestValues: the calls of a socket see the
 // values of its upgrade request's context, those a middleware added
-// among them. Sockets whose requests carry only net/http's own share one
-// context with those values, and keep none of their requests' own.
+// among them, whatever its context's type. Sockets whose requests carry
+// only net/http's own share one context with those values, and keep
+// none of their requests' own.
 func TestWebSocketCallsSeeTheRequestValues(t *testing.T) {
 	t.Parallel()
-	type userKey struct{}
 	for _, tt := range []struct {
 		name   string
-		user   any // what the middleware adds; nil: no middleware
+		user   any  // what the middleware adds; nil: no middleware
+		own    bool // the middleware's context is a valuesContext
 		shared bool
 	}{
-		{"net/http's values only", nil, true},
-		{"a middleware's value", "ann", false},
+		{"net/http's values only", nil, false, true},
+		{"a middleware's value", "ann", false, false},
+		{"a middleware's context of a type that cannot be compared", "bob", true, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newTestHub(t)
 			type seen struct{ user, srv, local any }
 			got := make(chan seen, 2)
-			calls := func(ctx context.Context, _ []byte) []byte {
+			calls := func(ctx context.Context, _ *Session, _ []byte) []byte {
 				got <- seen{ctx.Value(userKey{}), ctx.Value(http.ServerContextKey), ctx.Value(http.LocalAddrContextKey)}
 				return []byte(`{"results":[]}`)
 			}
 			var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s, err := h.Lookup(r.URL.Query().Get("session"), "h")
 				require.NoError(t, err)
-				h.ServeWebSocket(w, r, s, 0, SocketOptions{Calls: calls})
+				h.ServeWebSocket(w, r, s, 0, SocketOptions{Calls: CallsFunc(calls)})
 			})
 			if tt.user != nil {
 				next := handler
 				handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if tt.own {
+						next.ServeHTTP(w, r.WithContext(valuesContext{r.Context(), []string{tt.user.(string)}}))
+						return
+					}
 					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, tt.user)))
 				})
 			}
@@ -506,12 +533,21 @@ func TestWebSocketCallsSeeTheRequestValues(t *testing.T) {
 			t.Cleanup(func() { closeBoth(h, ts) })
 			url := "ws" + strings.TrimPrefix(ts.URL, "http")
 
-			var bases []context.Context
+			var bases []*socketCalls // what each socket starts its calls with
 			for range 2 {
 				s := open(t, h, "/", "h")
 				c := dialWS(t, url, s.ID(), 0)
 				var f wsFrame
 				c.next(&f)
+				require.Eventually(t, func() bool {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					if s.held == nil {
+						return false
+					}
+					bases = append(bases, s.held.socket().run.Load())
+					return true
+				}, 10*time.Second, time.Millisecond)
 				c.text(`{"re":1,"calls":[]}`)
 				c.next(&f)
 				v := <-got
@@ -520,10 +556,6 @@ func TestWebSocketCallsSeeTheRequestValues(t *testing.T) {
 				if assert.NotNil(t, v.local) {
 					assert.Equal(t, ts.Listener.Addr().String(), v.local.(net.Addr).String())
 				}
-				s.mu.Lock()
-				require.NotNil(t, s.held)
-				bases = append(bases, s.held.ws.base)
-				s.mu.Unlock()
 			}
 			assert.Equal(t, tt.shared, bases[0] == bases[1], "the sockets share one context")
 		})

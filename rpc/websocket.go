@@ -46,17 +46,16 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		if httpID != x.httpID {
 			httpID = strings.Clone(x.httpID)
 		}
-		c := &socketCaller{srv: s, httpID: httpID, script: script}
+		c := &socketCaller{srv: s, httpID: httpID}
 		c.r = c.keep(newSocketRequest(r))
-		s.hub.ServeWebSocket(w, r, script, x.req.Ack, reverse.SocketOptions{Calls: c.batch, MaxFrame: s.maxBody})
+		s.hub.ServeWebSocket(w, r, script, x.req.Ack, reverse.SocketOptions{Calls: c, MaxFrame: s.maxBody})
 	}
 }
 
 // socketCaller runs the call frames of one socket. It keeps what a call
 // may ask of the upgrade request, not the request itself.
 type socketCaller struct {
-	srv    *Server
-	script *reverse.Session
+	srv *Server
 
 	mu     sync.Mutex
 	r      socketRequest // the upgrade request, with the cookies calls set since
@@ -76,13 +75,12 @@ type socketRequest struct {
 	// lines: one copy for every socket with the same.
 	shared unique.Handle[string]
 	// own is the values of the Cookie lines, each followed by a line
-	// feed, then a NUL byte and RemoteAddr.
+	// feed, then a NUL byte and RemoteAddr. A carriage return, which a
+	// kept Cookie line has not, stands for the value of the browser id
+	// cookie when it is the server's signature of the socket's browser
+	// id (see socketCaller.keep).
 	own string
 	tls *tls.ConnectionState
-	// idCookie is 1 when own has the browser id cookie with its value
-	// left out, the server's signature of the socket's browser id; 2 when
-	// the same is true of the cookie with the __Host- prefix; else 0.
-	idCookie uint8
 }
 
 // handshakeHeaders are the upgrade request's headers calls do not see.
@@ -142,16 +140,16 @@ func (q socketRequest) request(ctx context.Context) *http.Request {
 	return r.WithContext(ctx)
 }
 
-// batch runs the calls of one call frame as POST call runs a batch, in
-// ctx, which ends when the socket closes, and returns the body of the
-// reply without reverse messages: those go in delivery frames. A frame
-// that is not a valid batch gets the error POST call would answer.
-func (c *socketCaller) batch(ctx context.Context, frame []byte) []byte {
-	return c.batchOf(ctx, c.script, frame)
+// Calls runs the calls of one call frame of script's page.
+func (c *socketCaller) Calls(ctx context.Context, script *reverse.Session, frame []byte) []byte {
+	return c.batchOf(ctx, script, frame)
 }
 
-// batchOf is batch for the calls of script's page: on a multiplexed
-// socket, the session the call frame names.
+// batchOf runs the calls of one call frame of script's page (on a
+// multiplexed socket, the session the frame names) as POST call runs a
+// batch, in ctx, which ends when the socket closes, and returns the body
+// of the reply without reverse messages: those go in delivery frames. A
+// frame that is not a valid batch gets the error POST call would answer.
 func (c *socketCaller) batchOf(ctx context.Context, script *reverse.Session, frame []byte) []byte {
 	s := c.srv
 	c.mu.Lock()
@@ -225,35 +223,31 @@ func (c *socketCaller) setCookies(set []string, newID string) {
 	c.r = c.keep(newSocketRequest(r))
 }
 
-// keep returns q without the value of its browser id cookie when that
-// is the one the server signs for the socket's browser id, which the
-// socket keeps anyway: request puts it back. Called with c.mu held, or
-// before the socket serves calls.
+// keep returns q with a carriage return for the value of its browser id
+// cookie when that is the one the server signs for the socket's browser
+// id, which the socket keeps anyway: request puts it back. Called with
+// c.mu held, or before the socket serves calls.
 func (c *socketCaller) keep(q socketRequest) socketRequest {
 	if len(c.httpID) != browserIDLen {
 		return q
 	}
 	signed := c.srv.ids.sign(c.httpID)
-	for i, name := range []string{c.srv.ids.name, hostPrefix + c.srv.ids.name} {
+	for _, name := range []string{c.srv.ids.name, hostPrefix + c.srv.ids.name} {
 		if at, end, n := keptCookie(q.own, name); n == 1 && q.own[at:end] == signed {
-			q.own, q.idCookie = q.own[:at]+q.own[end:], uint8(i+1)
+			q.own = q.own[:at] + "\r" + q.own[end:]
 			return q
 		}
 	}
 	return q
 }
 
-// request reads the socket's request back, with ctx.
+// request reads the socket's request back, with ctx. Called with c.mu
+// held, or before the socket serves calls.
 func (c *socketCaller) request(ctx context.Context) *http.Request {
 	q := c.r
-	if q.idCookie > 0 {
-		name := c.srv.ids.name
-		if q.idCookie == 2 {
-			name = hostPrefix + name
-		}
-		if at, end, n := keptCookie(q.own, name); n == 1 && at == end {
-			q.own = q.own[:at] + c.srv.ids.sign(c.httpID) + q.own[at:]
-		}
+	cookies, _, _ := strings.Cut(q.own, "\x00")
+	if at := strings.IndexByte(cookies, '\r'); at >= 0 {
+		q.own = q.own[:at] + c.srv.ids.sign(c.httpID) + q.own[at+1:]
 	}
 	return q.request(ctx)
 }
