@@ -74,7 +74,6 @@ type macState struct {
 	h   hash.Hash
 	sum [sha256.Size]byte
 	in  [browserIDLen]byte
-	mac [macLen]byte
 }
 
 // init readies the signer for the cookie name, making a random key if

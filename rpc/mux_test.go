@@ -83,10 +83,9 @@ func (l *longPollLink) close()                     {}
 
 // sseLink is a multiplexed SSE stream.
 type sseLink struct {
-	c    *client
-	res  *http.Response
-	sc   *bufio.Scanner
-	acks map[string]uint64
+	c   *client
+	res *http.Response
+	sc  *bufio.Scanner
 }
 
 func (l *sseLink) next() []muxItem {
