@@ -5,6 +5,16 @@ import (
 	"strconv"
 )
 
+// encodeDelivery returns the JSON of d, in a buffer sized for its
+// messages up front.
+func encodeDelivery(d *Delivery) []byte {
+	n := 64 // the braces and the small members
+	for _, m := range d.Messages {
+		n += len(m.body) + 32 // {"seq":N,…}, and the comma
+	}
+	return appendDelivery(make([]byte, 0, n), d)
+}
+
 // appendDelivery appends d to b as json.Marshal encodes it, without
 // encoding each message's call again: a call's body was encoded once,
 // when it was published, and every page it reached shares it, so a

@@ -34,6 +34,11 @@ func TestAppendDeliveryIsJSONMarshal(t *testing.T) {
 			require.NoError(t, err)
 			got := appendDelivery([]byte("x"), &d)
 			assert.Equal(t, "x"+string(want), string(got))
+			assert.Equal(t, string(want), string(encodeDelivery(&d)))
+			if d.Reset == nil && d.Advice == nil && d.Shutdown == nil {
+				assert.EqualValues(t, 1, testing.AllocsPerRun(10, func() { encodeDelivery(&d) }),
+					"messages are encoded in the buffer sized for them")
+			}
 		})
 	}
 }

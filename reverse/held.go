@@ -208,7 +208,9 @@ func writeJSONTo(out sink, v any) {
 }
 
 // writeDelivery writes d as a whole JSON reply to out and finishes it.
-func writeDelivery(out sink, d *Delivery) { writeBody(out, appendDelivery(nil, d)) }
+func writeDelivery(out sink, d *Delivery) {
+	writeBody(out, encodeDelivery(d))
+}
 
 // writeBody writes the JSON reply b to out and finishes it.
 func writeBody(out sink, b []byte) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -180,7 +181,7 @@ func (h *Hub) serveKeptRequest(srv *http.Server, conn net.Conn, req *http.Reques
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req = req.WithContext(ctx)
-	req.RemoteAddr = conn.RemoteAddr().String()
+	req.RemoteAddr = remoteAddr(conn)
 	defer func() {
 		if !ok && !kw.hijacked {
 			_ = conn.Close()
@@ -197,6 +198,44 @@ func (h *Hub) serveKeptRequest(srv *http.Server, conn net.Conn, req *http.Reques
 	}
 	_, _ = io.Copy(io.Discard, req.Body)
 	return kw.reply(req) == nil
+}
+
+// remoteAddr is conn's peer address as net/http gives it to a request,
+// formatted at a third of net.TCPAddr's cost for a TCP peer.
+func remoteAddr(conn net.Conn) string {
+	if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return conn.RemoteAddr().String()
+}
+
+// replyKept answers r with the JSON body on its connection, taken over
+// from net/http, which then waits in the poller for the page's next
+// request, as after a long-poll reply. It reports false, leaving w to the
+// caller, where the connection is not to be kept: no poller, TLS (see
+// poller.keep), HTTP/2, or a request already served on a kept connection,
+// whose connection serveKept keeps itself.
+func (h *Hub) replyKept(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	if _, kept := w.(*keptWriter); kept || r.TLS != nil || h.tc.NoParking || h.poller() == nil {
+		return false
+	}
+	cs, how := park(w, r)
+	switch {
+	case how == notParked:
+		return false
+	case how == pipelined || cs.srv == nil:
+		// The reply goes out as a held one's, and the connection back
+		// to net/http, or closed.
+		writeBody(cs, body)
+		return true
+	}
+	if cs.begin(http.StatusOK, jsonHeader, len(body)) != nil || cs.write(body) != nil {
+		_ = cs.conn.Close()
+		return true
+	}
+	h.keepWaiting(cs.conn, cs.srv, cs.from)
+	return true
 }
 
 // keepWaiting puts conn, which came from srv, in the poller to wait for

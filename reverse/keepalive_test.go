@@ -317,3 +317,99 @@ func TestRepliesLeaveBeforeKeptRequests(t *testing.T) {
 	want = append(want, "kept", strconv.Itoa(2*lowShare), strconv.Itoa(2*lowShare+1))
 	assert.Equal(t, want, order, "one kept request in every lowShare+1 tasks while replies wait, none starved")
 }
+
+// addrConn is a connection with nothing but a peer address.
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// TestKeptRequestsSeeTheRemoteAddrNetHTTPGives: a request served on a
+// kept connection has the RemoteAddr net/http would have given it.
+func TestKeptRequestsSeeTheRemoteAddrNetHTTPGives(t *testing.T) {
+	t.Parallel()
+	for _, a := range []net.Addr{
+		&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321},
+		&net.TCPAddr{IP: net.ParseIP("10.1.2.3").To4(), Port: 80},
+		&net.TCPAddr{IP: net.ParseIP("::1"), Port: 8080},
+		&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 443, Zone: "eth0"},
+		&net.UnixAddr{Name: "/run/parley.sock", Net: "unix"},
+	} {
+		assert.Equal(t, a.String(), remoteAddr(addrConn{remote: a}))
+	}
+}
+
+// sent has ts send s's page what its outbox holds, by a poll.
+func sent(t *testing.T, ts *httptest.Server, s *Session) {
+	t.Helper()
+	res, err := ts.Client().Get(ts.URL + "/poll?session=" + s.ID())
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, res.Body)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+}
+
+// TestAcksKeepTheirConnection: the connection of an ack over HTTP/1.1
+// waits in the poller, as a long-poll's does after its reply; the page's
+// next ack on it is served by the hub, with the headers middleware set,
+// and any other request goes back to net/http. Over TLS the connection
+// stays net/http's.
+func TestAcksKeepTheirConnection(t *testing.T) {
+	t.Parallel()
+	tagged := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Request-Id", "r1")
+			next.ServeHTTP(w, r)
+		})
+	}
+	t.Run("plain", func(t *testing.T) {
+		t.Parallel()
+		h := newTestHub(t)
+		ts := keptServer(t, h, tagged, nil)
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)), "detects a hang")
+		p := &keptPage{t: t, h: h, s: open(t, h, "/", "h"), ts: ts, conn: conn, br: bufio.NewReader(conn)}
+		for range 3 {
+			require.NoError(t, p.s.Call("f"))
+		}
+		sent(t, ts, p.s)
+		for ack := range uint64(3) {
+			p.ack = ack + 1
+			p.send(p.poll("/ack", ""))
+			res, d := p.reply()
+			assert.Equal(t, http.StatusOK, res.StatusCode)
+			assert.Empty(t, d.Messages)
+			assert.False(t, res.Close, "the connection stays open")
+			assert.Equal(t, "r1", res.Header.Get("X-Request-Id"), "with the headers middleware set")
+			assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
+			require.Eventually(t, func() bool { return h.Counters().Kept == 1 }, 5*time.Second, time.Millisecond, "and waits in the poller")
+			assert.EqualValues(t, ack, h.Counters().KeptServed, "served by the hub after the first")
+			assert.EqualValues(t, ack+1, h.Counters().Acked)
+		}
+		p.send("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+		res, err := http.ReadResponse(p.br, nil)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusNotFound, res.StatusCode, "another request goes back to net/http")
+		assert.Zero(t, h.Counters().Kept)
+	})
+	t.Run("TLS", func(t *testing.T) {
+		t.Parallel()
+		h := newTestHub(t)
+		ts := httptest.NewTLSServer(tagged(transportMux(t, h)))
+		t.Cleanup(func() { closeBoth(h, ts) })
+		s := open(t, h, "/", "h")
+		require.NoError(t, s.Call("f"))
+		sent(t, ts, s)
+		res, err := ts.Client().Get(ts.URL + "/ack?session=" + s.ID() + "&ack=1")
+		require.NoError(t, err)
+		_ = res.Body.Close()
+		assert.Equal(t, http.StatusOK, res.StatusCode)
+		assert.Equal(t, "r1", res.Header.Get("X-Request-Id"))
+		assert.EqualValues(t, 1, h.Counters().Acked)
+		assert.Zero(t, h.Counters().Kept, "net/http keeps the connection")
+	})
+}

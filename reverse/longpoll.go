@@ -110,29 +110,38 @@ func (h *Hub) pollDelivery(s *Session, ack uint64) Delivery {
 }
 
 // ServeAck records an acknowledgement from s's page, which has run every
-// message up to ack, and answers with a reset if the session has ended.
-// Streaming pages acknowledge this way.
-func (h *Hub) ServeAck(w http.ResponseWriter, s *Session, ack uint64) {
+// message up to ack, and answers r with a reset if the session has ended.
+// Streaming pages acknowledge this way. Over HTTP/1.1 without TLS the
+// connection then waits in the hub's poller, as after a long-poll reply:
+// the page's next ack on it is read and served by the hub, after the
+// deliveries waiting, with no goroutine of net/http's while it waits (see
+// keepalive.go).
+func (h *Hub) ServeAck(w http.ResponseWriter, r *http.Request, s *Session, ack uint64) {
+	var d Delivery
 	if s.far != nil {
 		s.Ack(ack)
-		replyDelivery(w, Delivery{})
-		return
+	} else {
+		s.mu.Lock()
+		s.ackLocked(ack)
+		s.lastSeen = stampOf(h.now())
+		if s.ended != "" {
+			d.Reset = &Reset{Reason: s.ended}
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Lock()
-	s.ackLocked(ack)
-	s.lastSeen = stampOf(h.now())
-	var d Delivery
-	if s.ended != "" {
-		d.Reset = &Reset{Reason: s.ended}
+	body := encodeDelivery(&d)
+	if !h.replyKept(w, r, body) {
+		replyJSON(w, body)
 	}
-	s.mu.Unlock()
-	replyDelivery(w, d)
 }
 
 // replyDelivery answers a request at once with d.
-func replyDelivery(w http.ResponseWriter, d Delivery) {
+func replyDelivery(w http.ResponseWriter, d Delivery) { replyJSON(w, encodeDelivery(&d)) }
+
+// replyJSON answers a request at once with the JSON body.
+func replyJSON(w http.ResponseWriter, body []byte) {
 	for k, v := range jsonHeader {
 		w.Header()[k] = v
 	}
-	_, _ = w.Write(appendDelivery(nil, &d))
+	_, _ = w.Write(body)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,9 @@ type watch struct {
 	ka  *keepAlive
 	// left marks leftWatch.
 	left bool
+	// fired: the loop handed an event to the owner since w was last
+	// armed, which disarmed it (EPOLLONESHOT).
+	fired atomic.Bool
 }
 
 // leftWatch holds the table's slot of a descriptor whose connection left
@@ -126,8 +130,13 @@ func (p *poller) keep(w *watch, conn net.Conn, srv *http.Server, from *origin) b
 		return false
 	}
 	w.s, w.hh, w.ka = nil, nil, ka
+	// Still armed unless the held reply's owner was handed an event (the
+	// page's next poll, come before the swap), which it leaves alone.
+	fired := w.fired.Load()
 	p.mu.Unlock()
-	w.rearm()
+	if fired {
+		w.rearm()
+	}
 	return true
 }
 
@@ -219,6 +228,7 @@ func (p *poller) watch(c net.Conn, userTimeout time.Duration, w *watch) (*watch,
 			ops[0], ops[1] = ops[1], ops[0]
 		}
 		p.watches[w.fd] = w
+		w.fired.Store(false)
 		p.mu.Unlock()
 		ev := unix.EpollEvent{Events: watchEvents, Fd: w.fd, Pad: int32(w.gen)}
 		op := ops[0]
@@ -246,6 +256,7 @@ func (p *poller) watch(c net.Conn, userTimeout time.Duration, w *watch) (*watch,
 // rearm arms w again after its function ran for input that was not for it
 // to act on.
 func (w *watch) rearm() {
+	w.fired.Store(false)
 	_ = w.rc.Control(func(fd uintptr) {
 		ev := unix.EpollEvent{Events: watchEvents, Fd: w.fd, Pad: int32(w.gen)}
 		_ = unix.EpollCtl(w.p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
@@ -312,6 +323,7 @@ func (p *poller) loop() {
 			var t task
 			if w != nil && w.gen == uint32(ev.Pad) && !w.left {
 				t = task{s: w.s, hh: w.hh, ka: w.ka, input: true}
+				w.fired.Store(true)
 			}
 			p.mu.Unlock()
 			if t.input {

@@ -197,8 +197,18 @@ func socketOf(c net.Conn) net.Conn {
 	return c
 }
 
+// headRoom is what a reply's head takes beside the headers middleware set
+// (origin.pre): the status line, the transport's headers and the framing.
+// Sized up front, it is built in one allocation.
+const headRoom = 192
+
 func (c *connSink) begin(status int, h http.Header, contentLength int) error {
 	var b strings.Builder
+	room := headRoom
+	if c.from != nil {
+		room += len(c.from.pre)
+	}
+	b.Grow(room)
 	b.WriteString("HTTP/1.1 ")
 	b.WriteString(strconv.Itoa(status))
 	b.WriteByte(' ')

@@ -53,13 +53,13 @@ type Counters struct {
 	// PeersGone counts the held connections released because their page
 	// closed them (or the network dropped them) while they were held.
 	PeersGone uint64
-	// Kept counts the connections kept, after a long-poll reply, for
-	// their page's next request: open, with no request on them.
+	// Kept counts the connections kept, after a long-poll reply or an
+	// ack's, for their page's next request: open, with no request on
+	// them.
 	Kept int
 	// KeptServed counts the requests the hub read and served itself on
-	// connections it kept after a long-poll reply, without handing them
-	// back to net/http: in steady state, every long-poll after a page's
-	// first.
+	// connections it kept, without handing them back to net/http: in
+	// steady state, every long-poll and every ack after a page's first.
 	KeptServed uint64
 }
 

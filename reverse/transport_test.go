@@ -45,7 +45,7 @@ func transportMux(t *testing.T, h *Hub) *http.ServeMux {
 	})
 	mux.HandleFunc("/ack", func(w http.ResponseWriter, r *http.Request) {
 		s, ack := session(r)
-		h.ServeAck(w, s, ack)
+		h.ServeAck(w, r, s, ack)
 	})
 	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
 		s, _ := session(r)

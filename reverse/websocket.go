@@ -385,7 +385,7 @@ func (st *wsState) flush(s *Session, hh *held, beat bool) {
 
 		var buf []byte
 		if d.Messages != nil || d.Reset != nil || d.Shutdown != nil {
-			buf = appendFrame(buf, ws.OpText, appendDelivery(nil, &d))
+			buf = appendFrame(buf, ws.OpText, encodeDelivery(&d))
 		}
 		buf, silent := st.appendBeat(buf, beat)
 		var err error

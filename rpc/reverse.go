@@ -171,7 +171,7 @@ func (s *Server) serveAck(w http.ResponseWriter, r *http.Request, x *exchange) {
 		if x.req.Cookie {
 			s.takeCookies(w, script)
 		}
-		s.hub.ServeAck(w, script, x.req.Ack)
+		s.hub.ServeAck(w, r, script, x.req.Ack)
 	}
 }
 
