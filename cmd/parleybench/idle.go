@@ -93,6 +93,8 @@ type idleResult struct {
 	// Heartbeat is the server's heartbeat in the release runs.
 	Heartbeat time.Duration `json:"heartbeat"`
 	Releases  []releaseRow  `json:"releases,omitempty"`
+	// Conns are the connections left open between requests.
+	Conns []connsRow `json:"conns,omitempty"`
 }
 
 func cmdIdle(args []string) error {
@@ -107,6 +109,7 @@ func cmdIdle(args []string) error {
 	releasePages := fs.Int("release-pages", 200, "pages that go away at once in each release run")
 	heartbeat := fs.Duration("heartbeat", 2*time.Second, "the server's heartbeat in the release runs")
 	releaseTimeout := fs.Duration("release-timeout", 40*time.Second, "longest wait for the server to release the pages of a release run")
+	conns := fs.Int("conns", 5000, "connections left open between requests, after a session open and after an ack, whose memory is measured (0: none)")
 	heapDir := fs.String("heap-profile", "", "directory for the server's heap profile with the pages held, heap-TRANSPORT.pprof (heap-TRANSPORT-baseline.pprof with parking off) (empty: none); run with GODEBUG=memprofilerate=N for finer samples")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,6 +119,9 @@ func cmdIdle(args []string) error {
 	}
 	if *hold <= 0 || *hold > 20*time.Second {
 		return fmt.Errorf("-hold %v must be above 0 and at most 20s, below the long-poll hold of 25s", *hold)
+	}
+	if *conns < 0 || *conns > 15_000 {
+		return fmt.Errorf("-conns %d is not in 0..15000", *conns)
 	}
 	if *releasePages < 1 || *releasePages > 5000 || *releaseTimeout <= 0 || *releaseTimeout > 5*time.Minute {
 		return fmt.Errorf("-release-pages must be in 1..5000 and -release-timeout in (0, 5m]")
@@ -164,6 +170,19 @@ func cmdIdle(args []string) error {
 			}
 			res.Releases = append(res.Releases, row)
 		}
+	}
+	for _, last := range []string{connsAfterSession, connsAfterAck} {
+		if *conns == 0 {
+			break
+		}
+		row, err := runConns(last, *conns, *hold)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("connections after %s: %w", last, err))
+			log.Print(failed[len(failed)-1])
+			continue
+		}
+		log.Printf("idle: %d connections quiet after %s: %s RSS per connection, %d server goroutines", row.Conns, last, report.Bytes(row.perConn()), row.Goroutines)
+		res.Conns = append(res.Conns, row)
 	}
 	if err := writeResults(*out, "idle", res, func(w io.Writer) error { return idleMarkdown(w, res) }); err != nil {
 		return err
@@ -378,6 +397,11 @@ func idleMarkdown(w io.Writer, res idleResult) error {
 	}
 	if err := t.WriteMarkdown(w); err != nil {
 		return err
+	}
+	if len(res.Conns) > 0 {
+		if err := connsMarkdown(w, res.Conns, res.Hold); err != nil {
+			return err
+		}
 	}
 	if len(res.Releases) == 0 {
 		return nil

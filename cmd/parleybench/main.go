@@ -6,7 +6,7 @@
 //	parleybench load    -url URL [-pages N] [-transport T]      N simulated pages against a running server
 //	parleybench paper   [-time-scale 0.05] [-out DIR]           the push-versus-pull grid of Bozdag et al. (2007)
 //	parleybench fanout  [-pages 1000,10000,18000] [-out DIR]    one publish to N pages, repeated
-//	parleybench idle    [-pages 18000] [-out DIR]               server memory per held page, and release times
+//	parleybench idle    [-pages 18000] [-out DIR]               server memory per held page and per quiet connection, and release times
 //	parleybench chart   [-in fanout.json] [-out DIR]            the SVG charts of a fanout run
 //	parleybench cluster [-nodes 3] [-pages 10000] [-out DIR]    one publish to pages spread over servers sharing sessions through NATS
 //
@@ -30,7 +30,7 @@ commands:
   load     run simulated pages against a bench server
   paper    run the push-versus-pull grid and write a report
   fanout   measure one publish to many pages, per transport
-  idle     measure server memory per idle held page, and how soon pages that go away are released, per transport
+  idle     measure server memory per idle held page, per transport, and per connection quiet between requests, and how soon pages that go away are released
   chart    draw the SVG charts of a fanout run from its JSON results
   cluster  measure one publish to pages spread over servers that share sessions through NATS, against one server
 
