@@ -26,7 +26,7 @@ type wireItem struct {
 }
 
 // nullMarshaler writes its own JSON, null.
-type nullMarshaler struct{ v []int }
+type nullMarshaler struct{}
 
 func (nullMarshaler) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
 
