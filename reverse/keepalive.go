@@ -23,10 +23,13 @@ import (
 // writers (on a goroutine of its own in a cluster, where it may wait on
 // the bus), middleware included. Its reply is parked again, or written
 // with a Content-Length; either way the connection is never handed back
-// to net/http. Any other request (a call, a file, one in parts, one with a
-// chunked body or "Expect: 100-continue") goes back to net/http with what
-// was read of it. Connections over TLS, where a record may arrive in
-// parts, always go back to net/http.
+// to net/http. A request that arrives in parts (a browser may send its
+// headers and its body in two writes) waits in the poller until it is
+// whole, its start kept with the connection. Any other request (a call, a
+// file, one with a chunked body or "Expect: 100-continue", one too large
+// or in too many parts) goes back to net/http with what was read of it.
+// Connections over TLS, where a record may arrive in parts, always go back
+// to net/http.
 
 // keepAlive is a connection whose long-poll reply has ended, waiting in
 // the poller for the page's next request.
@@ -37,7 +40,20 @@ type keepAlive struct {
 	w     *watch
 	idle  *time.Timer // ends the wait after srv's idle timeout, if it has one
 	taken atomic.Bool // the connection left the wait: served, closed or handed back
+	part  *partial    // the start of a request that arrived in parts, if any
 }
+
+// partial is the start of a request that has arrived in parts, kept with
+// its connection until the rest arrives.
+type partial struct {
+	b     []byte
+	parts int // the reads it took so far
+}
+
+// maxParts bounds the reads a request on a kept connection may take: one
+// that trickles in past it goes back to net/http, whose timeouts govern
+// it from then on.
+const maxParts = 4
 
 // idleTimeout is how long srv keeps an idle connection: its IdleTimeout,
 // else its ReadTimeout; 0 is for ever.
@@ -127,22 +143,34 @@ func (h *Hub) serveKept(ka *keepAlive) {
 			keptBufs.Put(buf)
 		}
 	}()
-	n, state := ka.w.read(buf.in[:])
+	had, parts := 0, 1
+	if ka.part != nil {
+		had, parts = copy(buf.in[:], ka.part.b), ka.part.parts+1
+	}
+	n, state := ka.w.read(buf.in[had:])
 	switch state {
 	case peerGone:
 		_ = conn.Close()
 		return
 	case peerQuiet:
-		h.keepWaiting(conn, srv, from)
+		h.keepWaiting(conn, srv, from, ka.part)
 		return
 	}
-	data := buf.in[:n]
+	data := buf.in[:had+n]
 	for len(data) > 0 {
+		if !headersEnd(data) {
+			h.awaitRest(conn, srv, from, data, parts)
+			return
+		}
 		buf.rd.Reset(data)
 		buf.br.Reset(&buf.rd)
 		req, err := http.ReadRequest(buf.br)
-		if err != nil || !from.serves(req, srv, len(data)-buf.br.Buffered()) || req.ContentLength > int64(buf.br.Buffered()) {
+		if err != nil || !from.serves(req, srv, len(data)-buf.br.Buffered()) || len(data)-buf.br.Buffered()+int(req.ContentLength) > keptRequestMax {
 			handBack(srv, conn, data)
+			return
+		}
+		if req.ContentLength > int64(buf.br.Buffered()) {
+			h.awaitRest(conn, srv, from, data, parts)
 			return
 		}
 		kw := &keptWriter{conn: conn, br: buf.br, header: http.Header{}, buf: buf}
@@ -160,8 +188,27 @@ func (h *Hub) serveKept(ka *keepAlive) {
 			return
 		}
 		data = data[len(data)-buf.br.Buffered():]
+		parts = 1 // the next request began in this read
 	}
-	h.keepWaiting(conn, srv, from)
+	h.keepWaiting(conn, srv, from, nil)
+}
+
+// headersEnd reports whether data, the start of a request, holds the
+// blank line that ends its headers (a line may end in CRLF or in LF
+// alone, as net/http reads them).
+func headersEnd(data []byte) bool {
+	return bytes.Contains(data, []byte("\n\r\n")) || bytes.Contains(data, []byte("\n\n"))
+}
+
+// awaitRest has conn wait in the poller for the rest of a request whose
+// start, data, took parts reads so far; or hands it back to net/http if
+// the request may take no more.
+func (h *Hub) awaitRest(conn net.Conn, srv *http.Server, from *origin, data []byte, parts int) {
+	if parts >= maxParts || len(data) >= keptRequestMax {
+		handBack(srv, conn, data)
+		return
+	}
+	h.keepWaiting(conn, srv, from, &partial{b: bytes.Clone(data), parts: parts})
 }
 
 // serveKeptRequest runs srv's handler for req, which arrived on conn, and
@@ -234,16 +281,21 @@ func (h *Hub) replyKept(w http.ResponseWriter, r *http.Request, body []byte) boo
 		_ = cs.conn.Close()
 		return true
 	}
-	h.keepWaiting(cs.conn, cs.srv, cs.from)
+	h.keepWaiting(cs.conn, cs.srv, cs.from, nil)
 	return true
 }
 
 // keepWaiting puts conn, which came from srv, in the poller to wait for
-// the page's next request, or hands it back to net/http if it cannot.
-// from is what the long-poll reply before it kept of its request.
-func (h *Hub) keepWaiting(conn net.Conn, srv *http.Server, from *origin) {
-	if !h.poller().keep(nil, conn, srv, from) {
-		handBack(srv, conn, nil)
+// the page's next request, or the rest of it if part is its start; or
+// hands it back to net/http if it cannot. from is what the reply before
+// it kept of its request.
+func (h *Hub) keepWaiting(conn net.Conn, srv *http.Server, from *origin, part *partial) {
+	if !h.poller().keep(nil, conn, srv, from, part) {
+		var read []byte
+		if part != nil {
+			read = part.b
+		}
+		handBack(srv, conn, read)
 	}
 }
 

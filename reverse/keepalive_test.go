@@ -179,14 +179,65 @@ func TestKeptConnections(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, res.StatusCode, "net/http refuses two Host headers")
 		assert.Zero(t, h.Stats().KeptServed)
 	})
-	t.Run("a request that arrives in parts", func(t *testing.T) {
+	t.Run("a request that arrives in parts is served by the hub once whole", func(t *testing.T) {
 		t.Parallel()
-		_, p := plain(t)
-		req := p.poll("/lp", "")
-		p.send(req[:10])
-		time.Sleep(20 * time.Millisecond) // lets the hub read the first part alone
-		p.send(req[10:])
+		h, p := plain(t)
+		for i, tc := range []struct {
+			extra, body string
+			cut         int // where the request is cut, from its end if negative
+		}{
+			{"", "", 10},                        // the request line cut
+			{"Content-Length: 2\r\n", "{}", -2}, // headers, then the body
+		} {
+			req := p.poll("/lp", tc.extra) + tc.body
+			cut := tc.cut
+			if cut < 0 {
+				cut += len(req)
+			}
+			p.send(req[:cut])
+			time.Sleep(20 * time.Millisecond) // lets the hub read the first part alone
+			p.send(req[cut:])
+			p.delivered()
+			assert.EqualValues(t, i+1, h.Stats().KeptServed)
+		}
+		p.send(p.poll("/lp", ""))
 		p.delivered()
+		assert.EqualValues(t, 3, h.Stats().KeptServed, "the connection is kept after")
+	})
+	t.Run("a request pipelined in parts behind one served", func(t *testing.T) {
+		t.Parallel()
+		h, p := plain(t)
+		require.NoError(t, p.s.Call("g"))
+		next := p.poll("/lp", "") // acknowledges none of g: g is sent again
+		p.send(p.poll("/lp", "") + next[:20])
+		_, d := p.reply()
+		require.Len(t, d.Messages, 1)
+		p.send(next[20:])
+		_, again := p.reply()
+		assert.Equal(t, d.Messages, again.Messages)
+		assert.EqualValues(t, 2, h.Stats().KeptServed)
+		p.send(p.poll("/lp", ""))
+		p.delivered()
+	})
+	t.Run("a request that trickles in goes to net/http", func(t *testing.T) {
+		t.Parallel()
+		h, p := plain(t)
+		req := p.poll("/lp", "X-Pad: "+strings.Repeat("p", 40)+"\r\n")
+		const n = 3 * maxParts
+		for i := range n {
+			p.send(req[i*len(req)/n : (i+1)*len(req)/n])
+			time.Sleep(50 * time.Millisecond) // lets the hub read each part alone
+		}
+		p.delivered()
+		assert.Zero(t, h.Stats().KeptServed, "past maxParts reads, net/http reads the rest")
+	})
+	t.Run("a request larger than the hub takes goes to net/http", func(t *testing.T) {
+		t.Parallel()
+		h, p := plain(t)
+		p.send(p.poll("/lp", "Content-Length: "+strconv.Itoa(keptRequestMax)+"\r\n"))
+		p.send(strings.Repeat(" ", keptRequestMax))
+		p.delivered()
+		assert.Zero(t, h.Stats().KeptServed)
 	})
 	t.Run("a chunked body goes to net/http", func(t *testing.T) {
 		t.Parallel()

@@ -96,9 +96,10 @@ func (p *poller) close() {
 // keep has conn, which came from srv, wait in the poller for the page's
 // next request, once a long-poll reply from on it has ended (see
 // keepalive.go). w is conn's watch, which watched the held reply, or nil
-// if conn is not in the poller. It reports false, leaving w as it was,
+// if conn is not in the poller; part is the start of the next request,
+// come in parts, if it has begun. It reports false, leaving w as it was,
 // where conn cannot wait: over TLS, for a hub or server that is closing.
-func (p *poller) keep(w *watch, conn net.Conn, srv *http.Server, from *origin) bool {
+func (p *poller) keep(w *watch, conn net.Conn, srv *http.Server, from *origin, part *partial) bool {
 	switch conn.(type) {
 	case *tls.Conn, *pipelinedConn:
 		// A TLS record may arrive in parts, which only a blocking read
@@ -108,7 +109,7 @@ func (p *poller) keep(w *watch, conn net.Conn, srv *http.Server, from *origin) b
 	if srv == nil || from == nil || p.h.drain.on.Load() || p.h.stopped() {
 		return false
 	}
-	ka := &keepAlive{conn: conn, srv: srv, from: from, w: w}
+	ka := &keepAlive{conn: conn, srv: srv, from: from, w: w, part: part}
 	if ka.w == nil {
 		ka.w = &watch{p: p, ka: ka}
 	}

@@ -31,7 +31,7 @@ func (*poller) watch(net.Conn, time.Duration, *watch) (*watch, error) {
 	return nil, errors.New("reverse: no poller")
 }
 
-func (*poller) keep(*watch, net.Conn, *http.Server, *origin) bool { return false }
+func (*poller) keep(*watch, net.Conn, *http.Server, *origin, *partial) bool { return false }
 
 func (*watch) read([]byte) (int, peerState) { return 0, peerGone }
 func (*watch) write([]byte) (int, error)    { return 0, nil }

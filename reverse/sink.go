@@ -322,7 +322,7 @@ func (c *connSink) end() {
 		_ = c.writeBodyLocked(nil, c.chunked)
 	}
 	reuse := c.srv != nil && !c.failed && c.body == 0
-	if reuse && !c.chunked && c.w != nil && !c.stopped && c.w.p.keep(c.w, c.conn, c.srv, c.from) {
+	if reuse && !c.chunked && c.w != nil && !c.stopped && c.w.p.keep(c.w, c.conn, c.srv, c.from, nil) {
 		// A long-poll reply: the connection waits in the poller for
 		// the page's next poll (see keepalive.go).
 		c.stopped = true
