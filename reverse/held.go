@@ -91,8 +91,21 @@ func (hh *held) parked() *connSink {
 
 // holdLocked makes hh the session's held connection, releasing the one
 // it replaces: a page holds at most one. Called with s.mu held.
+//
+// A shared connection (see mux.go) that takes the session from another
+// ends the other for all its sessions. Both were made by the browser's
+// leading tab, which holds one at a time: the one the hub saw last may be
+// one that tab sent first and gave up (a stream aborted when its set of
+// sessions changed), read after the one it uses now. Ended, the one it
+// uses is made again, naming every session, and keeps them; had it
+// carried on without this one, no connection would hold it.
 func (s *Session) holdLocked(hh *held) {
-	if old := s.held; old != nil {
+	switch old := s.held; {
+	case old == nil:
+	case old.mux != nil && hh.mux != nil && old.mux != hh.mux:
+		s.detachLocked(old)
+		s.hub.writers.run("the end of a shared connection", old.mux.end)
+	default:
 		s.releaseLocked(old)
 	}
 	s.held = hh

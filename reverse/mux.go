@@ -416,7 +416,9 @@ func (m *mux) answerIfDue() {
 // page resumes with the acks it names. Heartbeats, the stream's age, the
 // advice and the hub's shutdown are as on ServeSSE; a session that ends
 // gets its reset event and leaves the stream, and one a newer request
-// takes away leaves it silently. The caller has checked members.
+// of its own takes away leaves it silently; a newer shared connection
+// that takes one away ends it (see Session.holdLocked). The caller has
+// checked members.
 func (h *Hub) ServeMuxSSE(w http.ResponseWriter, r *http.Request, members []MuxMember) {
 	m := h.newMux(SSE)
 	c := m.carrier
@@ -516,8 +518,10 @@ type MuxSocketOptions struct {
 // ({"session":ID,"ack":N}) and sends call frames
 // ({"re":N,"session":ID,"calls":[...]}) for a session it joined. A
 // session that ends gets its reset frame and leaves the socket; one a
-// newer request takes away leaves it silently. Pings and silent pages are
-// handled as on ServeWebSocket. The caller has checked members.
+// newer request of its own takes away leaves it silently, and a newer
+// shared connection that takes one away closes it with 1000 (see
+// Session.holdLocked). Pings and silent pages are handled as on
+// ServeWebSocket. The caller has checked members.
 func (h *Hub) ServeMuxWebSocket(w http.ResponseWriter, r *http.Request, members []MuxMember, o MuxSocketOptions) {
 	conn, ok := upgrade(w, r)
 	if !ok {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -388,6 +389,53 @@ func TestMuxSessionTakenAwayLeavesTheOthersHeld(t *testing.T) {
 			assert.Equal(t, ids[1], got[0].Session)
 			_, shared := heldStats(f.hub, kind)
 			assert.Equal(t, 2, shared, "the others stay on the shared connection")
+		})
+	}
+}
+
+// TestMuxNewerSharedConnectionEndsTheOlder: a shared connection that
+// takes a session from another ends the other for all its sessions. The
+// newer one may be a request the leading tab gave up, read after the one
+// it uses now: the page makes its connection again, naming every session,
+// and every session is held, and delivered to, once more.
+func TestMuxNewerSharedConnectionEndsTheOlder(t *testing.T) {
+	for _, kind := range []string{reverse.SSE, reverse.WebSocket} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t)
+			c := f.client(t)
+			ids := openPages(c, 3)
+			all := map[string]uint64{ids[0]: 0, ids[1]: 0, ids[2]: 0}
+			used := openLink(t, c, kind, all)
+			require.NoError(t, f.hub.Session(ids[0]).Call("f", 1))
+			used.next() // every member is held by now
+			stale := openLink(t, c, kind, map[string]uint64{ids[0]: 0})
+			switch l := used.(type) {
+			case *sseLink:
+				hang := time.AfterFunc(10*time.Second, func() { l.res.Body.Close() })
+				for l.sc.Scan() {
+				}
+				require.True(t, hang.Stop(), "detects a hang")
+				require.NoError(t, l.sc.Err(), "the stream ends, and cleanly")
+			case *socketLink:
+				require.NoError(t, l.s.conn.SetReadDeadline(time.Now().Add(10*time.Second)), "detects a hang")
+				assert.Equal(t, ws.StatusNormalClosure, l.s.closeCode())
+			}
+			stale.close()
+			require.Eventually(t, func() bool { _, n := heldStats(f.hub, kind); return n == 0 }, 10*time.Second, 5*time.Millisecond,
+				"no session is held once the given-up connection closes")
+
+			again := openLink(t, c, kind, all)
+			for i, id := range ids {
+				require.NoError(t, f.hub.Session(id).Call("f", 2+i))
+			}
+			seen := map[string]bool{}
+			for len(seen) < len(ids) {
+				for _, it := range again.next() {
+					seen[it.Session] = true
+				}
+			}
+			_, shared := heldStats(f.hub, kind)
+			assert.Equal(t, 3, shared)
 		})
 	}
 }
