@@ -93,11 +93,19 @@ func BenchmarkFanoutPageIndex(b *testing.B) {
 // cost per page reached, client included.
 func BenchmarkFanoutHeld(b *testing.B) {
 	const pages = 2000
-	for _, path := range []string{"/sse", "/lp"} {
-		b.Run(path[1:], func(b *testing.B) {
+	for _, tc := range []struct {
+		name, path string
+		idle       time.Duration // the server's IdleTimeout
+	}{
+		{"sse", "/sse", 0},
+		{"lp", "/lp", 0},
+		{"lp-idletimeout", "/lp", 2 * time.Minute},
+	} {
+		path := tc.path
+		b.Run(tc.name, func(b *testing.B) {
 			h := NewHub(WithLimits(Limits{Sessions: 1 << 20, PagesPerHTTPSession: 1 << 20}))
 			defer h.Close()
-			url := benchServer(b, h)
+			url := benchServer(b, h, tc.idle)
 			got := make(chan struct{}, pages)
 			sessions := make([]*Session, pages)
 			for i := range sessions {

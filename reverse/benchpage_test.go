@@ -8,10 +8,12 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 )
 
-// benchServer serves the held transports of h for benchmarks.
-func benchServer(b *testing.B, h *Hub) string {
+// benchServer serves the held transports of h for benchmarks, with the
+// server's IdleTimeout set to idleTimeout.
+func benchServer(b *testing.B, h *Hub, idleTimeout time.Duration) string {
 	mux := http.NewServeMux()
 	lookup := func(w http.ResponseWriter, r *http.Request) (*Session, uint64) {
 		s, err := h.Lookup(r.URL.Query().Get("session"), "h")
@@ -32,7 +34,9 @@ func benchServer(b *testing.B, h *Hub) string {
 			h.ServeSSE(w, r, s, 0)
 		}
 	})
-	ts := httptest.NewServer(mux)
+	ts := httptest.NewUnstartedServer(mux)
+	ts.Config.IdleTimeout = idleTimeout
+	ts.Start()
 	b.Cleanup(func() { closeBoth(h, ts) })
 	return ts.URL
 }

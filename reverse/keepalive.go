@@ -38,9 +38,9 @@ type keepAlive struct {
 	srv   *http.Server
 	from  *origin
 	w     *watch
-	idle  *time.Timer // ends the wait after srv's idle timeout, if it has one
-	taken atomic.Bool // the connection left the wait: served, closed or handed back
-	part  *partial    // the start of a request that arrived in parts, if any
+	idle  atomic.Pointer[deadline] // ends the wait after srv's idle timeout, if it has one
+	taken atomic.Bool              // the connection left the wait: served, closed or handed back
+	part  *partial                 // the start of a request that arrived in parts, if any
 }
 
 // partial is the start of a request that has arrived in parts, kept with
@@ -64,15 +64,27 @@ func idleTimeout(srv *http.Server) time.Duration {
 	return srv.ReadTimeout
 }
 
-// take reports whether the caller is the one to end ka's wait.
+// take ends ka's wait, and its deadline, and reports whether the caller
+// is the one to.
 func (ka *keepAlive) take() bool {
 	if !ka.end() {
 		return false
 	}
-	if ka.idle != nil {
-		ka.idle.Stop()
+	if dl := ka.idle.Load(); dl != nil {
+		ka.w.p.h.timers.remove(dl)
 	}
 	return true
+}
+
+// timeOut ends ka's wait after d, unless it has ended by then. It is set
+// once ka waits, so that its end finds the connection in the poller.
+func (ka *keepAlive) timeOut(d time.Duration) {
+	t := &ka.w.p.h.timers
+	dl := t.expire(d, ka)
+	ka.idle.Store(dl)
+	if ka.taken.Load() {
+		t.remove(dl) // the wait ended before its deadline was set
+	}
 }
 
 // end ends ka's wait, and reports whether the caller is the one to.
@@ -84,14 +96,25 @@ func (ka *keepAlive) end() bool {
 	return true
 }
 
-// expire closes ka's connection, unless it left the wait. It leaves the
-// idle timer alone: expire may be the timer's own function, which runs
-// with no order to the making of the timer.
+// expire closes ka's connection, unless it left the wait.
 func (ka *keepAlive) expire() {
-	if ka.end() {
-		ka.w.stop()
-		_ = ka.conn.Close()
+	if ka.take() {
+		ka.drop()
 	}
+}
+
+// idled closes ka's connection, unless it left the wait: its deadline
+// passed, and has left the timers.
+func (ka *keepAlive) idled() {
+	if ka.end() {
+		ka.drop()
+	}
+}
+
+// drop takes ka's connection out of the poller and closes it.
+func (ka *keepAlive) drop() {
+	ka.w.stop()
+	_ = ka.conn.Close()
 }
 
 // next acts on what the poller found on ka's connection, on a writer: the

@@ -295,6 +295,21 @@ func TestKeptConnections(t *testing.T) {
 		p := newKeptPage(t, h, keptServer(t, h, nil, func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond }))
 		p.closed()
 	})
+	t.Run("a wait that ends leaves the hub's timers", func(t *testing.T) {
+		t.Parallel()
+		h := newTestHub(t)
+		p := newKeptPage(t, h, keptServer(t, h, nil, func(s *http.Server) { s.IdleTimeout = time.Hour }))
+		for range 3 {
+			p.send(p.poll("/lp", ""))
+			p.delivered()
+		}
+		p.send(p.poll("/lp", ""))
+		p.held()
+		h.timers.mu.Lock()
+		n := len(h.timers.items)
+		h.timers.mu.Unlock()
+		assert.Equal(t, 1, n, "the held poll's deadline alone: each wait's was removed when it ended")
+	})
 	t.Run("middleware runs, and its headers are kept", func(t *testing.T) {
 		t.Parallel()
 		h := newTestHub(t)

@@ -114,29 +114,30 @@ func (p *poller) keep(w *watch, conn net.Conn, srv *http.Server, from *origin, p
 		ka.w = &watch{p: p, ka: ka}
 	}
 	p.h.stats.kept.Add(1)
-	if d := idleTimeout(srv); d > 0 {
-		ka.idle = time.AfterFunc(d, ka.expire)
-	}
 	if w == nil {
 		if _, err := p.watch(conn, 0, ka.w); err != nil {
-			ka.take()
+			ka.end()
 			return false
 		}
-		return true
-	}
-	p.mu.Lock()
-	if !p.mayKeepLocked(srv) {
+	} else {
+		p.mu.Lock()
+		if !p.mayKeepLocked(srv) {
+			p.mu.Unlock()
+			ka.end()
+			return false
+		}
+		w.s, w.hh, w.ka = nil, nil, ka
+		// Still armed unless the held reply's owner was handed an event
+		// (the page's next poll, come before the swap), which it leaves
+		// alone.
+		fired := w.fired.Load()
 		p.mu.Unlock()
-		ka.take()
-		return false
+		if fired {
+			w.rearm()
+		}
 	}
-	w.s, w.hh, w.ka = nil, nil, ka
-	// Still armed unless the held reply's owner was handed an event (the
-	// page's next poll, come before the swap), which it leaves alone.
-	fired := w.fired.Load()
-	p.mu.Unlock()
-	if fired {
-		w.rearm()
+	if d := idleTimeout(srv); d > 0 {
+		ka.timeOut(d)
 	}
 	return true
 }

@@ -6,12 +6,16 @@ import (
 	"time"
 )
 
-// timers is the one timing structure of a hub: a min-heap of deadlines of
-// held long-polls (the end of a hold, or of gathering after a first
-// message if that comes first), driven by one goroutine with one time.Timer. When a deadline
-// passes, the long-poll is due and its session is queued for the writers.
+// timers is the one timing structure of a hub: a min-heap of deadlines,
+// driven by one goroutine with one time.Timer. A deadline is that of a
+// held long-poll (the end of a hold, or of gathering after a first
+// message if that comes first): when it passes, the long-poll is due and
+// its session is queued for the writers. Or it is the end of a kept
+// connection's wait for the page's next request (the server's idle
+// timeout): when it passes, the connection is closed.
 type timers struct {
 	h     *Hub
+	epoch time.Time // what clock counts from
 	mu    sync.Mutex
 	items timerHeap
 	wake  chan struct{} // a new earliest deadline
@@ -19,17 +23,23 @@ type timers struct {
 	done  chan struct{}
 }
 
-// deadline is one entry of the heap: when the long-poll hh of s is due.
+// deadline is one entry of the heap: when the long-poll hh of s is due,
+// or when the wait of the kept connection ka ends.
 type deadline struct {
-	when  time.Time
+	when  int64 // on t.clock
 	s     *Session
 	hh    *held
+	ka    *keepAlive
 	index int // in the heap; -1 once it fired or was removed
 }
+
+// clock is the time since t started, on the monotonic clock.
+func (t *timers) clock() int64 { return int64(time.Since(t.epoch)) }
 
 // start starts the goroutine that drives t for h.
 func (t *timers) start(h *Hub) {
 	t.h = h
+	t.epoch = time.Now()
 	t.wake = make(chan struct{}, 1)
 	t.stop = make(chan struct{})
 	t.done = make(chan struct{})
@@ -44,7 +54,16 @@ func (t *timers) close() {
 
 // add makes hh of s due after d, and returns the entry, for remove.
 func (t *timers) add(d time.Duration, s *Session, hh *held) *deadline {
-	dl := &deadline{when: time.Now().Add(d), s: s, hh: hh}
+	return t.push(&deadline{when: t.clock() + int64(d), s: s, hh: hh})
+}
+
+// expire ends the wait of ka after d, and returns the entry, for remove.
+func (t *timers) expire(d time.Duration, ka *keepAlive) *deadline {
+	return t.push(&deadline{when: t.clock() + int64(d), ka: ka})
+}
+
+// push adds dl to the heap, and returns it.
+func (t *timers) push(dl *deadline) *deadline {
 	t.mu.Lock()
 	heap.Push(&t.items, dl)
 	first := dl.index == 0
@@ -64,10 +83,10 @@ func (t *timers) soon(d time.Duration, s *Session, hh *held) {
 		hh.timer = t.add(d, s, hh)
 		return
 	}
-	when := time.Now().Add(d)
+	when := t.clock() + int64(d)
 	t.mu.Lock()
 	first := false
-	if dl.index >= 0 && when.Before(dl.when) {
+	if dl.index >= 0 && when < dl.when {
 		dl.when = when
 		heap.Fix(&t.items, dl.index)
 		first = dl.index == 0
@@ -102,17 +121,17 @@ func (t *timers) run() {
 	defer timer.Stop()
 	var due []*deadline
 	for {
-		now := time.Now()
+		now := t.clock()
 		t.mu.Lock()
-		for len(t.items) > 0 && !t.items[0].when.After(now) {
+		for len(t.items) > 0 && t.items[0].when <= now {
 			due = append(due, heap.Pop(&t.items).(*deadline))
 		}
 		next := time.Duration(-1)
 		if len(t.items) > 0 {
-			next = t.items[0].when.Sub(now)
+			next = time.Duration(t.items[0].when - now)
 		}
 		t.mu.Unlock()
-		t.h.safely("the long-poll deadlines", func() {
+		t.h.safely("the deadlines", func() {
 			for _, dl := range due {
 				dl.fire()
 			}
@@ -134,8 +153,12 @@ func (t *timers) run() {
 }
 
 // fire makes the long-poll due, if it is still held, and queues its
-// session for the writers.
+// session for the writers; or ends the kept connection's wait.
 func (dl *deadline) fire() {
+	if dl.ka != nil {
+		dl.ka.idled()
+		return
+	}
 	s := dl.s
 	s.mu.Lock()
 	if s.held == dl.hh {
@@ -149,7 +172,7 @@ func (dl *deadline) fire() {
 type timerHeap []*deadline
 
 func (q timerHeap) Len() int           { return len(q) }
-func (q timerHeap) Less(i, j int) bool { return q[i].when.Before(q[j].when) }
+func (q timerHeap) Less(i, j int) bool { return q[i].when < q[j].when }
 func (q timerHeap) Swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
 	q[i].index, q[j].index = i, j
