@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// ptrMarshaler marshals through its pointer; n gives it a size of its own.
 type ptrMarshaler struct{ n int }
 
 func (p *ptrMarshaler) MarshalJSON() ([]byte, error) { return []byte(`"ptr"`), nil }
@@ -57,6 +58,8 @@ func TestMarshalIsEncodingJSON(t *testing.T) {
 		Floats:    []float64{1e21, 1e20, 1e-7, 0.1, -0, 1.7e18, 123456789},
 		HTML:      "<a href='x'>&</a> \u2028",
 		Num:       "1e400",
+		PM:        ptrMarshaler{n: 1},
+		private:   1, // unexported: never written
 	}
 	for _, v := range []any{full, &full, []any{full, 1.5, "s", true, nil}, map[string]any{"b": 1, "a": []int{1}}} {
 		want, err := json.Marshal(v)
