@@ -167,10 +167,11 @@ func (r *RunData) Trips() stats.Summary {
 
 // loader runs simulated pages and accounts for what they receive.
 type loader struct {
-	cfg     loadConfig
-	clients []*client.Client
-	lpPages []*lpPage
-	wsPages []*wsPage
+	cfg      loadConfig
+	clients  []*client.Client
+	lpPages  []*lpPage
+	wsPages  []*wsPage
+	ssePages []*ssePage
 	// sockets follow the sockets of wsPages, page by page.
 	sockets []*socketState
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -282,6 +283,17 @@ func newLoader(cfg loadConfig) (*loader, error) {
 			}
 			p.dial, p.tls, p.requests = holdDial, cfg.TLS, &l.requests
 			l.lpPages = append(l.lpPages, p)
+		}
+		return l, nil
+	case modeSSE: // not sse-h2, whose streams go through http.Client, many to a connection
+		for i := range cfg.Pages {
+			jar, _ := cookiejar.New(nil)
+			p, err := newSSEPage(cfg.URL, &http.Client{Jar: jar, Transport: rt}, tickerPage, func(m client.Message) { l.handle(i, m) })
+			if err != nil {
+				return nil, err
+			}
+			p.dial, p.tls = holdDial, cfg.TLS
+			l.ssePages = append(l.ssePages, p)
 		}
 		return l, nil
 	}
@@ -435,8 +447,15 @@ func (l *loader) runPage(ctx context.Context, i int, opened func()) {
 		l.ready.Add(1)
 		opened()
 	}
-	if l.cfg.Mode == modeLongPoll {
-		if err := l.lpPages[i].run(ctx, ready); err != nil {
+	var run func(context.Context, func()) error
+	switch l.cfg.Mode {
+	case modeLongPoll:
+		run = l.lpPages[i].run
+	case modeSSE:
+		run = l.ssePages[i].run
+	}
+	if run != nil {
+		if err := run(ctx, ready); err != nil {
 			l.mu.Lock()
 			if l.fatal == nil {
 				l.fatal = err
@@ -534,7 +553,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // snapshot returns what happened since the previous snapshot.
 func (l *loader) snapshot() Snapshot {
 	var total client.Stats
-	all := make([]interface{ Stats() client.Stats }, 0, len(l.clients)+len(l.lpPages)+len(l.wsPages))
+	all := make([]interface{ Stats() client.Stats }, 0, len(l.clients)+len(l.lpPages)+len(l.wsPages)+len(l.ssePages))
 	for _, c := range l.clients {
 		all = append(all, c)
 	}
@@ -542,6 +561,9 @@ func (l *loader) snapshot() Snapshot {
 		all = append(all, p)
 	}
 	for _, p := range l.wsPages {
+		all = append(all, p)
+	}
+	for _, p := range l.ssePages {
 		all = append(all, p)
 	}
 	for _, c := range all {

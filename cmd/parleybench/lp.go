@@ -3,13 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -64,13 +62,11 @@ func (p *lpPage) step(ctx context.Context, ready func()) (time.Duration, error) 
 		p.session, p.lastSeq = session, 0
 		p.mu.Unlock()
 	}
-	conn, err := p.connect(ctx)
+	conn, done, err := p.connectUntil(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
+	defer done()
 	br := bufio.NewReader(conn)
 	head := "POST " + p.base.JoinPath("poll").RequestURI() + " HTTP/1.1\r\nHost: " + p.base.Host +
 		"\r\nContent-Type: application/json\r\nX-Parley: 1\r\n"
@@ -115,25 +111,6 @@ func (p *lpPage) step(ctx context.Context, ready func()) (time.Duration, error) 
 			return wait, err
 		}
 	}
-}
-
-// connect dials the page's connection.
-func (p *lpPage) connect(ctx context.Context) (net.Conn, error) {
-	conn, err := p.dial(ctx, "tcp", p.base.Host)
-	if err != nil || p.base.Scheme != "https" {
-		return conn, err
-	}
-	conf := p.tls.Clone()
-	if conf == nil {
-		conf = &tls.Config{}
-	}
-	conf.ServerName = p.base.Hostname()
-	tc := tls.Client(conn, conf)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return tc, nil
 }
 
 // reply runs the messages of one poll's reply not run before, in order;

@@ -27,16 +27,6 @@ import (
 // modeWebSocket is the loader mode of pages on the WebSocket transport.
 const modeWebSocket = "websocket"
 
-// The page's acknowledgement rule on the WebSocket transport: an ack frame
-// at most once per wsAckDelay after the first message run since the last
-// ack, and at once when wsAckCount messages or wsAckBytes of delivery
-// frames ran unacknowledged.
-const (
-	wsAckDelay = 5 * time.Second
-	wsAckCount = 100
-	wsAckBytes = 64 << 10
-)
-
 // errUpgradeRefused is wrapped by the error of a page whose WebSocket
 // upgrade the server refused with an HTTP status.
 var errUpgradeRefused = errors.New("the server refused the WebSocket upgrade")
@@ -63,22 +53,13 @@ type wsFrame struct {
 // one socket, acknowledging by the page's rule, and reconnects with its
 // ack when the socket fails.
 type wsPage struct {
-	pageBase
-	// ackDelay is the longest an ack waits after the first message it
-	// covers; wsAckDelay unless a test sets it.
-	ackDelay time.Duration
+	streamPage
 	// abrupt makes the page, when its context ends, close the socket's TCP
 	// connection without a close frame or a last ack.
 	abrupt bool
 
 	wmu  sync.Mutex // serialises writes to conn
 	conn net.Conn
-
-	// Guarded by mu:
-	acked        uint64 // the highest seq acknowledged
-	unacked      int    // messages run since the last ack
-	unackedBytes int    // bytes of the frames that carried them
-	timer        *time.Timer
 }
 
 // pageBase is what a simulated page that speaks its transport itself
@@ -121,7 +102,10 @@ func (p *pageBase) init(base string, hc *http.Client, page string, handle func(c
 // newWSPage returns a page of the server at base (an http or https Parley
 // prefix URL) that opens its sessions with hc.
 func newWSPage(base string, hc *http.Client, page string, handle func(client.Message)) (*wsPage, error) {
-	p := &wsPage{ackDelay: wsAckDelay}
+	p := new(wsPage)
+	p.initStream(func(_ string, seq uint64) error {
+		return p.write(ws.OpText, []byte(`{"ack":`+strconv.FormatUint(seq, 10)+`}`))
+	})
 	return p, p.init(base, hc, page, handle)
 }
 
@@ -184,15 +168,11 @@ func stepUntil(ctx context.Context, step func() (time.Duration, error), refused 
 // reads it until it ends. It returns how long to wait before the next
 // step when the server asked for a wait.
 func (p *wsPage) step(ctx context.Context, ready func()) (time.Duration, error) {
-	if p.Session() == "" {
-		if err := p.open(ctx); err != nil {
-			return 0, err
-		}
+	session, ack, err := p.ensureSession(ctx, modeWebSocket)
+	if err != nil {
+		return 0, err
 	}
-	p.mu.Lock()
-	session, ack := p.session, p.lastSeq
-	p.mu.Unlock()
-	conn, br, err := p.connect(ctx, session, ack)
+	conn, br, err := p.connectSocket(ctx, session, ack)
 	if err != nil {
 		return 0, err
 	}
@@ -248,10 +228,7 @@ func (p *wsPage) frame(data []byte, ready func()) (wait time.Duration, done bool
 		p.deliver(f.Messages, len(data))
 	}
 	if f.Reset != nil {
-		p.mu.Lock()
-		p.session, p.lastSeq, p.acked, p.unacked, p.unackedBytes = "", 0, 0, 0, 0
-		p.stats.Gaps++
-		p.mu.Unlock()
+		p.reset()
 		return 0, true, nil
 	}
 	if f.Shutdown != nil {
@@ -259,57 +236,6 @@ func (p *wsPage) frame(data []byte, ready func()) (wait time.Duration, done bool
 		return d/2 + rand.N(d/2+1), true, nil
 	}
 	return 0, false, nil
-}
-
-// deliver runs the messages not run before, in order, then acknowledges
-// them by the page's rule. size is the bytes of the frame that held them.
-func (p *wsPage) deliver(msgs []client.Message, size int) {
-	p.mu.Lock()
-	ran := 0
-	for _, m := range msgs {
-		if m.Seq <= p.lastSeq {
-			p.stats.Duplicates++
-			continue
-		}
-		p.lastSeq = m.Seq
-		p.stats.Messages++
-		ran++
-		if p.handle != nil {
-			p.handle(m)
-		}
-	}
-	if ran == 0 {
-		p.mu.Unlock()
-		return
-	}
-	p.unacked += ran
-	p.unackedBytes += size
-	now := p.unacked >= wsAckCount || p.unackedBytes >= wsAckBytes
-	if !now && p.timer == nil {
-		p.timer = time.AfterFunc(p.ackDelay, func() { _ = p.sendAck() })
-	}
-	p.mu.Unlock()
-	if now {
-		_ = p.sendAck()
-	}
-}
-
-// sendAck sends an ack frame for every message run, unless none is
-// waiting for one.
-func (p *wsPage) sendAck() error {
-	p.mu.Lock()
-	if p.timer != nil {
-		p.timer.Stop()
-		p.timer = nil
-	}
-	seq := p.lastSeq
-	if seq <= p.acked {
-		p.mu.Unlock()
-		return nil
-	}
-	p.acked, p.unacked, p.unackedBytes = seq, 0, 0
-	p.mu.Unlock()
-	return p.write(ws.OpText, []byte(`{"ack":`+strconv.FormatUint(seq, 10)+`}`))
 }
 
 // write sends one masked frame as one write on the current socket.
@@ -347,18 +273,6 @@ func (p *wsPage) leave(conn net.Conn) {
 	p.conn = nil
 	p.wmu.Unlock()
 	_ = conn.Close()
-}
-
-// open opens a fresh script session for the page.
-func (p *wsPage) open(ctx context.Context) error {
-	session, err := openSession(ctx, p.http, p.base, p.page, modeWebSocket)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.session, p.lastSeq, p.acked, p.unacked, p.unackedBytes = session, 0, 0, 0, 0
-	p.mu.Unlock()
-	return nil
 }
 
 // openSession opens a script session of page for transport with POST
@@ -402,9 +316,9 @@ func cookieHeader(hc *http.Client, base *url.URL) string {
 	return strings.Join(cs, "; ")
 }
 
-// connect dials the socket of session with ack, sending the page's
+// connectSocket dials the socket of session with ack, sending the page's
 // cookies and its origin as a browser would.
-func (p *wsPage) connect(ctx context.Context, session string, ack uint64) (net.Conn, *bufio.Reader, error) {
+func (p *wsPage) connectSocket(ctx context.Context, session string, ack uint64) (net.Conn, *bufio.Reader, error) {
 	u := p.base.JoinPath("ws")
 	origin := p.base.Scheme + "://" + p.base.Host
 	u.Scheme = "ws"
