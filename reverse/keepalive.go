@@ -80,7 +80,7 @@ func (ka *keepAlive) take() bool {
 // once ka waits, so that its end finds the connection in the poller.
 func (ka *keepAlive) timeOut(d time.Duration) {
 	t := &ka.w.p.h.timers
-	dl := t.expire(d, ka)
+	dl := t.addKept(d, ka)
 	ka.idle.Store(dl)
 	if ka.taken.Load() {
 		t.remove(dl) // the wait ended before its deadline was set
@@ -188,7 +188,8 @@ func (h *Hub) serveKept(ka *keepAlive) {
 		buf.rd.Reset(data)
 		buf.br.Reset(&buf.rd)
 		req, err := http.ReadRequest(buf.br)
-		if err != nil || !from.serves(req, srv, len(data)-buf.br.Buffered()) || len(data)-buf.br.Buffered()+int(req.ContentLength) > keptRequestMax {
+		head := len(data) - buf.br.Buffered()
+		if err != nil || !from.serves(req, srv, head) || req.ContentLength > int64(keptRequestMax-head) {
 			handBack(srv, conn, data)
 			return
 		}

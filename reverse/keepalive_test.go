@@ -239,6 +239,24 @@ func TestKeptConnections(t *testing.T) {
 		p.delivered()
 		assert.Zero(t, h.Stats().KeptServed)
 	})
+	t.Run("a page that goes away mid-request is let go", func(t *testing.T) {
+		t.Parallel()
+		_, p := plain(t)
+		p.send(p.poll("/lp", "")[:10])
+		require.NoError(t, p.conn.(*net.TCPConn).CloseWrite())
+		p.closed()
+	})
+	t.Run("a Content-Length past any bound goes to net/http at once", func(t *testing.T) {
+		t.Parallel()
+		h, p := plain(t)
+		p.send(p.poll("/lp", "Content-Length: 9223372036854775807\r\n"))
+		require.Eventually(t, func() bool { return h.Stats().Kept == 0 }, 5*time.Second, time.Millisecond,
+			"handed back, not kept waiting for a body it could never take")
+		assert.Zero(t, h.Stats().KeptServed)
+		// net/http waits for the body; gone, its handler ends while the hub is open.
+		p.conn.Close()
+		p.ts.Close()
+	})
 	t.Run("a chunked body goes to net/http", func(t *testing.T) {
 		t.Parallel()
 		h, p := plain(t)

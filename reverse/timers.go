@@ -57,8 +57,8 @@ func (t *timers) add(d time.Duration, s *Session, hh *held) *deadline {
 	return t.push(&deadline{when: t.clock() + int64(d), s: s, hh: hh})
 }
 
-// expire ends the wait of ka after d, and returns the entry, for remove.
-func (t *timers) expire(d time.Duration, ka *keepAlive) *deadline {
+// addKept ends the wait of ka after d, and returns the entry, for remove.
+func (t *timers) addKept(d time.Duration, ka *keepAlive) *deadline {
 	return t.push(&deadline{when: t.clock() + int64(d), ka: ka})
 }
 
