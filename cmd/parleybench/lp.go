@@ -53,14 +53,8 @@ func (p *lpPage) run(ctx context.Context, ready func()) error {
 // connection until it ends. It returns how long to wait before the next
 // step when the server asked for a wait.
 func (p *lpPage) step(ctx context.Context, ready func()) (time.Duration, error) {
-	if p.Session() == "" {
-		session, err := openSession(ctx, p.http, p.base, p.page, modeLongPoll)
-		if err != nil {
-			return 0, err
-		}
-		p.mu.Lock()
-		p.session, p.lastSeq = session, 0
-		p.mu.Unlock()
+	if _, _, err := p.ensureSession(ctx, modeLongPoll); err != nil {
+		return 0, err
 	}
 	conn, done, err := p.connectUntil(ctx)
 	if err != nil {

@@ -46,8 +46,9 @@ func (p *streamPage) initStream(send func(session string, seq uint64) error) {
 
 // ensureSession opens a fresh script session of transport for the page
 // unless it has one, and returns the session and the highest sequence
-// number the page has run in it.
-func (p *streamPage) ensureSession(ctx context.Context, transport string) (string, uint64, error) {
+// number the page has run in it. A page has no session at first and
+// after a reset, which left nothing to acknowledge.
+func (p *pageBase) ensureSession(ctx context.Context, transport string) (string, uint64, error) {
 	p.mu.Lock()
 	session, last := p.session, p.lastSeq
 	p.mu.Unlock()
@@ -59,7 +60,7 @@ func (p *streamPage) ensureSession(ctx context.Context, transport string) (strin
 		return "", 0, err
 	}
 	p.mu.Lock()
-	p.session, p.lastSeq, p.acked, p.unacked, p.unackedBytes = session, 0, 0, 0, 0
+	p.session, p.lastSeq = session, 0
 	p.mu.Unlock()
 	return session, 0, nil
 }
