@@ -97,6 +97,13 @@ func transportServer(t *testing.T) (*reverse.Hub, string) {
 // (serve or serveTLS), with the hub's options opts besides.
 func transportServerWith(t *testing.T, start func(testing.TB, http.Handler) string, opts ...reverse.Option) (*reverse.Hub, string) {
 	t.Helper()
+	return gatedTransportServer(t, start, nil, opts...)
+}
+
+// gatedTransportServer is transportServerWith with gate, if not nil, run
+// before each request.
+func gatedTransportServer(t *testing.T, start func(testing.TB, http.Handler) string, gate func(*http.Request), opts ...reverse.Option) (*reverse.Hub, string) {
+	t.Helper()
 	hub := reverse.NewHub(append([]reverse.Option{reverse.WithTransports(reverse.Transports{PollInterval: 100 * time.Millisecond})}, opts...)...)
 	t.Cleanup(hub.Close)
 	srv := rpc.NewServer(rpc.WithHub(hub))
@@ -111,7 +118,13 @@ func transportServerWith(t *testing.T, start func(testing.TB, http.Handler) stri
 	mux := http.NewServeMux()
 	mux.Handle("/parley/", srv)
 	mux.Handle("/transports/", http.StripPrefix("/transports/", http.FileServer(http.Dir("testdata/transports"))))
-	return hub, start(t, mux)
+	if gate == nil {
+		return hub, start(t, mux)
+	}
+	return hub, start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gate(r)
+		mux.ServeHTTP(w, r)
+	}))
 }
 
 // setOffline cuts the page's network, or gives it back: the connections
@@ -209,4 +222,45 @@ func TestPageHideEndsTheSession(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")))
 	require.Eventually(t, func() bool { return hub.Len() == 0 }, 10*time.Second, 10*time.Millisecond,
 		"session %s still open after the page left", sid)
+}
+
+// TestLargeBacklogInChromium sends a page a backlog of 2 MiB, many times
+// what one reply may carry, on long-poll and on polling at an interval of
+// a minute: it arrives whole, once and in order, in replies each of which
+// says whether more wait, and the polling page asks for them at once.
+func TestLargeBacklogInChromium(t *testing.T) {
+	for _, transport := range []string{"longpoll", "poll"} {
+		t.Run(transport, func(t *testing.T) {
+			// The page's first poll waits for the backlog.
+			release, polled := make(chan struct{}), make(chan struct{}, 1)
+			hub, url := gatedTransportServer(t, serve, func(r *http.Request) {
+				if r.URL.Path == "/parley/poll" {
+					select {
+					case polled <- struct{}{}:
+					default:
+					}
+					<-release
+				}
+			}, reverse.WithLimits(reverse.Limits{OutboxBytes: 4 << 20}))
+			ctx := newUser(t)
+			openPage(t, ctx, url+"/transports/?interval=60000&transport="+transport)
+			<-polled
+			page := hub.Session(eval[string](t, ctx, `document.body.dataset.session`))
+			const count = 100
+			pad := strings.Repeat("x", 20<<10)
+			for i := range count {
+				require.NoError(t, page.Call("f", i, pad))
+			}
+			close(release)
+			waitFor(t, ctx, fmt.Sprintf(`window.received.length >= %d`, count))
+			time.Sleep(200 * time.Millisecond) // room for a late duplicate to show
+			got := eval[[]int](t, ctx, `window.received`)
+			require.Len(t, got, count, "exactly once")
+			for i, v := range got {
+				require.Equal(t, i, v, "in order")
+			}
+			assert.Empty(t, eval[[]string](t, ctx, `window.gaps`), "nothing was lost")
+			assert.Equal(t, transport, eval[string](t, ctx, `parley.transport`))
+		})
+	}
 }

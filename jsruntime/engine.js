@@ -990,7 +990,9 @@ export function createClient({
         deliver(reply, from);
         if (wait && session === from) worked(name);
         const notice = session === from ? reply.shutdown : undefined;
-        if (!notice && !wait && running && current === name && session === from) await sleep(interval);
+        // A reply that left messages for the next request ("more") is
+        // followed by the next poll at once.
+        if (!notice && !wait && !reply.more && running && current === name && session === from) await sleep(interval);
         return notice;
       },
       // A failed request is the network's or the server's, never the

@@ -341,6 +341,28 @@ test("poll: a page's own interval holds when longer than the advice; restarts le
   assert.ok(n >= 3 && n <= 7, `${n} polls in 200 ms at 40 ms: one loop, not two`);
 });
 
+test("poll: a reply that says more is followed by the next poll at once, acknowledging it", async () => {
+  const acks = [];
+  const srv = fakeServer({
+    session: () => ({ session: "s1" }),
+    poll: (b) => {
+      acks.push(b.ack);
+      if (b.ack === 0) return { messages: [{ seq: 1, fn: "f", args: [1] }, { seq: 2, fn: "f", args: [2] }], more: true };
+      if (b.ack === 2) return { messages: [{ seq: 3, fn: "f", args: [3] }] };
+      return {};
+    },
+  });
+  const ran = [];
+  const p = client(srv.fetch);
+  p.expose("f", (x) => ran.push(x));
+  await p.start({ transport: "poll", interval: 60000 });
+  await until(() => ran.length === 3);
+  assert.deepEqual(ran, [1, 2, 3]);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(acks, [0, 2], "the reply without more waits the interval");
+  p.stop();
+});
+
 test("sse: streams that close at once back off, and auto falls back to long-poll", async () => {
   let streams = 0;
   const transports = [];

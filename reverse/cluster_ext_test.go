@@ -1,6 +1,7 @@
 package reverse_test
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -150,4 +151,37 @@ func TestAHubThatJoinsLateLearnsASessionFromItsHolder(t *testing.T) {
 	require.Eventually(t, func() bool { return len(view.Pull(0).Messages) == 1 }, 10*time.Second, 10*time.Millisecond,
 		"the page gets its call through the late hub")
 	assert.Equal(t, 1, a.Len(), "the session stays where it is")
+}
+
+// TestAFarBacklogComesInBoundedReplies checks that a page whose session
+// another hub holds, pulling through this one, gets a large backlog in
+// several replies that say "more" but the last, every message once, in
+// order.
+func TestAFarBacklogComesInBoundedReplies(t *testing.T) {
+	t.Parallel()
+	hubs, _ := cluster(t, 2, reverse.WithLimits(reverse.Limits{OutboxBytes: 4 << 20}))
+	s := open(t, hubs[0], "/p", "br")
+	const count = 40
+	for range count {
+		require.NoError(t, s.Call("f", strings.Repeat("x", 10<<10)))
+	}
+	view, err := hubs[1].Lookup(s.ID(), "br")
+	require.NoError(t, err)
+	var ack uint64
+	replies := 0
+	for ack < count {
+		replies++
+		require.Less(t, replies, 100, "no progress")
+		d := view.Pull(ack)
+		if len(d.Messages) == 0 {
+			continue // the holder did not answer in time: the page asks again
+		}
+		for _, m := range d.Messages {
+			require.Equal(t, ack+1, m.Seq, "every message once, in order")
+			ack = m.Seq
+		}
+		assert.Equal(t, ack < count, d.More, "after %d: more says whether messages were left", ack)
+	}
+	assert.Greater(t, replies, 1, "the backlog came in several replies")
+	assert.Equal(t, 1, hubs[0].Len(), "the session stays where it is")
 }

@@ -47,6 +47,10 @@ func appendDelivery(b []byte, d *Delivery) []byte {
 		}
 		b = append(b, ']')
 	}
+	if d.More {
+		member("more")
+		b = append(b, "true"...)
+	}
 	for _, part := range []struct {
 		name string
 		v    any

@@ -53,6 +53,7 @@ type fetchReply struct {
 	Msgs   []recordMessage `json:"msgs,omitempty"`
 	Reset  *Reset          `json:"reset,omitempty"`
 	Advice *Advice         `json:"advice,omitempty"`
+	More   bool            `json:"more,omitempty"`
 }
 
 // fetches are the fetches a hub waits on, by request id.
@@ -120,7 +121,7 @@ func (h *Hub) fetch(s *Session, ack uint64, kind json.RawMessage) (Delivery, boo
 	if !ok || json.Unmarshal(body, &r) != nil {
 		return Delivery{}, false
 	}
-	d := Delivery{Reset: r.Reset, Advice: r.Advice}
+	d := Delivery{Reset: r.Reset, Advice: r.Advice, More: r.More}
 	for _, m := range r.Msgs {
 		if b, ok := messageBody(m.Body); ok {
 			d.Messages = append(d.Messages, Message{Seq: m.Seq, body: b})
@@ -197,7 +198,7 @@ func (h *Hub) answerFetch(env Envelope) {
 			} else {
 				d = s.pull(env.At)
 			}
-			r := fetchReply{Reset: d.Reset, Advice: d.Advice}
+			r := fetchReply{Reset: d.Reset, Advice: d.Advice, More: d.More}
 			for _, m := range d.Messages {
 				r.Msgs = append(r.Msgs, recordMessage{Seq: m.Seq, Body: wrapBody(m.body)})
 			}

@@ -39,6 +39,9 @@ type MuxDelivery struct {
 	Messages []Message `json:"messages,omitempty"`
 	// Reset is set when the session is gone.
 	Reset *Reset `json:"reset,omitempty"`
+	// More is set on long-poll when messages were left for the next poll
+	// (see Delivery.More).
+	More bool `json:"more,omitempty"`
 }
 
 // muxPollReply is the reply to a multiplexed long-poll: the pending
@@ -355,7 +358,7 @@ func (m *mux) finish(collect bool) []MuxDelivery {
 			if collect {
 				d := s.deliveryLocked()
 				if d.Messages != nil || d.Reset != nil {
-					out = append(out, MuxDelivery{Session: mb.id, Messages: d.Messages, Reset: d.Reset})
+					out = append(out, MuxDelivery{Session: mb.id, Messages: d.Messages, Reset: d.Reset, More: d.More})
 				}
 			}
 		}
@@ -404,7 +407,7 @@ func (m *mux) answerIfDue() {
 	if len(list) > 0 {
 		reply.Sessions = make(map[string]Delivery, len(list))
 		for _, d := range list {
-			reply.Sessions[d.Session] = Delivery{Messages: d.Messages, Reset: d.Reset}
+			reply.Sessions[d.Session] = Delivery{Messages: d.Messages, Reset: d.Reset, More: d.More}
 		}
 	}
 	writeJSONTo(m.ch.out, reply)

@@ -215,6 +215,10 @@ type Delivery struct {
 	// Shutdown, when set, tells the page that the server is shutting down
 	// and when to reconnect (see Hub.Shutdown). A reply with a Reset has none.
 	Shutdown *Shutdown `json:"shutdown,omitempty"`
+	// More is set when messages were left for the page's next request,
+	// which the page sends at once, even when it polls: a reply carries
+	// at most 128 KiB of messages.
+	More bool `json:"more,omitempty"`
 }
 
 // Pending acknowledges ack and returns what the page has still to run,
@@ -252,9 +256,24 @@ func (s *Session) deliveryLocked() Delivery {
 	if !s.deliverableLocked() {
 		return Delivery{}
 	}
-	s.sentLocked(s.msgs[len(s.msgs)-1].Seq)
-	return Delivery{Messages: append([]Message(nil), s.msgs...)}
+	n, size := 0, 0
+	for n < len(s.msgs) && (n == 0 || size+len(s.msgs[n].body) <= replyBytes) {
+		size += len(s.msgs[n].body)
+		n++
+	}
+	s.sentLocked(s.msgs[n-1].Seq)
+	return Delivery{Messages: append([]Message(nil), s.msgs[:n]...), More: n < len(s.msgs)}
 }
+
+// replyBytes bounds the message bytes of one reply that carries a
+// delivery (a long-poll's, a poll's, a call's). It carries the oldest
+// messages that fit, and at least one; the others wait for the page's
+// next request, and the reply says so (Delivery.More) for the page to
+// send it at once. A page on a slow link thus takes a large backlog in
+// replies it can finish within the write timeout, acknowledging each
+// before the next, where one reply of the whole backlog would be cut
+// before its end at every try.
+const replyBytes = 128 << 10
 
 // deliverableLocked reports whether the outbox has messages the page may
 // be sent now. Called with s.mu held.

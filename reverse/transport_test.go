@@ -85,11 +85,12 @@ func async(t *testing.T, url, path string, s *Session, ack uint64) <-chan Delive
 			}
 			Reset  *Reset
 			Advice *Advice
+			More   bool
 		}
 		if !assert.NoError(t, json.NewDecoder(res.Body).Decode(&d)) {
 			return
 		}
-		out := Delivery{Reset: d.Reset, Advice: d.Advice}
+		out := Delivery{Reset: d.Reset, Advice: d.Advice, More: d.More}
 		for _, m := range d.Messages {
 			out.Messages = append(out.Messages, Message{Seq: m.Seq, body: []byte(`"fn":"` + m.Fn + `"`)})
 		}
@@ -421,4 +422,79 @@ func TestLoadMonitorHysteresis(t *testing.T) {
 	}
 	assert.True(t, m.request(at(2)), "9 a second is not below 80% of 10: still overloaded")
 	assert.False(t, m.request(at(4)), "a quiet second ends the overload")
+}
+
+// TestRepliesCarryABoundedBacklog checks that a backlog larger than a
+// reply may carry leaves in several replies, each within replyBytes and
+// saying "more" but the last, and that a page acknowledging each gets
+// every message once, in order: on long-poll (answered at once, and
+// held when the backlog arrives), on polling and on call replies.
+func TestRepliesCarryABoundedBacklog(t *testing.T) {
+	t.Parallel()
+	const count, size = 40, 10 << 10 // 400 KiB: four replies at least
+	perReply := replyBytes / size    // whole messages of size that fit
+	arg := strings.Repeat("x", size)
+	for _, way := range []string{"lp", "lp-held", "poll", "pending"} {
+		t.Run(way, func(t *testing.T) {
+			t.Parallel()
+			h := newTestHub(t, WithLimits(Limits{OutboxBytes: 4 << 20}))
+			url := transportServer(t, h)
+			s := open(t, h, "/", "h")
+			var first <-chan Delivery
+			if way == "lp-held" {
+				first = hold(t, url, s)
+			}
+			for range count {
+				require.NoError(t, s.Call("m", arg))
+			}
+			var ack uint64
+			replies := 0
+			for {
+				var d Delivery
+				switch {
+				case first != nil:
+					d, first = <-first, nil
+				case way == "pending":
+					d = s.Pending(ack)
+				case way == "poll":
+					d = get(t, url, "/poll", s, ack)
+				default:
+					d = get(t, url, "/lp", s, ack)
+				}
+				replies++
+				require.NotEmpty(t, d.Messages, "reply %d", replies)
+				require.LessOrEqual(t, len(d.Messages), perReply, "reply %d carries at most replyBytes", replies)
+				for _, m := range d.Messages {
+					require.Equal(t, ack+1, m.Seq, "every message once, in order")
+					ack = m.Seq
+				}
+				if ack == count {
+					assert.False(t, d.More, "the last reply leaves nothing")
+					break
+				}
+				require.True(t, d.More, "reply %d leaves messages and says so", replies)
+			}
+			assert.GreaterOrEqual(t, replies, count/perReply+1)
+		})
+	}
+}
+
+// TestAMessageLargerThanAReplyGoesAlone checks that a message past
+// replyBytes is delivered on its own rather than never.
+func TestAMessageLargerThanAReplyGoesAlone(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t, WithLimits(Limits{OutboxBytes: 4 << 20}))
+	s := open(t, h, "/", "h")
+	require.NoError(t, s.Call("small"))
+	require.NoError(t, s.Call("large", strings.Repeat("x", 2*replyBytes)))
+	require.NoError(t, s.Call("after"))
+	d := s.Pending(0)
+	assert.Equal(t, []string{"small"}, fns(t, d))
+	assert.True(t, d.More)
+	d = s.Pending(1)
+	assert.Equal(t, []string{"large"}, fns(t, d))
+	assert.True(t, d.More)
+	d = s.Pending(2)
+	assert.Equal(t, []string{"after"}, fns(t, d))
+	assert.False(t, d.More)
 }

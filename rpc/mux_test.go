@@ -610,3 +610,70 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestBacklogsComeInBoundedReplies checks, through the server, that a
+// large backlog leaves in replies of at most 128 KiB of messages that say
+// "more" but the last: per session on a multiplexed long-poll, and on the
+// replies to calls.
+func TestBacklogsComeInBoundedReplies(t *testing.T) {
+	t.Parallel()
+	const count, size = 30, 10 << 10
+	perReply := (128 << 10) / size
+	f := newFixture(t)
+	c := f.client(t)
+	ids := openPages(c, 2)
+	for _, id := range ids {
+		for range count {
+			require.NoError(t, f.hub.Session(id).Call("f", strings.Repeat("x", size)))
+		}
+	}
+	type delivery struct {
+		Messages []struct{ Seq uint64 } `json:"messages"`
+		More     bool                   `json:"more"`
+	}
+	// check runs one reply's delivery for a page that ran up to *ran.
+	check := func(d delivery, ran *uint64) {
+		require.NotEmpty(t, d.Messages)
+		require.LessOrEqual(t, len(d.Messages), perReply)
+		for _, m := range d.Messages {
+			require.Equal(t, *ran+1, m.Seq, "every message once, in order")
+			*ran = m.Seq
+		}
+		require.Equal(t, *ran < count, d.More, "more says whether messages were left, after %d", *ran)
+	}
+
+	acks := map[string]uint64{ids[0]: 0, ids[1]: 0}
+	polls := 0
+	for acks[ids[0]] < count || acks[ids[1]] < count {
+		polls++
+		require.Less(t, polls, 50, "no progress")
+		status, raw := c.postRawJSON("poll", map[string]any{"sessions": acks})
+		require.Equal(t, http.StatusOK, status, "%s", raw)
+		var reply struct {
+			Sessions map[string]delivery `json:"sessions"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &reply))
+		require.NotEmpty(t, reply.Sessions)
+		for id, d := range reply.Sessions {
+			ran := acks[id]
+			check(d, &ran)
+			acks[id] = ran
+		}
+	}
+	assert.GreaterOrEqual(t, polls, count/perReply+1, "the backlogs came in several polls")
+
+	// Call replies: a third page's backlog rides on its calls.
+	id := c.openSession("/calls")
+	for range count {
+		require.NoError(t, f.hub.Session(id).Call("f", strings.Repeat("x", size)))
+	}
+	var ran uint64
+	for calls := 1; ran < count; calls++ {
+		require.Less(t, calls, 50, "no progress")
+		status, raw := c.postRawJSON("call", map[string]any{"session": id, "ack": ran, "calls": []any{call(1, "add", 1, 1)}})
+		require.Equal(t, http.StatusOK, status, "%s", raw)
+		var d delivery
+		require.NoError(t, json.Unmarshal(raw, &d))
+		check(d, &ran)
+	}
+}

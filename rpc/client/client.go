@@ -166,6 +166,7 @@ type delivery struct {
 		Transport string `json:"transport"`
 		Interval  int64  `json:"interval"`
 	} `json:"advice"`
+	More bool `json:"more"` // messages were left for the next request
 }
 
 // Call calls service.method with args and decodes its result into result,
@@ -261,7 +262,9 @@ func (c *Client) step(ctx context.Context) error {
 			return err
 		}
 		c.deliver(from, d)
-		sleep(ctx, interval)
+		if !d.More {
+			sleep(ctx, interval)
+		}
 		return nil
 	case "sse":
 		return c.stream(ctx, from, ack)

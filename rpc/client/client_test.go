@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -274,4 +275,44 @@ func exactlyOnce(t *testing.T, proxy *chaosProxy, transport string, publish func
 	assert.Positive(t, proxy.cuts.Load(), "the proxy did cut connections")
 	t.Logf("%s: %d connections cut, %d duplicates dropped, %d retries",
 		transport, proxy.cuts.Load(), c.Stats().Duplicates, c.Stats().Reconnects)
+}
+
+// TestPollingTakesABacklogWithoutWaiting checks that a polling page polls
+// again at once after a reply that left messages for the next one: a
+// backlog of several replies arrives whole long before the interval.
+func TestPollingTakesABacklogWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hub, addr := wrappedServer(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/parley/poll" {
+				<-release // the first poll waits for the backlog
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, reverse.WithLimits(reverse.Limits{OutboxBytes: 4 << 20}))
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c, err := client.New("http://"+addr+"/parley/", client.WithTransport("poll"), client.WithPage("/p"),
+		client.WithPollInterval(time.Hour), client.WithHTTPClient(&http.Client{Transport: tr, Jar: jar}))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var got atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx, func(client.Message) { got.Add(1) })
+	}()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return c.Session() != "" }, 10*time.Second, time.Millisecond)
+	const count = 40 // 400 KiB: four replies at least
+	for range count {
+		require.NoError(t, hub.Page("/p").Call("f", strings.Repeat("x", 10<<10)))
+	}
+	close(release)
+	require.Eventually(t, func() bool { return got.Load() == count }, 30*time.Second, time.Millisecond,
+		"the whole backlog, not one reply and an hour's wait")
+	assert.Equal(t, uint64(0), c.Stats().Gaps)
 }

@@ -11,8 +11,9 @@ parley.on("gap", (g) => window.gaps.push(g.reason));
 // Passive pages only receive on call replies: call now and then.
 window.tick = () => parley.call("Echo", "echo", ["tick"]).catch(() => {});
 
-const transport = new URLSearchParams(location.search).get("transport") ?? "auto";
-await parley.start({ transport, interval: 100 });
+const params = new URLSearchParams(location.search);
+const transport = params.get("transport") ?? "auto";
+await parley.start({ transport, interval: Number(params.get("interval") ?? 100) });
 window.parley = parley;
 document.body.dataset.session = parley.session;
 document.body.dataset.ready = "true";
