@@ -360,6 +360,12 @@ func (w *watch) write(p []byte) (int, error) {
 	return max(n, 0), err
 }
 
+// shut shuts w's connection down both ways: the poller then finds its
+// page gone, as when the page leaves.
+func (w *watch) shut() {
+	_ = w.rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+}
+
 // read reads what w's connection has now into b, without waiting.
 func (w *watch) read(b []byte) (int, peerState) {
 	n, state := 0, peerGone

@@ -38,6 +38,7 @@ func (*watch) write([]byte) (int, error)    { return 0, nil }
 func (*watch) rearm()                       {}
 func (*watch) leave()                       {}
 func (*watch) stop()                        {}
+func (*watch) shut()                        {}
 
 type peerState int
 

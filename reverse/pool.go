@@ -13,9 +13,11 @@ import (
 //
 // The pool keeps a few writers (twice GOMAXPROCS) and grows, up to
 // maxWriters, only when work waits and no writer has finished anything
-// for stallCheck: the writers are blocked (a page that stopped reading can
-// hold a writer for as long as writeTimeout) and must not hold up the
-// other pages. Busy writers that make progress get no help: more
+// for stallCheck: the writers are blocked and must not hold up the other
+// pages. A page that stops reading holds no writer where its connection
+// is watched without TLS (what its socket does not take is written by a
+// goroutine of its own; see connSink.writeLocked); over TLS, or where
+// there is no poller, it can hold one for as long as writeTimeout. Busy writers that make progress get no help: more
 // goroutines would not write faster. Writers beyond the base number leave
 // after a second with nothing to do.
 //

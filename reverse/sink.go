@@ -33,8 +33,8 @@ type sink interface {
 	drop()
 }
 
-// writeTimeout bounds every write to a page, so a page that stopped
-// reading cannot hold a writer.
+// writeTimeout bounds every write to a page: a page that stopped reading
+// is cut after it.
 const writeTimeout = 10 * time.Second
 
 // connSink is a connection taken over from net/http (hijacked) and parked
@@ -69,6 +69,37 @@ type connSink struct {
 	ended   bool
 	failed  bool // a write failed: the connection cannot be reused
 	stopped bool // the watch was stopped
+	// draining: what was written and the socket has not taken yet, kept
+	// in tails, is written by a goroutine of its own (see writeLocked).
+	// endLater: the reply ended meanwhile, and the drain finishes it.
+	draining, endLater bool
+}
+
+// tails holds, by sink, what a draining sink's socket has not taken yet.
+// Draining is rare (a page that reads slowly or not at all), so this is
+// kept apart from connSink, which every held page has.
+var tails struct {
+	mu sync.Mutex
+	m  map[*connSink][]byte
+}
+
+// addTail appends p, which the caller may reuse, to c's tail.
+func addTail(c *connSink, p []byte) {
+	tails.mu.Lock()
+	if tails.m == nil {
+		tails.m = map[*connSink][]byte{}
+	}
+	tails.m[c] = append(tails.m[c], p...)
+	tails.mu.Unlock()
+}
+
+// takeTail takes c's tail, nil when it has none.
+func takeTail(c *connSink) []byte {
+	tails.mu.Lock()
+	p := tails.m[c]
+	delete(tails.m, c)
+	tails.mu.Unlock()
+	return p
 }
 
 // parking is what park did with a request's connection.
@@ -284,13 +315,19 @@ func (c *connSink) writeBodyLocked(p []byte, last bool) error {
 }
 
 // writeLocked writes p to the connection. Called with c.mu held. A
-// watched connection without TLS is first written to directly, without
-// waiting: the socket's buffer nearly always takes the whole of p, and
-// then no write deadline needs setting. What it does not take is written
-// with one.
+// watched connection without TLS is written to directly, without
+// waiting: the socket's buffer nearly always takes the whole of p. What
+// it does not take, from a page that reads slowly or not at all, a
+// goroutine of its own writes (drain), within writeTimeout, so that the
+// page holds none of the hub's writers meanwhile; what is written before
+// it is done joins it. Other connections are written to with a deadline.
 func (c *connSink) writeLocked(p []byte) error {
 	if c.failed {
 		return errGone
+	}
+	if c.draining {
+		addTail(c, p)
+		return nil
 	}
 	if _, isTLS := c.conn.(*tls.Conn); c.w != nil && !isTLS {
 		n, err := c.w.write(p)
@@ -298,10 +335,12 @@ func (c *connSink) writeLocked(p []byte) error {
 		case err != nil:
 			c.failed = true
 			return err
-		case n == len(p):
-			return nil
+		case n < len(p):
+			addTail(c, p[n:])
+			c.draining = true
+			go c.drain()
 		}
-		p = p[n:]
+		return nil
 	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.conn.Write(p); err != nil {
@@ -309,6 +348,37 @@ func (c *connSink) writeLocked(p []byte) error {
 		return err
 	}
 	return nil
+}
+
+// drain writes c's tail until it is empty, each part within
+// writeTimeout, then finishes the reply if it ended meanwhile. A write
+// that fails shuts the socket down, and the poller then finds the page
+// gone, as when it leaves.
+func (c *connSink) drain() {
+	c.mu.Lock()
+	for !c.failed {
+		p := takeTail(c)
+		if len(p) == 0 {
+			break
+		}
+		c.mu.Unlock()
+		_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := c.conn.Write(p)
+		c.mu.Lock()
+		if err != nil && !c.failed {
+			c.failed = true
+			if c.w != nil && !c.stopped {
+				c.w.shut()
+			}
+		}
+	}
+	takeTail(c) // what a failed connection could not take
+	c.draining = false
+	if c.endLater {
+		c.releaseLocked()
+		return
+	}
+	c.mu.Unlock()
 }
 
 func (c *connSink) end() {
@@ -321,6 +391,18 @@ func (c *connSink) end() {
 	if (c.chunked || c.head != "") && !c.failed {
 		_ = c.writeBodyLocked(nil, c.chunked)
 	}
+	if c.draining {
+		c.endLater = true
+		c.mu.Unlock()
+		return
+	}
+	c.releaseLocked()
+}
+
+// releaseLocked lets the connection of the ended reply go, once all of it
+// is written: kept for the page's next request where it can be, closed
+// otherwise. Called with c.mu held; it unlocks it.
+func (c *connSink) releaseLocked() {
 	reuse := c.srv != nil && !c.failed && c.body == 0
 	if reuse && !c.chunked && c.w != nil && !c.stopped && c.w.p.keep(c.w, c.conn, c.srv, c.from, nil) {
 		// A long-poll reply: the connection waits in the poller for
