@@ -1,3 +1,8 @@
+//go:build linux
+
+// The remainder of a write is drained only on a connection the poller
+// watches, which is on Linux.
+
 package reverse
 
 import (
